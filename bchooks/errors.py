@@ -1,0 +1,77 @@
+"""The one exception tree of bchooks.
+
+Every error a user can cause is a `BchooksError` whose message is one readable sentence. The adapters map
+them in one place each: HTTP statuses in `receiver.HTTP_STATUS`, exit codes in `cli.exit_code`.
+"""
+
+
+class BchooksError(Exception):
+    """Root of every error bchooks raises on purpose."""
+
+    #: short machine-readable reason, used in JSON error bodies and the rejections table
+    code = "error"
+
+
+class ConfigError(BchooksError):
+    """A setting is missing or malformed."""
+
+    code = "bad_config"
+
+
+class VerificationError(BchooksError):
+    """The request's signature does not prove it came from the secret's holder."""
+
+    code = "invalid_signature"
+
+
+class MissingSignature(VerificationError):
+    code = "missing_signature"
+
+
+class InvalidSignature(VerificationError):
+    code = "invalid_signature"
+
+
+class RequestError(BchooksError):
+    """The sender's request is malformed (after a valid signature, or before reading it)."""
+
+    code = "bad_request"
+
+
+class BodyTooLarge(RequestError):
+    code = "body_too_large"
+
+
+class InvalidJSON(RequestError):
+    code = "invalid_json"
+
+
+class InvalidEnvelope(RequestError):
+    code = "invalid_envelope"
+
+
+class StoreError(BchooksError):
+    """The event store cannot be opened or is of an unknown schema."""
+
+    code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot write right now (locked, read-only, full); retrying later may work."""
+
+    code = "store_unavailable"
+
+
+class ApiError(BchooksError):
+    """A call to the Big Cartel API (or the sandbox) failed.
+
+    `status` is the HTTP status (None for connection failures); `details` holds the API's error body.
+    """
+
+    code = "api_error"
+
+    def __init__(self, message, *, status=None, details=None, url=None):
+        super().__init__(message)
+        self.status = status
+        self.details = details
+        self.url = url

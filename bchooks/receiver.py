@@ -1,0 +1,187 @@
+"""The webhook receiver: a Bottle app that verifies the raw body and commits it before answering 2xx.
+
+`create_app(config, store)` builds the app (no module-level app). `POST {config.path}` answers:
+200 stored/duplicate, 401 missing or wrong signature, 400 not JSON, 413 too large, 422 no `type`,
+503 with `Retry-After` when the store cannot write. Errors are JSON; nothing stored is ever served.
+"""
+
+import json
+import logging
+import time
+
+import bottle
+
+from . import __version__
+from .errors import (BchooksError, BodyTooLarge, InvalidEnvelope, InvalidJSON, MissingSignature, RequestError,
+                     StoreUnavailable, VerificationError)
+from .events import parse_envelope
+from .signing import Verifier, signatures_from_environ
+from .store import EventStore
+
+log = logging.getLogger("bchooks.receiver")
+
+#: the one place errors become HTTP statuses (most specific class first)
+HTTP_STATUS = (
+    (BodyTooLarge, 413),
+    (InvalidEnvelope, 422),
+    (InvalidJSON, 400),
+    (RequestError, 400),
+    (VerificationError, 401),
+    (StoreUnavailable, 503),
+    (BchooksError, 500),
+)
+
+_CHUNK = 65536
+
+
+def status_for(error):
+    return next(status for cls, status in HTTP_STATUS if isinstance(error, cls))
+
+
+def json_response(status, payload, **headers):
+    return bottle.HTTPResponse(json.dumps(payload, separators=(",", ":")), status=status,
+                               headers={"Content-Type": "application/json", **headers})
+
+
+def read_body(environ, limit):
+    """The raw request body; `BodyTooLarge` as soon as it is known to exceed `limit` bytes."""
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH", "").strip()
+    if declared:
+        if not declared.isdigit():
+            raise RequestError("the Content-Length header is not a number")
+        length = int(declared)
+        if length > limit:
+            raise BodyTooLarge(f"the body is {length} bytes; the limit is {limit}")
+    elif environ.get("wsgi.input_terminated"):
+        length = None  # chunked: read to the end, but never more than limit + 1
+    else:
+        return b""
+    parts, size = [], 0
+    while length is None or size < length:
+        want = _CHUNK if length is None else min(_CHUNK, length - size)
+        chunk = stream.read(want)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is more than {limit} bytes, the limit")
+    if length is not None and size < length:
+        raise RequestError("the body ended before Content-Length bytes arrived")
+    return b"".join(parts)
+
+
+def create_app(config, store=None, *, verifier=None):
+    """The receiver as a WSGI app. `store` defaults to the config's database."""
+    verifier = verifier or Verifier(config.secrets)
+    store = store if store is not None else EventStore.from_config(config)
+    app = bottle.Bottle()
+    app.config["bchooks.store"] = store
+
+    def reject(error, environ, size):
+        status = status_for(error)
+        try:
+            store.record_rejection(error.code, path=environ.get("PATH_INFO"), remote_addr=environ.get("REMOTE_ADDR"),
+                                   size=size)
+        except BchooksError as failure:
+            log.warning("could not record a rejection: %s", failure)
+        environ["bchooks.reason"] = error.code
+        return json_response(status, {"error": error.code, "message": str(error)})
+
+    @app.post(config.path)
+    def receive():
+        environ = bottle.request.environ
+        size = None
+        try:
+            body = read_body(environ, config.max_body)
+            size = len(body)
+            headers = signatures_from_environ(environ)
+            if not headers:
+                raise MissingSignature("no signature: send the HMAC-SHA256 of the body in X-Webhook-Signature")
+            failure = None
+            for _name, value in headers:
+                try:
+                    verifier.verify(body, value)
+                    signature = value.strip()
+                    break
+                except VerificationError as error:
+                    failure = failure or error
+            else:
+                raise failure
+            envelope = parse_envelope(body)
+        except (RequestError, VerificationError) as error:
+            if size is None and isinstance(error, BodyTooLarge):
+                size = int(environ.get("CONTENT_LENGTH") or 0) or None
+            return reject(error, environ, size)
+        environ["bchooks.event_type"] = envelope.type
+        try:
+            result = store.append(body, envelope, signature_header=signature,
+                                  remote_addr=environ.get("REMOTE_ADDR"))
+        except StoreUnavailable as error:
+            environ["bchooks.reason"] = error.code
+            log.error("not stored, answered 503: %s", error)
+            return json_response(503, {"error": error.code, "message": "the event could not be stored; retry later"},
+                                 **{"Retry-After": str(config.retry_after)})
+        environ["bchooks.event_id"] = result.id
+        return json_response(200, {"status": "duplicate" if result.duplicate else "stored", "id": result.id})
+
+    @app.route("/healthz", method=["GET", "HEAD"])
+    def healthz():
+        try:
+            count = store.count()
+        except BchooksError as error:
+            return json_response(503, {"status": "unavailable", "store": error.code, "message": str(error)})
+        return json_response(200, {"status": "ok", "store": "ok", "version": __version__, "events": count,
+                                   "path": config.path})
+
+    def error_page(error):
+        bottle.response.content_type = "application/json"
+        if error.status_code == 404:
+            body = {"error": "not_found", "message": f"no such endpoint: {bottle.request.path}"}
+        elif error.status_code == 405:
+            bottle.response.set_header("Allow", error.headers.get("Allow", "") if error.headers else "")
+            body = {"error": "method_not_allowed",
+                    "message": f"{bottle.request.method} is not allowed on {bottle.request.path}"}
+        else:
+            if error.traceback:
+                log.error("internal error on %s %s\n%s", bottle.request.method, bottle.request.path, error.traceback)
+            body = {"error": "internal_error", "message": "the receiver failed; see its log"}
+        return json.dumps(body, separators=(",", ":"))
+
+    for code in (400, 404, 405, 413, 500):
+        app.error(code)(error_page)
+    return AccessLog(app)
+
+
+def _printable(text, limit=100):
+    """Sender-controlled text made safe for one log line."""
+    return str(text).encode("unicode_escape").decode("ascii")[:limit]
+
+
+class AccessLog:
+    """WSGI middleware: one log line per request (method, path, status, event type, id, duration)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    @property
+    def store(self):
+        return self.app.config["bchooks.store"]
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        seen = {}
+
+        def recording_start_response(status, headers, exc_info=None):
+            seen["status"] = status.split(" ", 1)[0]
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, recording_start_response)
+        finally:
+            log.info("%s %s %s type=%s id=%s%s %.1fms", environ.get("REQUEST_METHOD"), _printable(environ.get("PATH_INFO")),
+                     seen.get("status", "-"), _printable(environ.get("bchooks.event_type", "-")),
+                     environ.get("bchooks.event_id", "-"),
+                     f" reason={environ['bchooks.reason']}" if "bchooks.reason" in environ else "",
+                     (time.perf_counter() - started) * 1000)

@@ -1,0 +1,258 @@
+"""The SQLite event store: every verified event, byte for byte, and every rejected request (without its body).
+
+The `events` table is a public contract that users query directly. The file runs in WAL mode with a busy
+timeout; `synchronous=NORMAL` survives process crashes, `FULL` also power loss. The schema is versioned with
+`PRAGMA user_version`; opening an older file upgrades it in place.
+
+One connection per process (re-opened after `fork`, and after a failed write so that a fixed cause is noticed),
+guarded by a lock so threads may share the store.
+"""
+
+import hashlib
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+from .clock import now_iso
+from .errors import StoreError, StoreUnavailable
+
+MIGRATIONS = (
+    # 1: the events table (public contract)
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,          -- ISO-8601 UTC, milliseconds
+        type TEXT NOT NULL,
+        account_id TEXT,
+        resource_id TEXT,
+        body BLOB NOT NULL,                 -- the exact bytes received
+        body_sha256 TEXT NOT NULL UNIQUE,
+        signature_header TEXT,
+        remote_addr TEXT
+    );
+    CREATE INDEX events_type_id ON events (type, id);
+    """,
+    # 2: rejected requests, never with their body
+    """
+    CREATE TABLE rejections (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        remote_addr TEXT,
+        path TEXT,
+        reason TEXT NOT NULL,
+        size INTEGER
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_EVENT_COLUMNS = "id, received_at, type, account_id, resource_id, body, body_sha256, signature_header, remote_addr"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    received_at: str
+    type: str
+    account_id: str | None
+    resource_id: str | None
+    body: bytes
+    body_sha256: str
+    signature_header: str | None
+    remote_addr: str | None
+
+
+@dataclass(frozen=True)
+class Appended:
+    id: int
+    duplicate: bool
+
+
+def migrate(conn, target=SCHEMA_VERSION):
+    """Apply the migrations after the file's `user_version`, up to `target`, each in its own transaction."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise StoreError(f"the database has schema version {current}, newer than this bchooks knows "
+                         f"({SCHEMA_VERSION}): upgrade bchooks")
+    for version in range(current + 1, target + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _unavailable(error, path):
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        reason = "the database is locked by another writer"
+    elif "readonly" in text or "read-only" in text:
+        reason = "the database file is read-only"
+    elif "full" in text:
+        reason = "the disk or database is full"
+    else:
+        reason = f"the database cannot be written ({text})"
+    return StoreUnavailable(f"{reason}: {path}")
+
+
+class EventStore:
+    def __init__(self, path="bchooks.db", *, synchronous="NORMAL", busy_timeout=5.0):
+        if synchronous not in ("NORMAL", "FULL"):
+            raise StoreError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
+        self.path = str(path)
+        self.synchronous = synchronous
+        self.busy_timeout = float(busy_timeout)
+        self._lock = threading.RLock()
+        self._conn = None
+        self._pid = None
+        with self._lock:
+            self._connection()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config.db, synchronous=config.synchronous, busy_timeout=config.busy_timeout)
+
+    def __repr__(self):
+        return f"EventStore({self.path!r})"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def _connection(self):
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        self._conn = None  # a connection inherited through fork must never be used
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the event store {self.path}: {error}") from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal" and mode.lower() != "memory":
+                raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            migrate(conn)
+        except sqlite3.OperationalError as error:
+            conn.close()
+            raise _unavailable(error, self.path) from None
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise StoreError(f"{self.path} is not a bchooks event store: {error}") from None
+        except BaseException:
+            conn.close()
+            raise
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _write(self, sql, params):
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = conn.execute(sql, params).fetchall()
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                return rows
+            except sqlite3.OperationalError as error:
+                self.close()  # re-open on next use: the cause (lock, permissions, space) may be gone
+                raise _unavailable(error, self.path) from None
+
+    def _read(self, sql, params=()):
+        with self._lock:
+            try:
+                return self._connection().execute(sql, params).fetchall()
+            except sqlite3.OperationalError as error:
+                self.close()
+                raise _unavailable(error, self.path) from None
+
+    def append(self, body, envelope, *, signature_header=None, remote_addr=None, received_at=None):
+        """Store a verified event; an identical body already stored is not stored again."""
+        digest = hashlib.sha256(body).hexdigest()
+        rows = self._write(
+            "INSERT INTO events (received_at, type, account_id, resource_id, body, body_sha256, signature_header,"
+            " remote_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (body_sha256) DO NOTHING RETURNING id",
+            (received_at or now_iso(), envelope.type, envelope.account_id, envelope.resource_id, body, digest,
+             signature_header, remote_addr),
+        )
+        if rows:
+            return Appended(rows[0][0], False)
+        return Appended(self._read("SELECT id FROM events WHERE body_sha256 = ?", (digest,))[0][0], True)
+
+    def record_rejection(self, reason, *, path=None, remote_addr=None, size=None):
+        self._write("INSERT INTO rejections (received_at, remote_addr, path, reason, size) VALUES (?, ?, ?, ?, ?)",
+                    (now_iso(), remote_addr, path, reason, size))
+
+    def get(self, event_id):
+        rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        return StoredEvent(*rows[0]) if rows else None
+
+    def iter_events(self, *, type=None, since=None, after_id=0, limit=None, batch=1000):
+        """Events in id order: of one `type`, received at or after `since` (ISO text), with id > `after_id`."""
+        where, params = ["id > ?"], [after_id]
+        if type:
+            where.append("type = ?")
+            params.append(type)
+        if since:
+            where.append("received_at >= ?")
+            params.append(since)
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = batch if remaining is None else min(batch, remaining)
+            rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+                              (*params, size))
+            for row in rows:
+                yield StoredEvent(*row)
+            if len(rows) < size:
+                return
+            params[0] = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def latest(self, limit=20, *, type=None):
+        """The newest `limit` events, newest first."""
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
+        params = []
+        if type:
+            sql += " WHERE type = ?"
+            params.append(type)
+        rows = self._read(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [StoredEvent(*row) for row in rows]
+
+    def count(self, *, type=None):
+        if type:
+            return self._read("SELECT count(*) FROM events WHERE type = ?", (type,))[0][0]
+        return self._read("SELECT count(*) FROM events")[0][0]
+
+    def counts_by_type(self):
+        return dict(self._read("SELECT type, count(*) FROM events GROUP BY type ORDER BY count(*) DESC, type"))
+
+    def rejections(self, limit=20):
+        """The newest rejections as dicts, newest first."""
+        rows = self._read("SELECT id, received_at, remote_addr, path, reason, size FROM rejections"
+                          " ORDER BY id DESC LIMIT ?", (limit,))
+        keys = ("id", "received_at", "remote_addr", "path", "reason", "size")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def schema_version(self):
+        return self._read("PRAGMA user_version")[0][0]

@@ -1,0 +1,126 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from bchooks import Config, EventStore
+from bchooks.receiver import create_app
+from bchooks.signing import sign
+
+SECRET = "test-secret-do-not-use"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def envelope(type="order.created", account_id="12345", payload=None, **extra):
+    payload = {"id": "NGRP-000001", "updated_at": "2024-05-01T12:00:00.000Z", "total": "45.0"} \
+        if payload is None else payload
+    return json.dumps({"account_id": account_id, "type": type, "payload": payload, **extra},
+                      separators=(",", ":")).encode()
+
+
+def signed(body, secret=SECRET, header="X-Webhook-Signature"):
+    return {header: sign(body, secret), "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "events.db"
+
+
+@pytest.fixture
+def store(db_path):
+    with EventStore(db_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def config(db_path):
+    return Config.load(env={}, secrets=SECRET, db=str(db_path))
+
+
+@pytest.fixture
+def app(config, store):
+    return create_app(config, store)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url, deadline=20.0, process=None):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+        try:
+            return requests.get(url, timeout=1)
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {deadline} s")
+
+
+class Receiver:
+    """A real `bchooks serve` process on a random loopback port."""
+
+    def __init__(self, db, *, secret=SECRET, workers=2, extra_env=None, args=()):
+        self.db = Path(db)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "BCHOOKS_SECRET": secret, **(extra_env or {})}
+        self.log = open(self.db.with_suffix(".log"), "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bchooks", "serve", "--port", str(self.port), "--db", str(self.db),
+             "--workers", str(workers), *args],
+            env=env, stdout=self.log, stderr=self.log, cwd=self.db.parent)
+        try:
+            self._wait()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait(self, deadline=20.0):
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"receiver exited with {self.process.returncode}: {self.read_log()[-2000:]}")
+            try:
+                requests.get(self.url + "/healthz", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise TimeoutError("receiver did not start")
+
+    def read_log(self):
+        if not self.log.closed:
+            self.log.flush()
+        return self.db.with_suffix(".log").read_text(errors="replace")
+
+    def stop(self, sig=None):
+        if self.process.poll() is None:
+            if sig is None:
+                self.process.terminate()
+            else:
+                self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if not self.log.closed:
+            self.log.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    started = Receiver(tmp_path / "events.db")
+    yield started
+    started.stop()

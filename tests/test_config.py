@@ -1,0 +1,40 @@
+import pytest
+
+from bchooks.config import SETTINGS, Config
+from bchooks.errors import ConfigError
+
+
+def test_defaults():
+    config = Config.load(env={})
+    assert (config.db, config.host, config.port, config.path, config.synchronous) == \
+        ("bchooks.db", "127.0.0.1", 8080, "/webhook", "NORMAL")
+    assert config.secrets == () and config.webhook_url == "http://127.0.0.1:8080/webhook"
+
+
+def test_explicit_beats_env_beats_default():
+    env = {"BCHOOKS_PORT": "9000", "BCHOOKS_DB": "env.db", "BCHOOKS_SECRET": " a , b ,"}
+    config = Config.load(env=env, port="9100")
+    assert (config.port, config.db, config.secrets) == (9100, "env.db", ("a", "b"))
+
+
+@pytest.mark.parametrize("env,needle", [
+    ({"BCHOOKS_PORT": "http"}, "BCHOOKS_PORT must be a whole number"),
+    ({"BCHOOKS_WORKERS": "0"}, "at least 1"),
+    ({"BCHOOKS_SYNCHRONOUS": "OFF"}, "NORMAL or FULL"),
+    ({"BCHOOKS_SECRET": ", ,"}, "holds no secret"),
+    ({"BCHOOKS_API_URL": "ftp://x"}, "absolute http"),
+    ({"BCHOOKS_BUSY_TIMEOUT": "soon"}, "number of seconds"),
+])
+def test_malformed_values_name_the_variable(env, needle):
+    with pytest.raises(ConfigError, match=needle):
+        Config.load(env=env)
+
+
+def test_repr_hides_secret_and_token():
+    config = Config.load(env={"BCHOOKS_SECRET": "hunter2", "BCHOOKS_TOKEN": "tok-swordfish"})
+    assert "hunter2" not in repr(config) and "swordfish" not in repr(config)
+    assert config.secrets == ("hunter2",) and config.token == "tok-swordfish"
+
+
+def test_every_setting_is_a_config_field():
+    assert [s.field for s in SETTINGS] == [f for f in Config.__dataclass_fields__]
