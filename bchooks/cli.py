@@ -7,12 +7,12 @@ import sys
 
 from . import __version__
 from .config import Config
-from .errors import BchooksError, ConfigError
+from .errors import BchooksError, ConfigError, InputError
 
 
 def exit_code(error):
-    """The one place errors become exit statuses: 2 for usage and configuration, 1 for the rest."""
-    return 2 if isinstance(error, ConfigError) else 1
+    """The one place errors become exit statuses: 2 for usage, configuration and input, 1 for the rest."""
+    return 2 if isinstance(error, (ConfigError, InputError)) else 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,7 +21,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _config(args, **extra):
-    fields = ("db", "host", "port", "path", "workers", "max_body", "synchronous", "api_url", "token", "account_id")
+    fields = ("db", "host", "port", "path", "workers", "max_body", "synchronous", "api_url", "token", "account_id",
+              "sandbox_token")
     given = {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
     return Config.load(**given, **extra)
 
@@ -73,6 +74,135 @@ def cmd_events(args):
     return 0
 
 
+def signing_secret(config):
+    """The first configured secret, else the development secret (created on first use)."""
+    if config.secrets:
+        return config.secrets[0]
+    from .devsecret import ensure_dev_secret
+    secret, path = ensure_dev_secret()
+    print(f"bchooks: BCHOOKS_SECRET is not set; signing with the development secret in {path}", file=sys.stderr)
+    return secret
+
+
+def _client(config):
+    from .client import BigCartelClient
+    return BigCartelClient.from_config(config)
+
+
+def cmd_sandbox(args):
+    import signal
+    import threading
+
+    from .sandbox import Sandbox, SandboxServer
+    config = _config(args)
+    schedule = _schedule(args.retry_schedule)
+    if not 0 <= args.drop < 1:
+        raise ConfigError(f"--drop must be a fraction from 0 to below 1, got {args.drop}")
+    sandbox = Sandbox(signing_secret(config), token=config.sandbox_token, seed=args.seed, shape=args.payload_shape,
+                      format=args.format, drop=args.drop, schedule=schedule)
+    try:
+        server = SandboxServer(sandbox, args.host, args.port)
+    except OSError as error:
+        sandbox.stop()
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+    print(f"bchooks sandbox on {server.url} (API base for BCHOOKS_API_URL); token: {config.sandbox_token}; "
+          f"account {sandbox.shop.account_id}", file=sys.stderr, flush=True)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    lost = server.stop()
+    if lost:
+        print(f"bchooks sandbox: stopped with {len(lost)} deliveries still pending retry; they are lost "
+              f"(the sandbox keeps its state in memory)", file=sys.stderr)
+    return 0
+
+
+def _schedule(text):
+    try:
+        schedule = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"--retry-schedule must be comma-separated seconds, got {text!r}") from None
+    if any(delay < 0 for delay in schedule):
+        raise ConfigError("--retry-schedule delays must not be negative")
+    return schedule
+
+
+def cmd_simulate(args):
+    from .events import EVENT_TYPES
+    from .sender import HEADER_FOR_FORMAT, Attempt, Summary, send
+    config = _config(args)
+    if args.type not in EVENT_TYPES:
+        raise InputError(f"unknown event type {args.type!r}; valid: {', '.join(EVENT_TYPES)}")
+    if args.n < 1:
+        raise InputError("-n must be at least 1")
+    if args.via_sandbox:
+        import time
+        with _client(config) as client:
+            events = client.sandbox_trigger(args.type, args.n, shape=args.shape, format=args.format)
+            ids = [e["id"] for e in events]
+            deadline = time.monotonic() + args.wait
+            while True:
+                deliveries = client.sandbox_deliveries(ids)
+                if all(d["state"] != "pending" for d in deliveries) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        summary = Summary()
+        for delivery in deliveries:
+            last = delivery["attempts"][-1] if delivery["attempts"] else None
+            if delivery["state"] in ("pending", "dropped") or last is None:
+                summary.add(Attempt(None, 0.0, delivery["state"]))
+            else:
+                summary.add(Attempt(last["status"], last["latency_ms"], last["error"]))
+        print(f"triggered {len(events)} {args.type} event(s) in the sandbox; {len(deliveries)} deliveries: {summary}")
+        return 0 if summary.ok == summary.sent else 1
+    from tqdm import tqdm
+
+    from .simulate import Shop
+    url = args.to or config.webhook_url
+    bodies = Shop(args.seed).events(args.type, args.n, shape=args.shape or "flat", format=args.format or "docs")
+    with tqdm(total=len(bodies), unit="event", disable=len(bodies) < 50 or None, file=sys.stderr) as bar:
+        summary = send(url, bodies, signing_secret(config), header=HEADER_FOR_FORMAT[args.format or "docs"],
+                       concurrency=args.concurrency, progress=bar.update)
+    print(f"{url}: {summary}")
+    return 0 if summary.ok == summary.sent else 1
+
+
+def cmd_register(args):
+    config = _config(args)
+    with _client(config) as client:
+        webhook = client.register_webhook(args.url or config.webhook_url, args.events)
+    print(f"registered webhook {webhook.get('id')}: {webhook.get('url')} for {', '.join(webhook.get('events', []))}")
+    return 0
+
+
+def cmd_webhooks(args):
+    config = _config(args)
+    with _client(config) as client:
+        webhooks = client.list_webhooks()
+    rows = [("ID", "URL", "EVENTS", "CREATED_AT")]
+    rows += [(str(w.get("id")), str(w.get("url")), ",".join(w.get("events", [])), str(w.get("created_at", "")))
+             for w in webhooks]
+    print_table(rows)
+    if not webhooks:
+        print(f"(no webhooks registered at {config.api_url})")
+    return 0
+
+
+def cmd_unregister(args):
+    config = _config(args)
+    if bool(args.id) == bool(args.all):
+        raise InputError("give either a webhook ID or --all")
+    with _client(config) as client:
+        if args.all:
+            removed = client.unregister_all(url=args.url)
+            print(f"unregistered {removed} webhook(s)" + (f" pointing at {args.url}" if args.url else ""))
+        else:
+            client.unregister_webhook(args.id)
+            print(f"unregistered webhook {args.id}")
+    return 0
+
+
 def print_table(rows):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -112,7 +242,59 @@ def build_parser():
     events.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     events.add_argument("--json", action="store_true", help="one JSON object per line, with the body")
     events.set_defaults(run=cmd_events)
+
+    sandbox = commands.add_parser("sandbox", help="run a local Big Cartel (API + signed event delivery)")
+    sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=8081, help="port (default 8081)")
+    sandbox.add_argument("--seed", type=int, default=0, help="seed of the simulated shop (default 0)")
+    sandbox.add_argument("--payload-shape", dest="payload_shape", choices=("flat", "jsonapi"), default="flat")
+    sandbox.add_argument("--format", choices=("docs", "guide"), default="docs",
+                         help="envelope and signature header: docs (X-Webhook-Signature) or guide")
+    sandbox.add_argument("--sandbox-token", dest="sandbox_token", help="Bearer token to accept "
+                         "(BCHOOKS_SANDBOX_TOKEN, default sandbox-token)")
+    sandbox.add_argument("--drop", type=float, default=0.0, help="fraction of deliveries to drop on purpose")
+    sandbox.add_argument("--retry-schedule", dest="retry_schedule", default="1,5,30",
+                         help="seconds between delivery attempts (default 1,5,30)")
+    sandbox.set_defaults(run=cmd_sandbox)
+
+    simulate = commands.add_parser("simulate", help="send realistic signed events to a receiver")
+    simulate.add_argument("type", help="event type, e.g. order.created")
+    simulate.add_argument("-n", type=int, default=1, help="how many events (default 1)")
+    simulate.add_argument("--to", help="receiver URL (default: BCHOOKS_RECEIVER_URL or host, port, path)")
+    simulate.add_argument("--via-sandbox", dest="via_sandbox", action="store_true",
+                          help="let the sandbox at BCHOOKS_API_URL create and deliver the events")
+    simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated shop (default 0)")
+    simulate.add_argument("--shape", choices=("flat", "jsonapi"), help="payload shape (default flat)")
+    simulate.add_argument("--format", choices=("docs", "guide"), help="envelope and header (default docs)")
+    simulate.add_argument("--concurrency", type=int, default=4, help="parallel connections (default 4)")
+    simulate.add_argument("--wait", type=float, default=60.0,
+                          help="with --via-sandbox, seconds to wait for deliveries (default 60)")
+    _api_flags(simulate)
+    simulate.set_defaults(run=cmd_simulate)
+
+    register = commands.add_parser("register", help="register a webhook with the API")
+    register.add_argument("--url", help="receiver URL (default: BCHOOKS_RECEIVER_URL or host, port, path)")
+    register.add_argument("--events", required=True, help="comma-separated event types")
+    _api_flags(register)
+    register.set_defaults(run=cmd_register)
+
+    webhooks = commands.add_parser("webhooks", help="list registered webhooks")
+    _api_flags(webhooks)
+    webhooks.set_defaults(run=cmd_webhooks)
+
+    unregister = commands.add_parser("unregister", help="remove a webhook, or all of them")
+    unregister.add_argument("id", nargs="?", help="webhook id")
+    unregister.add_argument("--all", action="store_true", help="remove every webhook")
+    unregister.add_argument("--url", help="with --all, only webhooks pointing at this URL")
+    _api_flags(unregister)
+    unregister.set_defaults(run=cmd_unregister)
     return parser
+
+
+def _api_flags(parser):
+    parser.add_argument("--api-url", dest="api_url", help="API base (BCHOOKS_API_URL)")
+    parser.add_argument("--token", help="access token (BCHOOKS_TOKEN; prefer the variable: flags show in ps)")
+    parser.add_argument("--account-id", dest="account_id", help="account id (BCHOOKS_ACCOUNT_ID)")
 
 
 def main(argv=None):

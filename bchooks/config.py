@@ -100,6 +100,8 @@ SETTINGS = (
     Setting("token", "BCHOOKS_TOKEN", "", _text, "API access token (OAuth Bearer token).", "--token"),
     Setting("account_id", "BCHOOKS_ACCOUNT_ID", "", _text,
             "Big Cartel account id; looked up from /v1/accounts when empty.", "--account-id"),
+    Setting("sandbox_token", "BCHOOKS_SANDBOX_TOKEN", "sandbox-token", _text,
+            "Bearer token the sandbox accepts (it is not a secret: the sandbox prints it).", "--sandbox-token"),
     Setting("receiver_url", "BCHOOKS_RECEIVER_URL", "", _text,
             "Public URL of your receiver, as Big Cartel should call it (default: built from host, port, path)."),
 )
@@ -120,6 +122,7 @@ class Config:
     api_url: str = "https://api.bigcartel.com"
     token: str = field(default="", repr=False)
     account_id: str = ""
+    sandbox_token: str = "sandbox-token"
     receiver_url: str = ""
 
     @classmethod

@@ -18,6 +18,12 @@ class ConfigError(BchooksError):
     code = "bad_config"
 
 
+class InputError(BchooksError):
+    """A value the user gave (URL, event type, count...) is not acceptable; nothing was sent."""
+
+    code = "bad_input"
+
+
 class VerificationError(BchooksError):
     """The request's signature does not prove it came from the secret's holder."""
 

@@ -1,0 +1,321 @@
+"""A local Big Cartel: the webhook registration contract, the REST reads, and signed event delivery.
+
+`Sandbox` holds the state (a simulated `Shop`, registered webhooks, a delivery `Dispatcher`);
+`create_sandbox_app(sandbox)` is its Bottle app; `SandboxServer` serves it on a thread. Errors are JSON:API
+`{"errors": [{"status", "title", "detail", "source"}]}`. Everything is in memory.
+"""
+
+import itertools
+import json
+import threading
+from socketserver import ThreadingMixIn
+from urllib.parse import urlencode, urlsplit
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import bottle
+
+from .clock import iso, now_iso, parse_iso
+from .delivery import DEFAULT_SCHEDULE, Dispatcher
+from .events import EVENT_TYPES
+from .sender import HEADER_FOR_FORMAT
+from .simulate import FORMATS, SHAPES, Shop, envelope, jsonapi_order, jsonapi_product
+
+JSONAPI = "application/vnd.api+json"
+DEFAULT_TOKEN = "sandbox-token"
+MAX_TRIGGER = 10000
+SORTABLE = ("created_at", "updated_at", "completed_at")
+
+
+class Sandbox:
+    def __init__(self, secret, *, token=DEFAULT_TOKEN, seed=0, shape="flat", format="docs", drop=0.0,
+                 schedule=DEFAULT_SCHEDULE, timeout=5.0):
+        if shape not in SHAPES or format not in FORMATS:
+            raise ValueError("shape must be flat or jsonapi, format docs or guide")
+        self._token = token
+        self.seed, self.shape, self.format = seed, shape, format
+        self.lock = threading.RLock()
+        self.dispatcher = Dispatcher(secret, schedule=schedule, drop=drop, seed=seed, timeout=timeout)
+        self.reset()
+
+    def __repr__(self):
+        return f"Sandbox(seed={self.seed}, shape={self.shape!r}, format={self.format!r})"
+
+    def reset(self):
+        with self.lock:
+            self.shop = Shop(self.seed)
+            self.webhooks = {}
+            self.events = []
+            self._webhook_ids = itertools.count(1)
+            self.dispatcher.clear()
+
+    def check_token(self, header):
+        scheme, _, value = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and value.strip() == self._token
+
+    def register(self, url, events):
+        with self.lock:
+            webhook = {"id": str(next(self._webhook_ids)), "url": url, "events": list(events),
+                       "created_at": now_iso()}
+            self.webhooks[webhook["id"]] = webhook
+            return webhook
+
+    def trigger(self, event_type, count=1, *, shape=None, format=None):
+        """Change the shop `count` times and deliver each event to the subscribed webhooks."""
+        shape, format = shape or self.shape, format or self.format
+        created = []
+        with self.lock:
+            for _ in range(count):
+                resource = self.shop.make(event_type)
+                body = envelope(event_type, resource, self.shop.account_id, shape=shape, format=format)
+                event = {"id": len(self.events) + 1, "type": event_type, "resource_id": str(resource["id"]),
+                         "created_at": now_iso()}
+                self.events.append(event)
+                targets = [w for w in self.webhooks.values() if event_type in w["events"]]
+                deliveries = self.dispatcher.enqueue(event["id"], event_type, body, targets,
+                                                     header=HEADER_FOR_FORMAT[format])
+                created.append({**event, "deliveries": deliveries})
+        return created
+
+    def stop(self):
+        return self.dispatcher.stop()
+
+
+def _error(status, title, detail, pointer=None):
+    error = {"status": str(status), "title": title, "detail": detail}
+    if pointer:
+        error["source"] = {"pointer": pointer} if pointer.startswith("/") else {"parameter": pointer}
+    return bottle.HTTPResponse(json.dumps({"errors": [error]}), status=status,
+                               headers={"Content-Type": JSONAPI})
+
+
+def _json(payload, status=200):
+    return bottle.HTTPResponse(json.dumps(payload), status=status, headers={"Content-Type": JSONAPI})
+
+
+def _valid_url(url):
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
+
+
+def _int_param(name, default, low, high):
+    raw = bottle.request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise _error(400, "Invalid parameter", f"{name} must be a whole number from {low} to {high}", name)
+    return int(raw)
+
+
+def _time_param(name):
+    raw = bottle.request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return iso(parse_iso(raw))
+    except ValueError:
+        raise _error(400, "Invalid parameter", f"{name} must be an ISO-8601 time", name) from None
+
+
+def _page(items, base_url):
+    limit = _int_param("page[limit]", 20, 1, 100)
+    offset = _int_param("page[offset]", 0, 0, 10 ** 9)
+    page = items[offset:offset + limit]
+    links = {}
+    if offset + limit < len(items):
+        query = {k: v for k, v in bottle.request.query.allitems()}
+        query["page[offset]"], query["page[limit]"] = str(offset + limit), str(limit)
+        links["next"] = f"{base_url}{bottle.request.path}?{urlencode(query)}"
+    return page, {"count": str(len(items))}, links
+
+
+def create_sandbox_app(sandbox):
+    app = bottle.Bottle()
+
+    def base_url():
+        parts = bottle.request.urlparts
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def guard(reads=False):
+        request = bottle.request
+        if reads and JSONAPI not in request.get_header("Accept", ""):
+            raise _error(406, "Not Acceptable", f"send the header Accept: {JSONAPI}")
+        if reads and not request.get_header("User-Agent"):
+            raise _error(400, "Bad Request", "send a User-Agent header naming your app and a contact")
+        if not sandbox.check_token(request.get_header("Authorization")):
+            raise _error(401, "Unauthorized", "the access token is missing or wrong (send Authorization: Bearer ...)")
+
+    def account_or_404(account_id):
+        if account_id != sandbox.shop.account_id:
+            raise _error(404, "Not Found", f"no account {account_id}")
+
+    @app.post("/v1/webhooks")
+    def register():
+        guard()
+        try:
+            document = json.loads(bottle.request.body.read() or b"null")
+        except ValueError:
+            return _error(400, "Bad Request", "the body must be JSON: {\"url\": ..., \"events\": [...]}")
+        if not isinstance(document, dict):
+            return _error(400, "Bad Request", "the body must be a JSON object with url and events")
+        url, events = document.get("url"), document.get("events")
+        if not _valid_url(url):
+            return _error(422, "Invalid webhook", "url must be an absolute http(s) URL", "/url")
+        if not isinstance(events, list) or not events:
+            return _error(422, "Invalid webhook", "events must be a non-empty list of event types", "/events")
+        unknown = [e for e in events if e not in EVENT_TYPES]
+        if unknown:
+            return _error(422, "Invalid webhook", f"unknown event type(s) {', '.join(map(str, unknown))}; valid: "
+                          f"{', '.join(EVENT_TYPES)}", "/events")
+        return _json(sandbox.register(url, events), 201)
+
+    @app.get("/v1/webhooks")
+    def list_webhooks():
+        guard()
+        with sandbox.lock:
+            return _json({"data": list(sandbox.webhooks.values())})
+
+    @app.delete("/v1/webhooks/<webhook_id>")
+    def unregister(webhook_id):
+        guard()
+        with sandbox.lock:
+            if sandbox.webhooks.pop(webhook_id, None) is None:
+                return _error(404, "Not Found", f"no webhook {webhook_id}")
+        return bottle.HTTPResponse(status=204)
+
+    @app.get("/v1/accounts")
+    def accounts():
+        guard(reads=True)
+        account = sandbox.shop.account
+        return _json({"data": [{"id": account["id"], "type": "accounts",
+                                "attributes": {k: v for k, v in account.items() if k not in ("id", "currency", "plan")},
+                                "relationships": {"currency": {"data": {"id": account["currency"],
+                                                                        "type": "currencies"}}}}],
+                      "meta": {"count": "1"}})
+
+    @app.get("/v1/accounts/<account_id>/orders")
+    def orders(account_id):
+        guard(reads=True)
+        account_or_404(account_id)
+        since, until = _time_param("filter[updated_at_from]"), _time_param("filter[updated_at_to]")
+        status = bottle.request.query.get("filter[shipping_status]")
+        sort = bottle.request.query.get("sort", "-created_at")
+        descending = sort.startswith("-") or bottle.request.query.get("sort_direction", "").lower() == "desc"
+        field = sort.lstrip("-")
+        if field not in SORTABLE:
+            return _error(400, "Invalid parameter", f"sort must be one of {', '.join(SORTABLE)}", "sort")
+        with sandbox.lock:
+            rows = [o for o in sandbox.shop.orders.values()
+                    if (since is None or o["updated_at"] >= since) and (until is None or o["updated_at"] <= until)
+                    and (not status or o["shipping_status"] == status)]
+            rows.sort(key=lambda o: (o[field], o["id"]), reverse=descending)
+            page, meta, links = _page(rows, base_url())
+            documents = [jsonapi_order(o) for o in page]
+        included = {(i["type"], i["id"]): i for d in documents for i in d["included"]}
+        return _json({"data": [d["data"] for d in documents], "included": list(included.values()), "meta": meta,
+                      "links": links})
+
+    @app.get("/v1/accounts/<account_id>/orders/<order_id>")
+    def order(account_id, order_id):
+        guard(reads=True)
+        account_or_404(account_id)
+        with sandbox.lock:
+            found = sandbox.shop.orders.get(order_id)
+            if found is None:
+                return _error(404, "Not Found", f"no order {order_id}")
+            return _json(jsonapi_order(found))
+
+    @app.get("/v1/accounts/<account_id>/products")
+    def products(account_id):
+        guard(reads=True)
+        account_or_404(account_id)
+        with sandbox.lock:
+            rows = sorted(sandbox.shop.products.values(), key=lambda p: p["position"])
+            page, meta, links = _page(rows, base_url())
+            documents = [jsonapi_product(p) for p in page]
+        return _json({"data": [d["data"] for d in documents],
+                      "included": [i for d in documents for i in d["included"]], "meta": meta, "links": links})
+
+    @app.post("/sandbox/events")
+    def trigger():
+        try:
+            document = json.loads(bottle.request.body.read() or b"{}")
+        except ValueError:
+            return _error(400, "Bad Request", "the body must be JSON: {\"type\": ..., \"count\": N}")
+        if not isinstance(document, dict):
+            return _error(400, "Bad Request", "the body must be a JSON object")
+        event_type, count = document.get("type"), document.get("count", 1)
+        if event_type not in EVENT_TYPES:
+            return _error(422, "Invalid event", f"type must be one of {', '.join(EVENT_TYPES)}", "/type")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TRIGGER:
+            return _error(422, "Invalid event", f"count must be a whole number from 1 to {MAX_TRIGGER}", "/count")
+        shape, format = document.get("shape"), document.get("format")
+        if shape not in (None, *SHAPES):
+            return _error(422, "Invalid event", "shape must be flat or jsonapi", "/shape")
+        if format not in (None, *FORMATS):
+            return _error(422, "Invalid event", "format must be docs or guide", "/format")
+        return _json({"events": sandbox.trigger(event_type, count, shape=shape, format=format)}, 202)
+
+    @app.get("/sandbox/deliveries")
+    def deliveries():
+        state = bottle.request.query.get("state") or None
+        raw_ids = bottle.request.query.get("event_ids")
+        try:
+            event_ids = {int(x) for x in raw_ids.split(",")} if raw_ids else None
+        except ValueError:
+            return _error(400, "Invalid parameter", "event_ids must be comma-separated numbers", "event_ids")
+        return _json({"deliveries": sandbox.dispatcher.deliveries(event_ids=event_ids, state=state),
+                      "counts": sandbox.dispatcher.counts()})
+
+    @app.post("/sandbox/reset")
+    def reset():
+        sandbox.reset()
+        return _json({"status": "reset"})
+
+    @app.get("/sandbox/healthz")
+    def healthz():
+        with sandbox.lock:
+            return _json({"status": "ok", "webhooks": len(sandbox.webhooks), "events": len(sandbox.events),
+                          "orders": len(sandbox.shop.orders), "deliveries": sandbox.dispatcher.counts()})
+
+    def error_page(error):
+        bottle.response.content_type = JSONAPI
+        titles = {404: "Not Found", 405: "Method Not Allowed"}
+        title = titles.get(error.status_code, "Error")
+        return json.dumps({"errors": [{"status": str(error.status_code), "title": title,
+                                       "detail": f"{bottle.request.method} {bottle.request.path}: {title.lower()}"}]})
+
+    for code in (400, 404, 405, 413, 500):
+        app.error(code)(error_page)
+    return app
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class SandboxServer:
+    """The sandbox on a background thread: `.url`, `.stop()`."""
+
+    def __init__(self, sandbox, host="127.0.0.1", port=0):
+        self.sandbox = sandbox
+        self.httpd = make_server(host, port, create_sandbox_app(sandbox), server_class=_ThreadingServer,
+                                 handler_class=_QuietHandler)
+        self.port = self.httpd.server_port
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="bchooks-sandbox", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        """Stop serving and delivering; returns the deliveries still pending (lost with the process)."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        return self.sandbox.stop()

@@ -1,0 +1,302 @@
+"""A deterministic simulated Big Cartel shop: realistic orders, products and account events.
+
+`Shop(seed)` holds the state (products, orders, a virtual clock) and makes events of every catalog type; the
+same seed gives the same bytes. Money is exact (`Decimal`) and written as Big Cartel writes it ("45.0"), totals
+add up (`item_total` = sum of line totals; `total` = item_total - discount + shipping + tax).
+"""
+
+import json
+import random
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+
+from . import catalog
+from .clock import iso, parse_iso
+from .events import EVENT_TYPES
+
+CENT = Decimal("0.01")
+SHAPES = ("flat", "jsonapi")
+FORMATS = ("docs", "guide")
+
+
+def money(amount):
+    """Big Cartel's decimal-string money: `45.0`, `45.5`, `45.55`."""
+    text = f"{Decimal(amount).quantize(CENT, ROUND_HALF_UP):.2f}"
+    return text[:-1] if text.endswith("0") else text
+
+
+def cents(amount):
+    return Decimal(amount).quantize(CENT, ROUND_HALF_UP)
+
+
+def dumps(document):
+    """Compact UTF-8 JSON that survives a JavaScript `JSON.stringify` round trip unchanged."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class Shop:
+    def __init__(self, seed=0, *, account_id="1234567", start="2026-01-01T09:00:00.000Z", mean_gap_minutes=30.0):
+        self.rng = random.Random(seed)
+        self.account_id = str(account_id)
+        self.clock = parse_iso(start)
+        self.mean_gap = float(mean_gap_minutes)
+        self.products = {}
+        self.orders = {}
+        self._unshipped = []
+        self._order_seq = 0
+        self._product_seq = 0
+        self._option_seq = 0
+        self.account = {
+            "id": self.account_id, "subdomain": "sandbox-shop", "store_name": "Sandbox Shop",
+            "description": "Prints, pins and zines.", "contact_email": "shop@example.com",
+            "url": "https://sandbox-shop.bigcartel.com", "website": "", "currency": "USD", "plan": "Platinum",
+            "created_at": iso(self.clock), "updated_at": iso(self.clock),
+        }
+        for name, category, options in catalog.PRODUCTS:
+            self._new_product(name, category, options)
+
+    # -- clock and ids
+    def tick(self):
+        self.clock += timedelta(minutes=self.rng.expovariate(1 / self.mean_gap))
+        return iso(self.clock)
+
+    def _new_product(self, name, category, options):
+        self._product_seq += 1
+        pid = str(100000 + self._product_seq)
+        now = iso(self.clock)
+        product_options = []
+        for option_name, price in options:
+            self._option_seq += 1
+            product_options.append({"id": str(500000 + self._option_seq), "name": option_name, "price": price,
+                                    "quantity": self.rng.randint(5, 60), "sold": 0, "has_digital_file": False})
+        permalink = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
+        product = {
+            "id": pid, "name": name, "permalink": permalink, "description": f"{name}, made in small batches.",
+            "status": "active", "created_at": now, "updated_at": now, "default_price": options[0][1],
+            "on_sale": False, "position": self._product_seq,
+            "url": f"https://sandbox-shop.bigcartel.com/product/{permalink}",
+            "primary_image_url": f"https://images.example.com/{pid}.jpg",
+            "has_option_groups": False, "category_names": [category], "options": product_options,
+        }
+        self.products[pid] = product
+        return product
+
+    # -- orders
+    def create_order(self):
+        if not self.products:
+            self._new_product(*catalog.PRODUCTS[0])
+        rng = self.rng
+        now = self.tick()
+        self._order_seq += 1
+        oid = f"BCSB-{self._order_seq:06d}"
+        country = rng.choices(list(catalog.COUNTRY_WEIGHTS), weights=list(catalog.COUNTRY_WEIGHTS.values()))[0]
+        country_name, currency, shipping, tax_rate, cities = catalog.COUNTRIES[country]
+        city, state, zip_code, lat, lng = rng.choice(cities)
+        first, last = rng.choice(catalog.FIRST_NAMES), rng.choice(catalog.LAST_NAMES)
+        customer = rng.randrange(4000)  # a pool of returning customers
+        discount_rate = rng.choice(catalog.DISCOUNT_RATES)
+        fx, tax_rate = catalog.FX[currency], Decimal(tax_rate)
+        items, item_total, tax_total = [], Decimal(0), Decimal(0)
+        product_ids = rng.sample(sorted(self.products), k=min(rng.randint(1, 5), len(self.products)))
+        for n, pid in enumerate(product_ids, start=1):
+            product = self.products[pid]
+            option = rng.choice(product["options"])
+            quantity = rng.choice((1, 1, 1, 2, 2, 3))
+            price = cents(Decimal(option["price"]) * fx)
+            line_total = price * quantity
+            line_tax = cents(line_total * (1 - discount_rate) * tax_rate)
+            item_total += line_total
+            tax_total += line_tax
+            option["sold"] += quantity
+            option["quantity"] = max(0, option["quantity"] - quantity)
+            items.append({
+                "id": f"{self._order_seq}{n:02d}", "product_id": pid, "product_option_id": option["id"],
+                "product_name": product["name"], "product_option_name": option["name"], "quantity": quantity,
+                "price": money(price), "total": money(line_total), "tax_total": money(line_tax),
+                "image_url": product["primary_image_url"], "quantity_shipped": 0, "quantity_unshipped": quantity,
+                "category_names": product["category_names"],
+            })
+        discount = cents(item_total * discount_rate)
+        shipping_total = cents(Decimal(shipping) * fx)
+        order = {
+            "id": oid, "item_count": sum(i["quantity"] for i in items), "item_total": money(item_total),
+            "discount_total": money(discount), "shipping_total": money(shipping_total),
+            "tax_total": money(tax_total), "total": money(item_total - discount + shipping_total + tax_total),
+            "tax_remitted_by_big_cartel": False,
+            "customer_first_name": first, "customer_last_name": last,
+            "customer_email": f"{first}.{last}.{customer}@example.com".lower().replace(" ", "").replace("'", ""),
+            "customer_phone_number": f"+1555{rng.randrange(10 ** 7):07d}",
+            "customer_opted_in_to_marketing": rng.random() < 0.4, "customer_note": rng.choice(catalog.NOTES),
+            "shipping_address_1": f"{rng.randint(1, 999)} {rng.choice(catalog.STREETS)}", "shipping_address_2": "",
+            "shipping_city": city, "shipping_state": state, "shipping_zip": zip_code, "shipping_country_id": country,
+            "shipping_country_name": country_name, "shipping_latitude": float(lat), "shipping_longitude": float(lng),
+            "shipping_status": "unshipped", "payment_status": "completed",
+            "created_at": now, "updated_at": now, "completed_at": now,
+            "currency": currency, "items": items,
+        }
+        self.orders[oid] = order
+        self._unshipped.append(oid)
+        return order
+
+    def update_order(self):
+        """Ship an open order (most updates), or refund one."""
+        if not self.orders:
+            self.create_order()
+        now = self.tick()
+        if self._unshipped and self.rng.random() < 0.85:
+            index = self.rng.randrange(len(self._unshipped))
+            self._unshipped[index], self._unshipped[-1] = self._unshipped[-1], self._unshipped[index]
+            order = self.orders[self._unshipped.pop()]
+            order["shipping_status"] = "shipped"
+            for item in order["items"]:
+                item["quantity_shipped"], item["quantity_unshipped"] = item["quantity"], 0
+        else:
+            order = self.orders[self.rng.choice(list(self.orders)) if len(self.orders) < 1000
+                                else f"BCSB-{self.rng.randint(1, self._order_seq):06d}"]
+            order["payment_status"] = "refunded"
+        order["updated_at"] = now
+        return order
+
+    # -- products and account
+    def create_product(self):
+        now = self.tick()
+        name, category, options = self.rng.choice(catalog.PRODUCTS)
+        product = self._new_product(f"{name} (Edition {self._product_seq + 1})", category, options)
+        product["created_at"] = product["updated_at"] = now
+        return product
+
+    def update_product(self):
+        if not self.products:
+            return self.create_product()
+        now = self.tick()
+        product = self.products[self.rng.choice(sorted(self.products))]
+        option = self.rng.choice(product["options"])
+        if self.rng.random() < 0.5:
+            option["quantity"] = self.rng.randint(0, 80)
+        else:
+            option["price"] = money(Decimal(option["price"]) + Decimal(self.rng.choice((1, 2, -1))))
+        product["status"] = "sold_out" if all(o["quantity"] == 0 for o in product["options"]) else "active"
+        product["updated_at"] = now
+        return product
+
+    def delete_product(self):
+        if not self.products:
+            self.create_product()
+        self.tick()
+        pid = self.rng.choice(sorted(self.products))
+        del self.products[pid]
+        return {"id": pid}
+
+    def update_account(self, event_type):
+        now = self.tick()
+        if event_type in ("account.closed", "account.deauthorized"):
+            return {"id": self.account_id}
+        if event_type == "account.plan.upgraded":
+            self.account["plan"] = "Diamond"
+        elif event_type == "account.plan.downgraded":
+            self.account["plan"] = "Gold"
+        else:
+            self.account["description"] = self.rng.choice(("Prints, pins and zines.", "Back from holiday!",
+                                                            "Shop closed for a week in August."))
+        self.account["updated_at"] = now
+        return self.account
+
+    def make(self, event_type):
+        """Change the shop as the event type says; return the resource (internal, flat form)."""
+        if event_type == "order.created":
+            return self.create_order()
+        if event_type == "order.updated":
+            return self.update_order()
+        if event_type == "product.created":
+            return self.create_product()
+        if event_type == "product.updated":
+            return self.update_product()
+        if event_type == "product.deleted":
+            return self.delete_product()
+        if event_type.startswith("account."):
+            return self.update_account(event_type)
+        raise ValueError(f"unknown event type {event_type!r}; valid: {', '.join(EVENT_TYPES)}")
+
+    def events(self, event_type, count=1, *, shape="flat", format="docs"):
+        """`count` events of one type as envelope bytes, changing the shop as they go."""
+        return [envelope(event_type, self.make(event_type), self.account_id, shape=shape, format=format)
+                for _ in range(count)]
+
+
+# -- documents
+def _currency(code):
+    name, sign, locale = catalog.CURRENCIES[code]
+    return {"id": code, "name": name, "sign": sign, "locale": locale}
+
+
+def _country(code):
+    return {"id": code, "name": catalog.COUNTRIES[code][0]}
+
+
+def flat_order(order):
+    document = {k: v for k, v in order.items() if k not in ("currency", "items")}
+    document["currency"] = _currency(order["currency"])
+    document["shipping_country"] = _country(order["shipping_country_id"])
+    document["items"] = [dict(item) for item in order["items"]]
+    return document
+
+
+def jsonapi_order(order):
+    attributes = {k: v for k, v in order.items() if k not in ("id", "currency", "items")}
+    included = [{"id": order["currency"], "type": "currencies",
+                 "attributes": {k: v for k, v in _currency(order["currency"]).items() if k != "id"}},
+                {"id": order["shipping_country_id"], "type": "countries",
+                 "attributes": {"name": catalog.COUNTRIES[order["shipping_country_id"]][0]}}]
+    for item in order["items"]:
+        included.append({
+            "id": item["id"], "type": "order_line_items",
+            "attributes": {k: v for k, v in item.items() if k not in ("id", "product_id", "product_option_id")},
+            "relationships": {"product": {"data": {"id": item["product_id"], "type": "products"}},
+                              "product_option": {"data": {"id": item["product_option_id"],
+                                                          "type": "product_options"}}},
+        })
+    return {"data": {
+        "id": order["id"], "type": "orders", "attributes": attributes,
+        "relationships": {
+            "currency": {"data": {"id": order["currency"], "type": "currencies"}},
+            "shipping_country": {"data": {"id": order["shipping_country_id"], "type": "countries"}},
+            "items": {"data": [{"id": i["id"], "type": "order_line_items"} for i in order["items"]]},
+        }}, "included": included}
+
+
+def jsonapi_product(product):
+    attributes = {k: v for k, v in product.items() if k not in ("id", "options")}
+    return {"data": {"id": product["id"], "type": "products", "attributes": attributes,
+                     "relationships": {"options": {"data": [{"id": o["id"], "type": "product_options"}
+                                                            for o in product["options"]]}}},
+            "included": [{"id": o["id"], "type": "product_options",
+                          "attributes": {k: v for k, v in o.items() if k != "id"}} for o in product["options"]]}
+
+
+def payload(event_type, resource, shape="flat"):
+    """The resource in the requested payload shape."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown payload shape {shape!r}; valid: {', '.join(SHAPES)}")
+    if set(resource) == {"id"}:
+        return dict(resource)  # deletions and account closure carry the id only
+    kind = event_type.split(".", 1)[0]
+    if kind == "order":
+        return flat_order(resource) if shape == "flat" else jsonapi_order(resource)
+    if kind == "product":
+        return json.loads(dumps(resource)) if shape == "flat" else jsonapi_product(resource)
+    if shape == "flat":
+        return {**{k: v for k, v in resource.items() if k != "currency"}, "currency": _currency(resource["currency"])}
+    return {"data": {"id": resource["id"], "type": "accounts",
+                     "attributes": {k: v for k, v in resource.items() if k not in ("id", "currency", "plan")},
+                     "relationships": {"currency": {"data": {"id": resource["currency"], "type": "currencies"}},
+                                       "plan": {"data": {"id": resource["plan"].lower(), "type": "plans"}}}}}
+
+
+def envelope(event_type, resource, account_id, *, shape="flat", format="docs"):
+    """Envelope bytes: the docs' `{"account_id", "type", "payload"}` or the guide's `{"type", "data"}`."""
+    body = payload(event_type, resource, shape)
+    if format == "docs":
+        return dumps({"account_id": str(account_id), "type": event_type, "payload": body})
+    if format == "guide":
+        return dumps({"type": event_type, "data": body})
+    raise ValueError(f"unknown envelope format {format!r}; valid: {', '.join(FORMATS)}")
