@@ -129,42 +129,23 @@ def _schedule(text):
 
 
 def cmd_simulate(args):
-    from .events import EVENT_TYPES
-    from .sender import HEADER_FOR_FORMAT, Attempt, Summary, send
+    from .trigger import check, send_simulated, trigger_in_sandbox
     config = _config(args)
-    if args.type not in EVENT_TYPES:
-        raise InputError(f"unknown event type {args.type!r}; valid: {', '.join(EVENT_TYPES)}")
-    if args.n < 1:
-        raise InputError("-n must be at least 1")
+    check(args.type, args.n, args.shape, args.format)
     if args.via_sandbox:
-        import time
-        with _client(config) as client:
-            events = client.sandbox_trigger(args.type, args.n, shape=args.shape, format=args.format)
-            ids = [e["id"] for e in events]
-            deadline = time.monotonic() + args.wait
-            while True:
-                deliveries = client.sandbox_deliveries(ids)
-                if all(d["state"] != "pending" for d in deliveries) or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-        summary = Summary()
-        for delivery in deliveries:
-            last = delivery["attempts"][-1] if delivery["attempts"] else None
-            if delivery["state"] in ("pending", "dropped") or last is None:
-                summary.add(Attempt(None, 0.0, delivery["state"]))
-            else:
-                summary.add(Attempt(last["status"], last["latency_ms"], last["error"]))
-        print(f"triggered {len(events)} {args.type} event(s) in the sandbox; {len(deliveries)} deliveries: {summary}")
+        events, summary = trigger_in_sandbox(config, args.type, args.n, shape=args.shape, format=args.format,
+                                             wait=args.wait)
+        print(f"triggered {len(events)} {args.type} event(s) in the sandbox; {summary.sent} deliveries: {summary}")
+        if summary.sent == 0:
+            print("bchooks: no webhook is subscribed to that type in the sandbox (see `bchooks register`)",
+                  file=sys.stderr)
         return 0 if summary.ok == summary.sent else 1
     from tqdm import tqdm
-
-    from .simulate import Shop
-    url = args.to or config.webhook_url
-    bodies = Shop(args.seed).events(args.type, args.n, shape=args.shape or "flat", format=args.format or "docs")
-    with tqdm(total=len(bodies), unit="event", disable=len(bodies) < 50 or None, file=sys.stderr) as bar:
-        summary = send(url, bodies, signing_secret(config), header=HEADER_FOR_FORMAT[args.format or "docs"],
-                       concurrency=args.concurrency, progress=bar.update)
-    print(f"{url}: {summary}")
+    config = config.replace(secrets=(signing_secret(config),))
+    with tqdm(total=args.n, unit="event", disable=args.n < 50 or None, file=sys.stderr) as bar:
+        summary = send_simulated(config, args.type, args.n, seed=args.seed, url=args.to, shape=args.shape or "flat",
+                                 format=args.format or "docs", concurrency=args.concurrency, progress=bar.update)
+    print(f"{args.to or config.webhook_url}: {summary}")
     return 0 if summary.ok == summary.sent else 1
 
 

@@ -107,6 +107,11 @@ SETTINGS = (
 )
 
 
+#: what the notebooks fall back to when no BCHOOKS_* variable says otherwise: the local sandbox and the store of
+#: the repository's root folder (notebooks run in notebooks/)
+SANDBOX_DEFAULTS = {"api_url": "http://127.0.0.1:8081", "token": "sandbox-token", "db": "../bchooks.db"}
+
+
 @dataclass(frozen=True)
 class Config:
     secrets: tuple = field(default=(), repr=False)
@@ -126,10 +131,12 @@ class Config:
     receiver_url: str = ""
 
     @classmethod
-    def load(cls, env=None, **overrides):
-        """Explicit `overrides` (None means "not given") win over `env` (default `os.environ`), then defaults."""
+    def load(cls, env=None, defaults=None, **overrides):
+        """Explicit `overrides` (None means "not given") win over `env` (default `os.environ`), then `defaults`
+        (e.g. `SANDBOX_DEFAULTS`), then the built-in defaults."""
         env = os.environ if env is None else env
-        unknown = set(overrides) - {s.field for s in SETTINGS}
+        defaults = defaults or {}
+        unknown = (set(overrides) | set(defaults)) - {s.field for s in SETTINGS}
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         values = {}
@@ -139,6 +146,8 @@ class Config:
                 values[setting.field] = setting.parse(setting.flag or setting.field, given)
             elif env.get(setting.env, "").strip():
                 values[setting.field] = setting.parse(setting.env, env[setting.env])
+            elif setting.field in defaults:
+                values[setting.field] = setting.parse(setting.field, defaults[setting.field])
             else:
                 values[setting.field] = setting.default
         return cls(**values)

@@ -5,6 +5,7 @@ same seed gives the same bytes. Money is exact (`Decimal`) and written as Big Ca
 add up (`item_total` = sum of line totals; `total` = item_total - discount + shipping + tax).
 """
 
+import itertools
 import json
 import random
 from datetime import datetime, timedelta, timezone
@@ -35,8 +36,10 @@ def dumps(document):
 
 
 class Shop:
-    def __init__(self, seed=0, *, account_id="1234567", start="2026-01-01T09:00:00.000Z", mean_gap_minutes=30.0):
+    def __init__(self, seed=0, *, account_id="1234567", start="2026-01-01T09:00:00.000Z", mean_gap_minutes=30.0,
+                 order_prefix="BCSB"):
         self.rng = random.Random(seed)
+        self.order_prefix = order_prefix
         self.account_id = str(account_id)
         self.clock = parse_iso(start)
         self.mean_gap = float(mean_gap_minutes)
@@ -46,6 +49,7 @@ class Shop:
         self._order_seq = 0
         self._product_seq = 0
         self._option_seq = 0
+        self._customers = 0
         self.account = {
             "id": self.account_id, "subdomain": "sandbox-shop", "store_name": "Sandbox Shop",
             "description": "Prints, pins and zines.", "contact_email": "shop@example.com",
@@ -88,12 +92,13 @@ class Shop:
         rng = self.rng
         now = self.tick()
         self._order_seq += 1
-        oid = f"BCSB-{self._order_seq:06d}"
-        country = rng.choices(list(catalog.COUNTRY_WEIGHTS), weights=list(catalog.COUNTRY_WEIGHTS.values()))[0]
+        oid = f"{self.order_prefix}-{self._order_seq:06d}"
+        customer = self._customer()
+        country = _country_of(customer)
         country_name, currency, shipping, tax_rate, cities = catalog.COUNTRIES[country]
-        city, state, zip_code, lat, lng = rng.choice(cities)
-        first, last = rng.choice(catalog.FIRST_NAMES), rng.choice(catalog.LAST_NAMES)
-        customer = rng.randrange(4000)  # a pool of returning customers
+        city, state, zip_code, lat, lng = cities[customer % len(cities)]
+        first = catalog.FIRST_NAMES[customer % len(catalog.FIRST_NAMES)]
+        last = catalog.LAST_NAMES[(customer // len(catalog.FIRST_NAMES)) % len(catalog.LAST_NAMES)]
         discount_rate = rng.choice(catalog.DISCOUNT_RATES)
         fx, tax_rate = catalog.FX[currency], Decimal(tax_rate)
         items, item_total, tax_total = [], Decimal(0), Decimal(0)
@@ -125,9 +130,10 @@ class Shop:
             "tax_remitted_by_big_cartel": False,
             "customer_first_name": first, "customer_last_name": last,
             "customer_email": f"{first}.{last}.{customer}@example.com".lower().replace(" ", "").replace("'", ""),
-            "customer_phone_number": f"+1555{rng.randrange(10 ** 7):07d}",
+            "customer_phone_number": f"+1555{customer % 10 ** 7:07d}",
             "customer_opted_in_to_marketing": rng.random() < 0.4, "customer_note": rng.choice(catalog.NOTES),
-            "shipping_address_1": f"{rng.randint(1, 999)} {rng.choice(catalog.STREETS)}", "shipping_address_2": "",
+            "shipping_address_1": f"{customer % 997 + 1} {catalog.STREETS[customer % len(catalog.STREETS)]}",
+            "shipping_address_2": "",
             "shipping_city": city, "shipping_state": state, "shipping_zip": zip_code, "shipping_country_id": country,
             "shipping_country_name": country_name, "shipping_latitude": float(lat), "shipping_longitude": float(lng),
             "shipping_status": "unshipped", "payment_status": "completed",
@@ -137,6 +143,13 @@ class Shop:
         self.orders[oid] = order
         self._unshipped.append(oid)
         return order
+
+    def _customer(self):
+        """A returning customer about a third of the time, else a new one."""
+        if self._customers and self.rng.random() < 0.35:
+            return self.rng.randrange(self._customers)
+        self._customers += 1
+        return self._customers - 1
 
     def update_order(self):
         """Ship an open order (most updates), or refund one."""
@@ -152,7 +165,7 @@ class Shop:
                 item["quantity_shipped"], item["quantity_unshipped"] = item["quantity"], 0
         else:
             order = self.orders[self.rng.choice(list(self.orders)) if len(self.orders) < 1000
-                                else f"BCSB-{self.rng.randint(1, self._order_seq):06d}"]
+                                else f"{self.order_prefix}-{self.rng.randint(1, self._order_seq):06d}"]
             order["payment_status"] = "refunded"
         order["updated_at"] = now
         return order
@@ -221,6 +234,16 @@ class Shop:
         """`count` events of one type as envelope bytes, changing the shop as they go."""
         return [envelope(event_type, self.make(event_type), self.account_id, shape=shape, format=format)
                 for _ in range(count)]
+
+
+_COUNTRY_CUMULATIVE = list(zip(itertools.accumulate(catalog.COUNTRY_WEIGHTS.values()), catalog.COUNTRY_WEIGHTS))
+
+
+def _country_of(customer):
+    """A customer's country, fixed for that customer, spread by the catalog's weights."""
+    total = _COUNTRY_CUMULATIVE[-1][0]
+    point = (customer * 2654435761) % 2 ** 32 % total
+    return next(code for bound, code in _COUNTRY_CUMULATIVE if point < bound)
 
 
 # -- documents

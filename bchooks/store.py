@@ -208,9 +208,13 @@ class EventStore:
         return StoredEvent(*rows[0]) if rows else None
 
     def iter_events(self, *, type=None, since=None, after_id=0, limit=None, batch=1000):
-        """Events in id order: of one `type`, received at or after `since` (ISO text), with id > `after_id`."""
+        """Events in id order: of one `type` (or a tuple of types), received at or after `since` (ISO text),
+        with id > `after_id`."""
         where, params = ["id > ?"], [after_id]
-        if type:
+        if isinstance(type, (tuple, list)):
+            where.append(f"type IN ({','.join('?' * len(type))})")
+            params.extend(type)
+        elif type:
             where.append("type = ?")
             params.append(type)
         if since:

@@ -1,0 +1,74 @@
+"""Simulation runs, like `stripe trigger`: simulated events sent straight to a receiver, or created and delivered
+by the sandbox. The CLI and the simulator widget both call these."""
+
+import time
+
+from .client import BigCartelClient
+from .errors import ConfigError, InputError
+from .events import EVENT_TYPES
+from .sender import HEADER_FOR_FORMAT, Attempt, Summary, send
+from .simulate import FORMATS, SHAPES, Shop
+
+#: order ids of events simulated outside the sandbox start with this, so they never collide with sandbox orders
+DIRECT_PREFIX = "SIMU"
+
+
+def check(event_type, count, shape=None, format=None):
+    if event_type not in EVENT_TYPES:
+        raise InputError(f"unknown event type {event_type!r}; valid: {', '.join(EVENT_TYPES)}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100000:
+        raise InputError(f"the number of events must be a whole number from 1 to 100000, got {count!r}")
+    if shape not in (None, *SHAPES):
+        raise InputError(f"unknown payload shape {shape!r}; valid: {', '.join(SHAPES)}")
+    if format not in (None, *FORMATS):
+        raise InputError(f"unknown envelope format {format!r}; valid: {', '.join(FORMATS)}")
+
+
+def send_simulated(config, event_type, count, *, shop=None, seed=0, url=None, shape="flat", format="docs",
+                   concurrency=4, progress=None, secret=None):
+    """Make `count` events with `shop` (a new `Shop(seed)` by default) and POST them signed to the receiver."""
+    check(event_type, count, shape, format)
+    secret = secret or (config.secrets[0] if config.secrets else None)
+    if not secret:
+        raise ConfigError("BCHOOKS_SECRET is not set: the simulator signs with the receiver's secret")
+    shop = shop or Shop(seed, order_prefix=DIRECT_PREFIX)
+    bodies = shop.events(event_type, count, shape=shape, format=format)
+    return send(url or config.webhook_url, bodies, secret, header=HEADER_FOR_FORMAT[format],
+                concurrency=concurrency, progress=progress)
+
+
+def trigger_in_sandbox(config, event_type, count, *, shape=None, format=None, wait=60.0, progress=None,
+                       client=None):
+    """Have the sandbox at `config.api_url` create and deliver `count` events; wait for their deliveries.
+
+    Returns (events, Summary of the last attempt of each delivery). Deliveries still pending after `wait`
+    seconds, and dropped ones, count as failures."""
+    check(event_type, count, shape, format)
+    own = client is None
+    client = client or BigCartelClient(config.api_url, config.token or config.sandbox_token)
+    try:
+        events = client.sandbox_trigger(event_type, count, shape=shape, format=format)
+        ids = [event["id"] for event in events]
+        expected = sum(len(event["deliveries"]) for event in events)
+        deadline = time.monotonic() + wait
+        done = 0
+        while True:
+            deliveries = client.sandbox_deliveries(ids) if expected else []
+            finished = sum(d["state"] != "pending" for d in deliveries)
+            if progress and finished > done:
+                progress(finished - done)
+                done = finished
+            if finished == len(deliveries) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        if own:
+            client.close()
+    summary = Summary()
+    for delivery in deliveries:
+        last = delivery["attempts"][-1] if delivery["attempts"] else None
+        if delivery["state"] in ("pending", "dropped") or last is None:
+            summary.add(Attempt(None, 0.0, delivery["state"]))
+        else:
+            summary.add(Attempt(last["status"], last["latency_ms"], last["error"]))
+    return events, summary
