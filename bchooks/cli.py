@@ -42,15 +42,65 @@ def cmd_serve(args):
     return 0
 
 
+RUN_DIR = ".bchooks/run"
+
+
 def cmd_dev(args):
+    import os
+    import signal
+    import subprocess
+    import threading
+    from pathlib import Path
+
     from .devsecret import ensure_dev_secret
-    from .server import serve
+    from .stack import Stack, free_port
+    notebooks = Path(args.notebooks)
+    if not args.no_lab and not notebooks.is_dir():
+        raise ConfigError(f"no notebooks folder at {notebooks.resolve()}: run from the repository or pass --notebooks")
     secret, path = ensure_dev_secret()
-    print(f"bchooks: development secret in {path} (readable only by you); senders must sign with it",
-          file=sys.stderr)
-    config = _config(args).replace(secrets=(secret,))
-    _setup_logging()
-    serve(config)
+    config = _config(args)
+    stack = Stack(RUN_DIR, secret=secret, db=config.db, receiver_port=config.port, sandbox_port=args.sandbox_port)
+    stopping = threading.Event()
+    lab = None
+
+    def stop(*_):
+        stopping.set()
+        if lab is not None and lab.poll() is None:
+            lab.terminate()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    signal.signal(signal.SIGINT, lambda *_: stopping.set() if lab is None else None)  # JupyterLab handles Ctrl-C
+    stack.start()
+    try:
+        print(f"bchooks dev: development secret in {path} (readable only by you)\n"
+              f"  receiver  {stack.receiver_url}  (store {stack.db})\n"
+              f"  sandbox   {stack.sandbox_url}  (token {stack.sandbox_token})\n"
+              f"  logs and process ids in {stack.run_dir}; stop with Ctrl-C or `bchooks stop`", file=sys.stderr,
+              flush=True)
+        if args.no_lab:
+            while not stopping.wait(0.5):
+                pass
+            return 0
+        lab_args = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", f"--port={free_port(args.lab_port)}",
+                    f"--ServerApp.root_dir={notebooks.resolve()}", "--LabApp.news_url=None"]
+        if args.no_browser:
+            lab_args.append("--no-browser")
+        if os.geteuid() == 0:
+            lab_args.append("--allow-root")
+        lab = subprocess.Popen(lab_args, env={**os.environ, **stack.env()})
+        stack.add("jupyterlab", lab)
+        if stopping.is_set():
+            lab.terminate()
+        return 0 if lab.wait() in (0, -signal.SIGTERM) else 1
+    finally:
+        stack.stop()
+        print("bchooks dev: stopped JupyterLab, receiver and sandbox", file=sys.stderr)
+
+
+def cmd_stop(args):
+    from .stack import stop_recorded
+    names = stop_recorded(RUN_DIR)
+    print(f"stopped {', '.join(names)}" if names else f"nothing to stop (no {RUN_DIR}/state.json)")
     return 0
 
 
@@ -213,9 +263,21 @@ def build_parser():
     _serve_flags(serve)
     serve.set_defaults(run=cmd_serve)
 
-    dev = commands.add_parser("dev", help="run the receiver with a generated development secret")
-    _serve_flags(dev)
+    dev = commands.add_parser("dev", help="the whole kit on embedded defaults: sandbox, receiver, JupyterLab")
+    _store_flags(dev)
+    dev.add_argument("--port", help="receiver port (BCHOOKS_PORT, default 8080, or a free one)")
+    dev.add_argument("--sandbox-port", dest="sandbox_port", type=int, default=8081,
+                     help="sandbox port (default 8081, or a free one)")
+    dev.add_argument("--lab-port", dest="lab_port", type=int, default=8888,
+                     help="JupyterLab port (default 8888, or a free one)")
+    dev.add_argument("--notebooks", default="notebooks", help="folder JupyterLab opens (default notebooks)")
+    dev.add_argument("--no-browser", dest="no_browser", action="store_true", help="do not open a browser")
+    dev.add_argument("--no-lab", dest="no_lab", action="store_true",
+                     help="only sandbox and receiver, until Ctrl-C or `bchooks stop`")
     dev.set_defaults(run=cmd_dev)
+
+    stop = commands.add_parser("stop", help="stop what `bchooks dev` started in this folder")
+    stop.set_defaults(run=cmd_stop)
 
     events = commands.add_parser("events", help="list stored events, oldest of the newest N first")
     _store_flags(events)
@@ -244,7 +306,8 @@ def build_parser():
     simulate.add_argument("--to", help="receiver URL (default: BCHOOKS_RECEIVER_URL or host, port, path)")
     simulate.add_argument("--via-sandbox", dest="via_sandbox", action="store_true",
                           help="let the sandbox at BCHOOKS_API_URL create and deliver the events")
-    simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated shop (default 0)")
+    simulate.add_argument("--seed", type=int, help="seed of the simulated shop: the same seed sends the same events "
+                          "(default: a new random shop each run)")
     simulate.add_argument("--shape", choices=("flat", "jsonapi"), help="payload shape (default flat)")
     simulate.add_argument("--format", choices=("docs", "guide"), help="envelope and header (default docs)")
     simulate.add_argument("--concurrency", type=int, default=4, help="parallel connections (default 4)")

@@ -193,6 +193,26 @@ class BigCartelClient:
         return self._json("GET", "/sandbox/deliveries", params=params)["deliveries"]
 
 
+def receiver_health(webhook_url, timeout=5.0):
+    """The receiver's `/healthz` answer (found beside its webhook URL); `ApiError` when it is down."""
+    parts = urlsplit(webhook_url)
+    url = f"{parts.scheme}://{parts.netloc}/healthz"
+    try:
+        reply = requests.get(url, timeout=timeout)
+    except requests.RequestException:
+        raise ApiError(f"the receiver at {parts.scheme}://{parts.netloc} is not answering: is it running?",
+                       url=url) from None
+    try:
+        document = reply.json()
+    except ValueError:
+        document = None
+    if not reply.ok or not isinstance(document, dict) or "events" not in document:
+        raise ApiError(f"the receiver at {parts.scheme}://{parts.netloc} answered {reply.status_code} to /healthz"
+                       + (f": {document.get('message')}" if isinstance(document, dict) and "message" in document
+                          else ""), status=reply.status_code, url=url)
+    return document
+
+
 def related(resource, index):
     """The `included` objects a JSON:API resource's relationships point at, in relationship order."""
     found = []

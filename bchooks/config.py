@@ -152,6 +152,16 @@ class Config:
                 values[setting.field] = setting.default
         return cls(**values)
 
+    def describe(self):
+        """A few lines saying where things are, for notebooks and logs; secrets only as set or not set."""
+        return "\n".join([
+            f"API:       {self.api_url}",
+            f"receiver:  {self.webhook_url}",
+            f"store:     {os.path.basename(self.db)}",
+            f"secret:    {'set' if self.secrets else 'NOT SET (BCHOOKS_SECRET)'}",
+            f"token:     {'set' if self.token else 'NOT SET (BCHOOKS_TOKEN)'}",
+        ])
+
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 

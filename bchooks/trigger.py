@@ -1,6 +1,7 @@
 """Simulation runs, like `stripe trigger`: simulated events sent straight to a receiver, or created and delivered
 by the sandbox. The CLI and the simulator widget both call these."""
 
+import secrets
 import time
 
 from .client import BigCartelClient
@@ -9,8 +10,11 @@ from .events import EVENT_TYPES
 from .sender import HEADER_FOR_FORMAT, Attempt, Summary, send
 from .simulate import FORMATS, SHAPES, Shop
 
-#: order ids of events simulated outside the sandbox start with this, so they never collide with sandbox orders
-DIRECT_PREFIX = "SIMU"
+def direct_shop(seed=None):
+    """A simulated shop for sending straight to a receiver. Its order ids start with `S<seed>-`, so shops of other
+    seeds and the sandbox's (`BCSB-`) never collide; without a seed, a random one makes every run new."""
+    seed = secrets.randbelow(10 ** 6) if seed is None else seed
+    return Shop(seed, order_prefix=f"S{seed}")
 
 
 def check(event_type, count, shape=None, format=None):
@@ -24,14 +28,14 @@ def check(event_type, count, shape=None, format=None):
         raise InputError(f"unknown envelope format {format!r}; valid: {', '.join(FORMATS)}")
 
 
-def send_simulated(config, event_type, count, *, shop=None, seed=0, url=None, shape="flat", format="docs",
+def send_simulated(config, event_type, count, *, shop=None, seed=None, url=None, shape="flat", format="docs",
                    concurrency=4, progress=None, secret=None):
-    """Make `count` events with `shop` (a new `Shop(seed)` by default) and POST them signed to the receiver."""
+    """Make `count` events with `shop` (default `direct_shop(seed)`) and POST them signed to the receiver."""
     check(event_type, count, shape, format)
     secret = secret or (config.secrets[0] if config.secrets else None)
     if not secret:
         raise ConfigError("BCHOOKS_SECRET is not set: the simulator signs with the receiver's secret")
-    shop = shop or Shop(seed, order_prefix=DIRECT_PREFIX)
+    shop = shop or direct_shop(seed)
     bodies = shop.events(event_type, count, shape=shape, format=format)
     return send(url or config.webhook_url, bodies, secret, header=HEADER_FOR_FORMAT[format],
                 concurrency=concurrency, progress=progress)
@@ -72,3 +76,20 @@ def trigger_in_sandbox(config, event_type, count, *, shape=None, format=None, wa
         else:
             summary.add(Attempt(last["status"], last["latency_ms"], last["error"]))
     return events, summary
+
+
+def fill_demo_data(config, store, *, orders=300, updates=120, seed=7):
+    """When the store holds no order events, send simulated ones so the analysis has something to show.
+
+    Returns one sentence saying what was done."""
+    from .records import ORDER_TYPES
+    present = sum(store.count(type=t) for t in ORDER_TYPES)
+    if present:
+        return f"The store holds {present} order events; nothing was added."
+    shop = direct_shop(seed)
+    for event_type, count in (("order.created", orders), ("order.updated", updates)):
+        summary = send_simulated(config, event_type, count, shop=shop, concurrency=1)
+        if summary.ok != summary.sent:
+            raise ConfigError(f"the receiver did not accept the demo events ({summary})")
+    return (f"The store had no orders: sent {orders} order.created and {updates} order.updated simulated events "
+            f"(seed {seed}).")

@@ -179,3 +179,21 @@ def wait_until(predicate, deadline=20.0, interval=0.05):
             return value
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {deadline} s")
+
+
+@pytest.fixture
+def local_receiver(tmp_path):
+    """The receiver app on a thread: (webhook URL, its store)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+    store = EventStore(tmp_path / "events.db")
+    httpd = make_server("127.0.0.1", 0, create_app(Config.load(env={}, secrets=SECRET), store), handler_class=Quiet)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}/webhook", store
+    httpd.shutdown()
+    httpd.server_close()
+    store.close()

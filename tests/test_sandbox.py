@@ -75,26 +75,6 @@ def test_trigger_validation(sandbox_server):
     assert reply.status_code == 202 and len(reply.json()["events"]) == 2
 
 
-@pytest.fixture
-def local_receiver(tmp_path):
-    """The receiver app on a thread: the sandbox delivers to it over loopback."""
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
-    import threading
-
-    from bchooks import Config
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
-    store = EventStore(tmp_path / "events.db")
-    httpd = make_server("127.0.0.1", 0, create_app(Config.load(env={}, secrets=SECRET), store), handler_class=Quiet)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}/webhook", store
-    httpd.shutdown()
-    httpd.server_close()
-    store.close()
-
-
 def test_delivers_signed_docs_envelopes_to_subscribers_only(sandbox_server, local_receiver):
     url, store = local_receiver
     sandbox = sandbox_server.sandbox

@@ -1,0 +1,43 @@
+"""Plot helpers for the reports: each returns a new matplotlib `Figure` (no pyplot, no global state)."""
+
+from matplotlib.figure import Figure
+
+
+def _figure(title, width=8, height=3.5):
+    figure = Figure(figsize=(width, height), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_title(title)
+    return figure, axes
+
+
+def revenue_figure(revenue):
+    """Lines of revenue per period, one per currency, from `analysis.revenue(...)`."""
+    figure, axes = _figure("Revenue per period")
+    for currency, rows in revenue.groupby("currency"):
+        axes.plot(rows["period"].dt.tz_convert(None), rows["revenue"].astype(float), marker="o", label=currency)
+    axes.set_ylabel("revenue (own currency)")
+    if len(revenue):
+        axes.legend(title="currency")
+    figure.autofmt_xdate()
+    return figure
+
+
+def top_products_figure(products, measure="units"):
+    """Horizontal bars of `analysis.top_products(...)` by `units` or `revenue` (one currency at a time)."""
+    title = f"Top products by {measure}"
+    if "currency" in products and products["currency"].nunique() > 1:
+        raise ValueError("pick one currency first: products[products.currency == 'USD']")
+    figure, axes = _figure(title, height=0.35 * max(len(products), 4) + 1)
+    labels = products["product_name"] + (" / " + products["option_name"] if "option_name" in products else "")
+    axes.barh(labels[::-1], products[measure][::-1].astype(float))
+    axes.set_xlabel(measure)
+    return figure
+
+
+def countries_figure(countries):
+    """Bars of orders per shipping country, from `analysis.sales_by_country(...)`."""
+    figure, axes = _figure("Orders per shipping country")
+    per_country = countries.groupby("country", sort=False)["orders"].sum()
+    axes.bar(per_country.index, per_country.values)
+    axes.set_ylabel("orders")
+    return figure

@@ -1,0 +1,170 @@
+"""The local stack of the quick start: sandbox and receiver as background processes, in one run folder.
+
+`Stack(run_dir, secret=..., db=...)` starts both on loopback (the preferred ports when free, else random ones),
+waits until they answer, and writes `state.json` (ports, URLs, process ids, log files) into the run folder.
+`stop()` ends them; `stop_recorded(run_dir)` ends a stack started by another process (`bchooks stop`).
+`env()` is what clients, notebooks and JupyterLab need to talk to it.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from .errors import BchooksError
+
+STATE = "state.json"
+
+
+def free_port(preferred=0, host="127.0.0.1"):
+    """`preferred` if nothing listens there, else a free port the OS picks."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise BchooksError("no free port on 127.0.0.1")
+
+
+def wait_healthy(url, process, deadline=30.0):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            return False
+        try:
+            if requests.get(url, timeout=1).ok:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def stop_process(pid, timeout=20.0):
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+            if finished:
+                return
+        except ChildProcessError:  # not our child: poll for its end
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class Stack:
+    def __init__(self, run_dir, *, secret, db, receiver_port=8080, sandbox_port=8081, sandbox_args=(),
+                 sandbox_token="sandbox-token"):
+        self.run_dir = Path(run_dir).resolve()
+        self._secret = secret
+        self.db = str(Path(db).resolve())
+        self.receiver_port = free_port(receiver_port)
+        self.sandbox_port = free_port(sandbox_port)
+        if self.sandbox_port == self.receiver_port:
+            self.sandbox_port = free_port()
+        self.sandbox_args = list(sandbox_args)
+        self.sandbox_token = sandbox_token
+        self.processes = {}
+
+    def __repr__(self):
+        return f"Stack({str(self.run_dir)!r}, receiver={self.receiver_url!r}, sandbox={self.sandbox_url!r})"
+
+    @property
+    def receiver_url(self):
+        return f"http://127.0.0.1:{self.receiver_port}/webhook"
+
+    @property
+    def sandbox_url(self):
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    def env(self):
+        """BCHOOKS_* variables pointing at this stack (the secret included: never print this)."""
+        return {"BCHOOKS_SECRET": self._secret, "BCHOOKS_DB": self.db, "BCHOOKS_PORT": str(self.receiver_port),
+                "BCHOOKS_RECEIVER_URL": self.receiver_url, "BCHOOKS_API_URL": self.sandbox_url,
+                "BCHOOKS_TOKEN": self.sandbox_token, "BCHOOKS_SANDBOX_TOKEN": self.sandbox_token}
+
+    def _spawn(self, name, args, health):
+        log = open(self.run_dir / f"{name}.log", "ab")
+        env = {**os.environ, **self.env()}
+        process = subprocess.Popen([sys.executable, "-m", "bchooks", *args], env=env, stdout=log, stderr=log,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        self.processes[name] = process
+        if not wait_healthy(health, process):
+            self.stop()
+            tail = (self.run_dir / f"{name}.log").read_text(errors="replace").strip().splitlines()[-1:]
+            raise BchooksError(f"the {name} did not start: {tail[0] if tail else 'no output'} "
+                               f"(log: {self.run_dir / f'{name}.log'})")
+
+    def start(self):
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn("sandbox", ["sandbox", "--port", str(self.sandbox_port), *self.sandbox_args],
+                    self.sandbox_url + "/sandbox/healthz")
+        self._spawn("receiver", ["serve", "--port", str(self.receiver_port), "--db", self.db],
+                    f"http://127.0.0.1:{self.receiver_port}/healthz")
+        state = {"supervisor": os.getpid(), "receiver_url": self.receiver_url, "sandbox_url": self.sandbox_url, "db": self.db,
+                 "pids": {name: p.pid for name, p in self.processes.items()},
+                 "logs": {name: str(self.run_dir / f"{name}.log") for name in self.processes}}
+        (self.run_dir / STATE).write_text(json.dumps(state, indent=2))
+        return self
+
+    def add(self, name, process):
+        """Record another process of the stack (JupyterLab) so that `bchooks stop` ends it too."""
+        self.processes[name] = process
+        path = self.run_dir / STATE
+        state = json.loads(path.read_text())
+        state["pids"][name] = process.pid
+        path.write_text(json.dumps(state, indent=2))
+
+    def stop(self):
+        for name in reversed(list(self.processes)):
+            process = self.processes.pop(name)
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        (self.run_dir / STATE).unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def stop_recorded(run_dir):
+    """Stop the processes a stack recorded in `run_dir`; returns their names (empty when none ran)."""
+    path = Path(run_dir) / STATE
+    if not path.exists():
+        return []
+    state = json.loads(path.read_text())
+    names = list(state.get("pids", {}))
+    supervisor = state.get("supervisor")
+    if supervisor and supervisor != os.getpid():
+        stop_process(supervisor, timeout=45)  # `bchooks dev` stops its own processes on SIGTERM
+    for name in reversed(names):
+        stop_process(state["pids"][name])
+    path.unlink(missing_ok=True)
+    return names

@@ -1,0 +1,202 @@
+"""ipywidgets panels for JupyterLab, thin over the library.
+
+`WebhookPanel`, `SimulatorPanel`, `EventFeed` and `ReceiverStatus` each build their widgets in `__init__` and
+display with `display(panel)`. Every error becomes one readable sentence in the panel's status line, and every
+piece of text from a payload or an API is HTML-escaped before it reaches an HTML widget. The access token never
+enters a widget: the password field is empty and only overrides `BCHOOKS_TOKEN` when something is typed in it.
+"""
+
+import html
+
+import ipywidgets as w
+
+from .client import BigCartelClient, receiver_health
+from .errors import BchooksError
+from .events import EVENT_TYPES
+from .store import EventStore
+from .trigger import direct_shop, send_simulated, trigger_in_sandbox
+
+DEFAULT_EVENTS = ("order.created", "order.updated")
+
+
+def escape(value):
+    return html.escape("" if value is None else str(value))
+
+
+def html_table(rows, columns, empty="nothing yet"):
+    """An HTML table of dict rows; every cell and header escaped."""
+    if not rows:
+        return f"<p class='bchooks-empty'><i>{escape(empty)}</i></p>"
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{escape(row.get(c))}</td>" for c in columns)
+                   + "</tr>" for row in rows)
+    return f"<table class='bchooks-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def sentence(error):
+    """One readable sentence for any error raised by a panel action."""
+    if isinstance(error, BchooksError):
+        text = str(error)
+    else:
+        text = f"something unexpected went wrong ({type(error).__name__}: {error})"
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+class Panel:
+    """Base: a `widget` (VBox), a `status` line, and actions that never raise into the notebook."""
+
+    widget = None
+
+    def __init__(self):
+        self.status = w.HTML(value="", layout=w.Layout(min_height="1.5em"))
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def say(self, text, ok=True):
+        color = "#1a7f37" if ok else "#cf222e"
+        self.status.value = f"<span class='bchooks-status' style='color:{color}'>{escape(text)}</span>"
+
+    def _action(self, function):
+        def run(*_):
+            try:
+                function()
+            except Exception as error:  # a widget callback must report, never raise
+                self.say(sentence(error), ok=False)
+        return run
+
+
+class WebhookPanel(Panel):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.token = w.Password(description="Token", placeholder="using BCHOOKS_TOKEN" if config.token else
+                                "paste an access token", layout=w.Layout(width="480px"))
+        self.url = w.Text(value=config.webhook_url, description="Receiver URL", layout=w.Layout(width="480px"),
+                          style={"description_width": "initial"})
+        self.events = {name: w.Checkbox(value=name in DEFAULT_EVENTS, description=name, indent=False,
+                                        layout=w.Layout(width="220px")) for name in EVENT_TYPES}
+        self.register_button = w.Button(description="Register", button_style="primary", icon="plus")
+        self.unregister_button = w.Button(description="Unregister", button_style="danger", icon="trash")
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.table = w.HTML()
+        self.register_button.on_click(self._action(self.register))
+        self.unregister_button.on_click(self._action(self.unregister))
+        self.refresh_button.on_click(self._action(self.refresh))
+        self.widget = w.VBox([
+            w.HTML(f"<b>Webhooks at {escape(config.api_url)}</b>"), self.token, self.url,
+            w.GridBox(list(self.events.values()), layout=w.Layout(grid_template_columns="repeat(3, 230px)")),
+            w.HBox([self.register_button, self.unregister_button, self.refresh_button]), self.status, self.table,
+        ])
+
+    def client(self):
+        return BigCartelClient(self.config.api_url, self.token.value.strip() or self.config.token,
+                               receiver_url=self.url.value.strip())
+
+    def chosen(self):
+        return [name for name, box in self.events.items() if box.value]
+
+    def register(self):
+        with self.client() as client:
+            webhook = client.register_webhook(self.url.value.strip(), self.chosen())
+            self._show(client.list_webhooks())
+        self.say(f"Registered webhook {webhook.get('id')} for {', '.join(webhook.get('events', []))}.")
+
+    def unregister(self):
+        url = self.url.value.strip()
+        with self.client() as client:
+            removed = client.unregister_all(url=url)
+            self._show(client.list_webhooks())
+        self.say(f"Unregistered {removed} webhook(s) pointing at {url}." if removed
+                 else f"No webhook points at {url}.", ok=bool(removed))
+
+    def refresh(self):
+        with self.client() as client:
+            webhooks = client.list_webhooks()
+        self._show(webhooks)
+        self.say(f"{len(webhooks)} webhook(s) registered.")
+
+    def _show(self, webhooks):
+        rows = [{**hook, "events": ", ".join(hook.get("events", []))} for hook in webhooks]
+        self.table.value = html_table(rows, ["id", "url", "events", "created_at"], empty="no webhooks registered")
+
+
+class SimulatorPanel(Panel):
+    TARGETS = (("the receiver directly", "direct"), ("through the sandbox", "sandbox"))
+
+    def __init__(self, config, seed=None):
+        super().__init__()
+        self.config = config
+        self.shop = direct_shop(seed)  # kept across clicks: every send makes new events
+        self.event_type = w.Dropdown(options=EVENT_TYPES, value="order.created", description="Event")
+        self.count = w.BoundedIntText(value=10, min=1, max=10000, description="Count")
+        self.target = w.Dropdown(options=self.TARGETS, value="direct", description="Send to")
+        self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="Progress")
+        self.send_button.on_click(self._action(self.send))
+        self.widget = w.VBox([w.HTML("<b>Simulator</b>"), w.HBox([self.event_type, self.count]), self.target,
+                              w.HBox([self.send_button, self.progress]), self.status])
+        self.last = None
+
+    def _advance(self, n):
+        self.progress.value = min(self.progress.max, self.progress.value + n)
+
+    def send(self):
+        count, kind = self.count.value, self.event_type.value
+        self.progress.max, self.progress.value = count, 0
+        self.say(f"Sending {count} {kind} event(s)...")
+        if self.target.value == "direct":
+            summary = send_simulated(self.config, kind, count, shop=self.shop, progress=self._advance)
+            where = f"to {self.config.webhook_url}"
+        else:
+            events, summary = trigger_in_sandbox(self.config, kind, count, progress=self._advance)
+            if summary.sent == 0:
+                self.last = summary
+                self.say(f"The sandbox made {len(events)} {kind} event(s), but no webhook is subscribed to "
+                         f"{kind}: register one first (01_setup_webhooks).", ok=False)
+                return
+            where = "through the sandbox"
+        self.last = summary
+        self.progress.value = self.progress.max
+        self.say(f"{kind} {where}: {summary}.", ok=summary.ok == summary.sent)
+
+
+class EventFeed(Panel):
+    def __init__(self, config, limit=20):
+        super().__init__()
+        self.config = config
+        self.type_filter = w.Dropdown(options=[("all types", "")] + [(t, t) for t in EVENT_TYPES], value="",
+                                      description="Type")
+        self.limit = w.BoundedIntText(value=limit, min=1, max=1000, description="Latest")
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.table = w.HTML()
+        self.refresh_button.on_click(self._action(self.refresh))
+        self.widget = w.VBox([w.HTML("<b>Stored events</b>"), w.HBox([self.type_filter, self.limit,
+                                                                      self.refresh_button]),
+                              self.status, self.table])
+        self.rows = []
+
+    def refresh(self):
+        with EventStore(self.config.db, busy_timeout=self.config.busy_timeout) as store:
+            events = store.latest(self.limit.value, type=self.type_filter.value or None)
+            total = store.count()
+        self.rows = [{"id": e.id, "received_at": e.received_at, "type": e.type, "account": e.account_id or "",
+                      "resource": e.resource_id or ""} for e in events]
+        self.table.value = html_table(self.rows, ["id", "received_at", "type", "account", "resource"],
+                                      empty="no events stored yet")
+        self.say(f"Showing {len(self.rows)} of {total} stored event(s), newest first.")
+
+
+class ReceiverStatus(Panel):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.refresh_button = w.Button(description="Check receiver", icon="heartbeat")
+        self.refresh_button.on_click(self._action(self.refresh))
+        self.widget = w.HBox([self.refresh_button, self.status])
+        self.health = None
+
+    def refresh(self):
+        self.health = None
+        self.health = receiver_health(self.config.webhook_url)
+        self.say(f"Receiver at {self.config.webhook_url} is up: {self.health['events']} event(s) stored.")

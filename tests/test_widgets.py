@@ -1,0 +1,125 @@
+"""The panels without a browser: set inputs, click, and check the sandbox, the store and the status line."""
+
+import pytest
+
+from bchooks import Config
+from bchooks.widgets import EventFeed, ReceiverStatus, SimulatorPanel, WebhookPanel, html_table
+from conftest import SECRET, free_port, wait_until
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def config(sandbox_server, local_receiver):
+    url, store = local_receiver
+    return Config.load(env={}, secrets=SECRET, api_url=sandbox_server.url, token="sandbox-token", db=store.path,
+                       receiver_url=url)
+
+
+def test_register_refresh_unregister(config, sandbox_server):
+    panel = WebhookPanel(config)
+    assert panel.token.value == "" and "BCHOOKS_TOKEN" in panel.token.placeholder
+    panel.events["product.updated"].value = True
+    panel.register_button.click()
+    assert "Registered webhook 1" in panel.status.value, panel.status.value
+    hooks = list(sandbox_server.sandbox.webhooks.values())
+    assert [h["events"] for h in hooks] == [["order.created", "order.updated", "product.updated"]]
+    assert config.webhook_url in panel.table.value
+    panel.unregister_button.click()
+    assert sandbox_server.sandbox.webhooks == {} and "Unregistered 1 webhook" in panel.status.value
+    assert "no webhooks registered" in panel.table.value
+
+
+def test_wrong_token_reads_as_a_sentence(config):
+    panel = WebhookPanel(config)
+    panel.token.value = "wrong"
+    panel.refresh_button.click()
+    assert "rejected the access token" in panel.status.value and "Traceback" not in panel.status.value
+    assert "wrong" not in panel.status.value
+
+
+def test_unreachable_api(config):
+    panel = WebhookPanel(config.replace(api_url=f"http://127.0.0.1:{free_port()}"))
+    panel.register_button.click()
+    assert "Cannot connect to the API at http://127.0.0.1:" in panel.status.value
+
+
+def test_bad_inputs_are_refused_before_sending(config, sandbox_server):
+    panel = WebhookPanel(config)
+    panel.url.value = "not a url"
+    panel.register_button.click()
+    assert "absolute http(s) URL" in panel.status.value
+    panel.url.value = config.webhook_url
+    for box in panel.events.values():
+        box.value = False
+    panel.register_button.click()
+    assert "Choose at least one event type" in panel.status.value
+    assert sandbox_server.sandbox.webhooks == {}
+
+
+def test_simulator_direct_and_through_the_sandbox(config, local_receiver, sandbox_server):
+    _, store = local_receiver
+    panel = SimulatorPanel(config)
+    panel.count.value = 7
+    panel.send_button.click()
+    assert panel.last.ok == 7 and panel.progress.value == 7 and "2xx 7" in panel.status.value
+    panel.send_button.click()  # a second click makes new events, not duplicates
+    assert store.count() == 14
+    panel.target.value = "sandbox"
+    panel.event_type.value = "order.updated"
+    panel.send_button.click()
+    assert "no webhook is subscribed to order.updated" in panel.status.value
+    sandbox_server.sandbox.register(config.webhook_url, ["order.updated"])
+    panel.count.value = 3
+    panel.send_button.click()
+    assert panel.last.ok == 3 and "through the sandbox" in panel.status.value
+    assert store.count(type="order.updated") == 3
+
+
+def test_simulator_without_secret_says_so(config):
+    panel = SimulatorPanel(config.replace(secrets=()))
+    panel.send_button.click()
+    assert "BCHOOKS_SECRET is not set" in panel.status.value
+
+
+def test_feed_filters_and_escapes(config, local_receiver):
+    from bchooks.events import parse_envelope
+    from conftest import envelope
+    _, store = local_receiver
+    body = envelope(type="order.created", payload={"id": EVIL})
+    store.append(body, parse_envelope(body))
+    body = envelope(type="product.updated", payload={"id": "7"})
+    store.append(body, parse_envelope(body))
+    feed = EventFeed(config)
+    feed.refresh_button.click()
+    assert [row["type"] for row in feed.rows] == ["product.updated", "order.created"]
+    assert EVIL not in feed.table.value and "&lt;img src=x onerror=alert(1)&gt;" in feed.table.value
+    feed.type_filter.value = "order.created"
+    feed.refresh_button.click()
+    assert [row["resource"] for row in feed.rows] == [EVIL] and "Showing 1 of 2" in feed.status.value
+
+
+def test_feed_on_a_broken_database(config, tmp_path):
+    (tmp_path / "junk.db").write_text("junk" * 1000)
+    feed = EventFeed(config.replace(db=str(tmp_path / "junk.db")))
+    feed.refresh_button.click()
+    assert "not a bchooks event store" in feed.status.value
+
+
+def test_receiver_status(config):
+    status = ReceiverStatus(config)
+    status.refresh_button.click()
+    assert "is up: 0 event(s) stored" in status.status.value
+    down = ReceiverStatus(config.replace(receiver_url=f"http://127.0.0.1:{free_port()}/webhook"))
+    down.refresh_button.click()
+    assert "is not answering" in down.status.value and down.health is None
+
+
+def test_api_text_is_escaped_in_tables_and_status(config, sandbox_server):
+    sandbox_server.sandbox.register(f"http://x.test/{EVIL}", ["order.created"])
+    panel = WebhookPanel(config)
+    panel.refresh_button.click()
+    assert EVIL not in panel.table.value and "&lt;img" in panel.table.value
+    panel.say(EVIL, ok=False)
+    assert EVIL not in panel.status.value
+    assert "<script>" not in html_table([{"a": "<script>"}], ["a"])
