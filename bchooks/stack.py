@@ -48,6 +48,21 @@ def wait_healthy(url, process, deadline=30.0):
     return False
 
 
+def running(pid):
+    """Whether `pid` is a live process (a zombie waiting for its parent counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
 def stop_process(pid, timeout=20.0):
     try:
         os.kill(pid, signal.SIGTERM)
@@ -60,9 +75,7 @@ def stop_process(pid, timeout=20.0):
             if finished:
                 return
         except ChildProcessError:  # not our child: poll for its end
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not running(pid):
                 return
         time.sleep(0.05)
     try:

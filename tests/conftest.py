@@ -197,3 +197,12 @@ def local_receiver(tmp_path):
     httpd.shutdown()
     httpd.server_close()
     store.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each test's call report on the item, so fixtures can tell a failure (screenshots on failure)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.rep_call = report

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The README's two quick-start commands: install into .venv, then run the kit or its test suite.
 
-    python3 tools/kit.py start        # install, then `bchooks dev` (the whole kit on embedded defaults)
+    python3 tools/kit.py start [ARGS] # install, then `bchooks dev ARGS`: sandbox, receiver and JupyterLab
     python3 tools/kit.py test [ARGS]  # install, then the whole test suite (ARGS go to pytest)
 
 Needs only Python 3 (with its venv module). Installs again only when requirements.txt or pyproject.toml change.
@@ -52,9 +52,9 @@ def main(argv):
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     if command == "install":
         return 0
+    os.chdir(ROOT)
     if command == "start":
         os.execve(str(BIN / "bchooks"), ["bchooks", "dev", *rest], env)
-    os.chdir(ROOT)
     os.execve(str(BIN / "python"), ["python", "-m", "pytest", *rest], env)
 
 

@@ -1,0 +1,164 @@
+"""The notebooks' widgets in a real browser: JupyterLab in headless Chromium (Debian's), driven by Playwright.
+
+Screenshots of failures go to tests/artifacts/.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from bchooks import EventStore
+from bchooks.client import BigCartelClient
+from bchooks.stack import Stack
+from conftest import SECRET, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+TOKEN = "browser-test-token"
+
+
+def cleared_copy(source, target):
+    """A copy of the notebooks without outputs, so that every output seen was made by this run."""
+    target.mkdir()
+    for path in source.glob("*.ipynb"):
+        document = json.loads(path.read_text())
+        for cell in document["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        (target / path.name).write_text(json.dumps(document))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: run .ci/run, which installs it")
+    folder = tmp_path_factory.mktemp("lab")
+    stack = Stack(folder / "run", secret=SECRET, db=folder / "bchooks.db", receiver_port=0, sandbox_port=0).start()
+    notebooks = folder / "notebooks"
+    cleared_copy(ROOT / "notebooks", notebooks)
+    settings = folder / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    port = free_port()
+    env = {**os.environ, **stack.env(), "JUPYTER_CONFIG_DIR": str(folder / "config"),
+           "JUPYTER_RUNTIME_DIR": str(folder / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(folder / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(folder / "workspaces")}
+    log = open(folder / "lab.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={notebooks}", "--LabApp.news_url=None"],
+        env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/api/status?token={TOKEN}", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("JupyterLab did not start: " + (folder / "lab.log").read_text()[-2000:])
+            time.sleep(0.2)
+        yield base, stack
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        stack.stop()
+
+
+@pytest.fixture
+def page(lab, request):
+    from playwright.sync_api import expect, sync_playwright
+    expect.set_options(timeout=60000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60000)
+        try:
+            yield page
+        finally:
+            report = getattr(request.node, "rep_call", None)
+            if report is None or report.failed:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            browser.close()
+
+
+def button(scope, label):
+    """A widget button by its exact label (the icon adds no text)."""
+    return scope.locator("button.widget-button", has_text=re.compile(rf"^\s*{label}\s*$"))
+
+
+def run_all(page, base, notebook, code_cells):
+    from playwright.sync_api import expect
+    page.goto(f"{base}/lab/workspaces/{notebook.split('.')[0]}/tree/{notebook}?reset&token={TOKEN}")
+    status = page.locator("#jp-main-statusbar")
+    deadline = time.monotonic() + 60
+    while "Python 3 (ipykernel) | Idle" not in (status.text_content() or "") and time.monotonic() < deadline:
+        select = page.locator(".jp-Dialog .jp-mod-accept", has_text="Select")
+        if select.is_visible():  # Lab may ask which kernel to start
+            select.click()
+        page.wait_for_timeout(200)
+    expect(status).to_contain_text("Python 3 (ipykernel) | Idle")
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    expect(page.locator(".jp-InputPrompt", has_text=f"[{code_cells}]:")).to_be_visible()
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("Python 3 (ipykernel) | Idle")
+
+
+def test_register_and_unregister_from_the_webhook_panel(lab, page):
+    from playwright.sync_api import expect
+    base, stack = lab
+    run_all(page, base, "01_setup_webhooks.ipynb", 7)
+    register = button(page, "Register")
+    panel = page.locator(".widget-vbox", has=register).first
+    url = panel.locator(".widget-text", has_text="Receiver URL").locator("input")
+    url.fill(stack.receiver_url)
+    panel.locator(".widget-checkbox", has_text="product.updated").locator("input").check()
+    register.click()
+    expect(panel.locator(".bchooks-status")).to_contain_text("Registered webhook")
+    expect(panel.locator(".bchooks-table")).to_contain_text("product.updated")
+    with BigCartelClient(stack.sandbox_url, stack.sandbox_token) as client:
+        hooks = client.list_webhooks()
+        assert [(h["url"], h["events"]) for h in hooks] == [
+            (stack.receiver_url, ["order.created", "order.updated", "product.updated"])]
+        button(panel, "Unregister").click()
+        expect(panel.locator(".bchooks-status")).to_contain_text("Unregistered 1 webhook")
+        expect(panel.locator(".bchooks-empty")).to_contain_text("no webhooks registered")
+        assert client.list_webhooks() == []
+
+
+def test_send_from_the_simulator_and_see_it_in_the_feed(lab, page):
+    from playwright.sync_api import expect
+    base, stack = lab
+    run_all(page, base, "02_simulate_events.ipynb", 13)
+    with EventStore(stack.db) as store:
+        before = store.count()
+    simulator = page.locator(".widget-vbox", has=button(page, "Send")).first
+    simulator.locator(".widget-text", has_text="Count").locator("input").fill("12")
+    button(simulator, "Send").click()
+    expect(simulator.locator(".bchooks-status")).to_contain_text("sent 12, 2xx 12")
+    feed = page.locator(".widget-vbox", has=page.get_by_text("Stored events")).last
+    button(feed, "Refresh").click()
+    expect(feed.locator(".bchooks-status")).to_contain_text(f"of {before + 12} stored event(s)")
+    expect(feed.locator(".bchooks-table")).to_contain_text("order.created")
+    with EventStore(stack.db) as store:
+        assert store.count() == before + 12
