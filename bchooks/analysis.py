@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from .projection import ITEM_DTYPES, ORDER_DTYPES, Projection
+from .projection import Projection
 
 REFUNDED = "refunded"
 
@@ -30,7 +30,7 @@ def orders_frame(source):
 
 
 def line_items_frame(source):
-    """One row per line item of each order's latest state, sorted by `order_id`, then `line`."""
+    """One row per line item of each order's latest state, in the order of `orders_frame`, then by `line`."""
     return _frames(source)[1]
 
 
@@ -65,9 +65,8 @@ def revenue(orders, freq="D"):
     return grouped.sort_values(["period", "currency"], ignore_index=True)
 
 
-def _with_status(items, orders):
-    status = orders_frame(orders).set_index("order_id")["payment_status"]
-    return items[items["order_id"].map(status) != REFUNDED]
+def _with_status(items, orders=None):
+    return items[items["payment_status"] != REFUNDED]
 
 
 def top_products(items, orders, by="revenue", n=10, options=False):
@@ -170,5 +169,5 @@ def summary(source):
     return pd.DataFrame({"value": pd.Series(rows, dtype=object)}).rename_axis("metric")
 
 
-__all__ = ["ITEM_DTYPES", "ORDER_DTYPES", "customers", "line_items_frame", "money", "open_orders", "orders_frame",
+__all__ = ["customers", "line_items_frame", "money", "open_orders", "orders_frame",
            "repeat_rate", "revenue", "sales_by_country", "shipping_times", "summary", "top_products"]

@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _config(args, **extra):
-    fields = ("db", "host", "port", "path", "workers", "max_body", "synchronous", "api_url", "token", "account_id",
+    fields = ("db", "host", "port", "path", "workers", "threads", "max_body", "synchronous", "api_url", "token", "account_id",
               "sandbox_token")
     given = {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
     return Config.load(**given, **extra)
@@ -38,7 +38,7 @@ def cmd_serve(args):
         raise ConfigError("BCHOOKS_SECRET is not set: export your app's client secret (comma-separate several "
                           "during rotation) before `bchooks serve`")
     _setup_logging()
-    serve(config)
+    serve(config, store_events=not args.no_store)
     return 0
 
 
@@ -250,6 +250,7 @@ def _serve_flags(parser):
     parser.add_argument("--port", help="port (BCHOOKS_PORT, default 8080)")
     parser.add_argument("--path", help="webhook path (BCHOOKS_PATH, default /webhook)")
     parser.add_argument("--workers", help="worker processes (BCHOOKS_WORKERS, default 2)")
+    parser.add_argument("--threads", help="threads per worker (BCHOOKS_THREADS, default 16; 1: sync workers)")
     parser.add_argument("--max-body", dest="max_body", help="largest body in bytes (BCHOOKS_MAX_BODY, default 1 MiB)")
     parser.add_argument("--synchronous", help="SQLite synchronous: NORMAL or FULL (BCHOOKS_SYNCHRONOUS)")
 
@@ -261,6 +262,8 @@ def build_parser():
 
     serve = commands.add_parser("serve", help="run the webhook receiver (needs BCHOOKS_SECRET)")
     _serve_flags(serve)
+    serve.add_argument("--no-store", dest="no_store", action="store_true",
+                       help="for benchmarks only: verify and answer, but store nothing")
     serve.set_defaults(run=cmd_serve)
 
     dev = commands.add_parser("dev", help="the whole kit on embedded defaults: sandbox, receiver, JupyterLab")

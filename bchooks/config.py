@@ -88,10 +88,14 @@ SETTINGS = (
     Setting("port", "BCHOOKS_PORT", 8080, _whole(0), "Port the receiver listens on.", "--port"),
     Setting("path", "BCHOOKS_PATH", "/webhook", _path, "URL path that accepts webhook POSTs.", "--path"),
     Setting("workers", "BCHOOKS_WORKERS", 2, _whole(1), "Receiver worker processes.", "--workers"),
+    Setting("threads", "BCHOOKS_THREADS", 16, _whole(1),
+            "Threads per worker; above 1, concurrent requests share group commits.", "--threads"),
     Setting("max_body", "BCHOOKS_MAX_BODY", 1048576, _whole(1), "Largest accepted body in bytes (413 above).",
             "--max-body"),
     Setting("synchronous", "BCHOOKS_SYNCHRONOUS", "NORMAL", _synchronous,
             "SQLite `synchronous`: NORMAL (survives crashes) or FULL (also survives power loss).", "--synchronous"),
+    Setting("max_db_mb", "BCHOOKS_MAX_DB_MB", 0, _whole(0),
+            "Cap on the database file in MiB (0: none). At the cap the receiver answers 503 until space is freed."),
     Setting("busy_timeout", "BCHOOKS_BUSY_TIMEOUT", 5.0, _seconds,
             "Seconds a write waits for a locked database before answering 503."),
     Setting("retry_after", "BCHOOKS_RETRY_AFTER", 5, _whole(0), "`Retry-After` seconds sent with a 503."),
@@ -120,8 +124,10 @@ class Config:
     port: int = 8080
     path: str = "/webhook"
     workers: int = 2
+    threads: int = 16
     max_body: int = 1048576
     synchronous: str = "NORMAL"
+    max_db_mb: int = 0
     busy_timeout: float = 5.0
     retry_after: int = 5
     api_url: str = "https://api.bigcartel.com"

@@ -1,33 +1,122 @@
-"""The order projection: the latest state of every order, maintained incrementally from the event store.
+"""The order projection: the latest state of every order, kept incrementally in a columnar cache.
 
-`Projection(store).refresh()` reads only the events appended since the last refresh; `frames()` gives typed
-DataFrames. The newest `updated_at` wins (ties: the body's hash), so duplicates and reordering change nothing.
-`shipped_at` is the earliest `updated_at` of an event that showed the order shipped.
+The cache is a folder beside the database (`bchooks.db-analysis/`) of Parquet segments: a base and small deltas,
+each already resolved to one row per order, and a manifest with the last event id read (the watermark).
+`refresh()` reads only the events stored since then; a large first build runs in several processes.
+`resolve()` is the one rule everywhere: the newest `updated_at` wins (ties: the body's hash, so arrival order never
+matters), `shipped_at` is the earliest `updated_at` that showed the order shipped, and an order's line items are
+those of its winning event. Deleting the folder (or `rebuild()`) gives the same frames.
 """
 
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_context
+from pathlib import Path
+
 import pandas as pd
+from pandas.api.types import union_categoricals
 
-from .records import ITEM_COLUMNS, ORDER_COLUMNS, ORDER_TYPES, order_record
+from .records import ORDER_TYPES, Batch
 
-ORDER_DTYPES = {
-    "order_id": "string", "account_id": "string", "event_id": "int64", "currency": "category", "country": "category",
-    "country_name": "string", "customer_email": "string", "customer_name": "string", "item_count": "Int64",
-    "item_total_cents": "Int64", "discount_total_cents": "Int64", "shipping_total_cents": "Int64",
-    "tax_total_cents": "Int64", "total_cents": "Int64", "shipping_status": "category", "payment_status": "category",
+FORMAT = 1
+CHUNK = 100_000  # events per build task
+PARALLEL_FROM = 200_000  # events; below this a build runs in-process
+TIME = "datetime64[us, UTC]"
+ORDER_SCHEMA = {
+    "order_id": "str", "account_id": "str", "event_id": "int64", "updated_at": TIME, "created_at": TIME,
+    "completed_at": TIME, "currency": "category", "country": "category", "country_name": "str",
+    "customer_email": "str", "customer_name": "str", "item_count": "Int64", "item_total_cents": "Int64",
+    "discount_total_cents": "Int64", "shipping_total_cents": "Int64", "tax_total_cents": "Int64",
+    "total_cents": "Int64", "shipping_status": "category", "payment_status": "category", "rank_tie": "int64",
 }
-ITEM_DTYPES = {"order_id": "string", "line": "int64", "product_id": "string", "product_name": "string",
-               "option_name": "string", "quantity": "int64", "price_cents": "Int64", "total_cents": "Int64",
-               "currency": "category"}
-TIMES = ("created_at", "updated_at", "completed_at", "shipped_at")
+ITEM_SCHEMA = {
+    "order_id": "str", "event_id": "int64", "line": "int64", "product_id": "str", "product_name": "category",
+    "option_name": "category", "quantity": "int64", "price_cents": "Int64", "total_cents": "Int64",
+    "currency": "category", "payment_status": "category",
+}
+
+
+def _column(values, dtype):
+    if dtype == TIME:
+        text = pd.Series(values, dtype="str")
+        return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(TIME)
+    return pd.Series(values, dtype=dtype)
+
+
+def typed(batch):
+    """Raw (one row per event) typed frames of a `Batch`."""
+    orders = pd.DataFrame({name: _column(batch.orders[name], dtype) for name, dtype in ORDER_SCHEMA.items()})
+    orders["shipped_at"] = orders["updated_at"].where(orders["shipping_status"] == "shipped")
+    items = pd.DataFrame({name: _column(batch.items[name], dtype) for name, dtype in ITEM_SCHEMA.items()})
+    return orders, items
+
+
+def concat(frames):
+    """Concatenate frames keeping categorical columns categorical (their categories united)."""
+    frames = [f for f in frames if len(f.columns)]
+    if len(frames) == 1:
+        return frames[0]
+    result = pd.concat(frames, ignore_index=True)
+    for column in frames[0].columns:
+        if isinstance(frames[0][column].dtype, pd.CategoricalDtype):
+            result[column] = union_categoricals([f[column] for f in frames], ignore_order=True)
+    return result
+
+
+def resolve(orders, items):
+    """One row per order (its latest state), and the line items of each winning event."""
+    if not len(orders):
+        return orders.reset_index(drop=True), items.iloc[:0].reset_index(drop=True)
+    shipped = orders.groupby("order_id", observed=True, sort=False)["shipped_at"].min()
+    latest = (orders.sort_values(["order_id", "updated_at", "rank_tie"], na_position="first", kind="stable")
+              .drop_duplicates("order_id", keep="last"))
+    latest = latest.assign(shipped_at=pd.Series(latest["order_id"].map(shipped), dtype=TIME))
+    return latest.reset_index(drop=True), items[items["event_id"].isin(latest["event_id"])].reset_index(drop=True)
+
+
+def merge(state, delta):
+    """Fold a resolved delta into a resolved state."""
+    (orders, items), (new_orders, new_items) = state, delta
+    if not len(new_orders):
+        return orders, items
+    touched = orders["order_id"].isin(new_orders["order_id"])
+    combined, combined_items = resolve(concat([orders[touched], new_orders]),
+                                       concat([items[items["order_id"].isin(new_orders["order_id"])], new_items]))
+    return (concat([orders[~touched], combined]),
+            concat([items[~items["order_id"].isin(new_orders["order_id"])], combined_items]))
+
+
+def build_range(path, first_id, last_id):
+    """Resolved frames of the order events with first_id <= id <= last_id (runs in a worker process too)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        batch = Batch()
+        marks = ",".join("?" * len(ORDER_TYPES))
+        rows = conn.execute(f"SELECT id, account_id, body, body_sha256, received_at FROM events WHERE id BETWEEN ? AND ?"
+                            f" AND type IN ({marks}) ORDER BY id", (first_id, last_id, *ORDER_TYPES))
+        for row in rows:
+            batch.add(*row)
+    finally:
+        conn.close()
+    return resolve(*typed(batch))
 
 
 class Projection:
-    def __init__(self, store):
+    def __init__(self, store, cache_dir=None, *, workers=None):
         self.store = store
-        self.watermark = 0
-        self.orders = {}
-        self.items = {}
-        self.shipped = {}
+        memory = store.path in ("", ":memory:") or store.path.startswith("file::memory:")
+        self.cache_dir = None if memory else Path(cache_dir or f"{store.path}-analysis")
+        self.workers = workers or min(4, os.cpu_count() or 1)
+        self._state = None  # (manifest, (orders, items)) as last loaded
+        self._memory = None  # the state itself when there is no cache folder
+
+    def __repr__(self):
+        return f"Projection({self.store.path!r}, cache={str(self.cache_dir) if self.cache_dir else None!r})"
 
     def __enter__(self):
         return self
@@ -35,39 +124,139 @@ class Projection:
     def __exit__(self, *exc):
         pass
 
-    def apply(self, event):
-        record = order_record(event.id, event.account_id, event.body, event.body_sha256, event.received_at)
-        if record is None:
-            return
-        order = record.order
-        oid = order["order_id"]
-        if order["shipping_status"] == "shipped":
-            previous = self.shipped.get(oid)
-            if previous is None or order["updated_at"] < previous:
-                self.shipped[oid] = order["updated_at"]
-        current = self.orders.get(oid)
-        if current is None or order["rank"] > current["rank"]:
-            self.orders[oid] = order
-            self.items[oid] = record.items
+    # -- the cache folder
+    @contextmanager
+    def _locked(self):
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.cache_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _manifest(self):
+        try:
+            manifest = json.loads((self.cache_dir / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if manifest.get("format") != FORMAT:
+            return None
+        mark = manifest.get("watermark", 0)
+        if mark:  # the database was replaced or emptied: the cache describes other events
+            event = self.store.get(mark)
+            if event is None or event.body_sha256 != manifest.get("watermark_sha256"):
+                return None
+        return manifest
+
+    def _write(self, manifest, name, frames):
+        orders, items = frames
+        orders.to_parquet(self.cache_dir / f"orders-{name}.parquet", index=False)
+        items.to_parquet(self.cache_dir / f"items-{name}.parquet", index=False)
+        manifest["segments"].append(name)
+
+    def _save(self, manifest):
+        temporary = self.cache_dir / "manifest.json.tmp"
+        temporary.write_text(json.dumps(manifest))
+        os.replace(temporary, self.cache_dir / "manifest.json")
+        for path in self.cache_dir.glob("*.parquet"):  # segments no longer listed (compacted away)
+            if path.stem.split("-", 1)[1] not in manifest["segments"]:
+                path.unlink()
+
+    def _read(self, name):
+        return (pd.read_parquet(self.cache_dir / f"orders-{name}.parquet"),
+                pd.read_parquet(self.cache_dir / f"items-{name}.parquet"))
+
+    # -- building
+    def _latest_event(self):
+        rows = self.store._read("SELECT id, body_sha256 FROM events ORDER BY id DESC LIMIT 1")
+        return rows[0] if rows else (0, None)
+
+    def _build(self, after_id, last_id):
+        """Resolved frames of the order events after `after_id` up to `last_id`."""
+        if last_id - after_id < PARALLEL_FROM or self.workers < 2 or self.cache_dir is None:
+            return build_range(self.store.path, after_id + 1, last_id) if self.cache_dir else self._build_memory(
+                after_id, last_id)
+        bounds = [(start + 1, min(start + CHUNK, last_id)) for start in range(after_id, last_id, CHUNK)]
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("forkserver")) as pool:
+            parts = list(pool.map(build_range, [self.store.path] * len(bounds), *zip(*bounds)))
+        return resolve(concat([p[0] for p in parts]), concat([p[1] for p in parts]))
+
+    def _build_memory(self, after_id, last_id):
+        batch = Batch()
+        for event in self.store.iter_events(type=ORDER_TYPES, after_id=after_id, batch=5000):
+            if event.id > last_id:
+                break
+            batch.add(event.id, event.account_id, event.body, event.body_sha256, event.received_at)
+        return resolve(*typed(batch))
 
     def refresh(self):
-        """Apply the events stored since the last refresh; returns how many were read."""
-        seen = 0
-        for event in self.store.iter_events(type=ORDER_TYPES, after_id=self.watermark, batch=5000):
-            self.apply(event)
-            self.watermark = event.id
-            seen += 1
-        return seen
+        """Read the events stored since the last refresh into the cache; returns how many event ids it covered."""
+        last_id, last_sha = self._latest_event()
+        if self.cache_dir is None:
+            mark = self._memory[0] if self._memory else 0
+            if last_id > mark:
+                delta = self._build(mark, last_id)
+                self._memory = (last_id, merge(self._memory[1], delta) if self._memory else delta)
+            return last_id - mark
+        with self._locked():
+            manifest = self._manifest()
+            if manifest is None:
+                for path in self.cache_dir.glob("*.parquet"):
+                    path.unlink()
+                manifest = {"format": FORMAT, "watermark": 0, "watermark_sha256": None, "segments": [], "next": 1,
+                            "base_rows": 0, "delta_rows": 0}
+            mark = manifest["watermark"]
+            if last_id <= mark:
+                return 0
+            delta = self._build(mark, last_id)
+            self._write(manifest, f"{manifest['next']:06d}", delta)
+            manifest["next"] += 1
+            if len(manifest["segments"]) == 1:
+                manifest["base_rows"] = len(delta[0])
+            else:
+                manifest["delta_rows"] += len(delta[0])
+            manifest.update(watermark=last_id, watermark_sha256=last_sha)
+            if len(manifest["segments"]) > 8 or manifest["delta_rows"] > max(1000, manifest["base_rows"] // 5):
+                frames = self._load(manifest)
+                manifest.update(segments=[], base_rows=len(frames[0]), delta_rows=0)
+                self._write(manifest, f"{manifest['next']:06d}", frames)
+                manifest["next"] += 1
+            self._save(manifest)
+            return last_id - mark
+
+    def rebuild(self):
+        """Forget the cache and read every event again."""
+        self._state = self._memory = None
+        if self.cache_dir is not None:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+        return self.refresh()
+
+    # -- reading
+    def _load(self, manifest):
+        if self._state and self._state[0]["segments"] == manifest["segments"]:
+            return self._state[1]
+        state = None
+        for name in manifest["segments"]:
+            segment = self._read(name)
+            state = segment if state is None else merge(state, segment)
+        return state
 
     def frames(self):
+        """(orders, items): refreshed, typed, orders by `created_at` then `order_id`, items by order then line."""
         self.refresh()
-        orders = pd.DataFrame(list(self.orders.values()), columns=list(ORDER_COLUMNS))
-        orders["shipped_at"] = orders["order_id"].map(self.shipped)
-        orders = orders.drop(columns="rank")
-        for column in TIMES:
-            orders[column] = pd.to_datetime(orders[column], utc=True, format="ISO8601")
-        orders = orders.astype(ORDER_DTYPES)
-        orders = orders.sort_values(["created_at", "order_id"], ignore_index=True, na_position="last")
-        items = pd.DataFrame([row for rows in self.items.values() for row in rows], columns=list(ITEM_COLUMNS))
-        items = items.astype(ITEM_DTYPES).sort_values(["order_id", "line"], ignore_index=True)
-        return orders, items
+        if self.cache_dir is None:
+            state = self._memory[1] if self._memory else resolve(*typed(Batch()))
+        else:
+            with self._locked():
+                manifest = self._manifest()
+                state = self._load(manifest) if manifest and manifest["segments"] else resolve(*typed(Batch()))
+                if manifest:
+                    self._state = (manifest, state)
+        return present(*state)
+
+
+def present(orders, items):
+    """The public shape of the frames: documented order, no internal columns."""
+    orders = orders.sort_values(["created_at", "order_id"], na_position="last", kind="stable", ignore_index=True)
+    position = pd.Series(range(len(orders)), index=orders["order_id"].to_numpy())
+    items = items.assign(_at=items["order_id"].map(position).to_numpy())
+    items = items.sort_values(["_at", "line"], kind="stable", ignore_index=True).drop(columns=["_at", "event_id"])
+    return orders.drop(columns=["rank_tie"]), items

@@ -72,8 +72,11 @@ def read_body(environ, limit):
     return b"".join(parts)
 
 
-def create_app(config, store=None, *, verifier=None):
-    """The receiver as a WSGI app. `store` defaults to the config's database."""
+def create_app(config, store=None, *, verifier=None, store_events=True):
+    """The receiver as a WSGI app. `store` defaults to the config's database.
+
+    `store_events=False` is for measurement only (`serve --no-store`): verified events are answered 200 with
+    `"stored": false` and not kept."""
     verifier = verifier or Verifier(config.secrets)
     store = store if store is not None else EventStore.from_config(config)
     app = bottle.Bottle()
@@ -115,6 +118,8 @@ def create_app(config, store=None, *, verifier=None):
                 size = int(environ.get("CONTENT_LENGTH") or 0) or None
             return reject(error, environ, size)
         environ["bchooks.event_type"] = envelope.type
+        if not store_events:
+            return json_response(200, {"status": "verified", "stored": False})
         try:
             result = store.append(body, envelope, signature_header=signature,
                                   remote_addr=environ.get("REMOTE_ADDR"))

@@ -10,6 +10,7 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 from .receiver import create_app
@@ -33,6 +34,14 @@ class GracefulWorker(SyncWorker):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class GracefulThreadWorker(ThreadWorker):
+    """The threaded worker (keep-alive, many connections per process), leaving SIGINT to the arbiter too."""
+
+    def init_signals(self):
+        super().init_signals()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ReceiverServer(BaseApplication):
     def __init__(self, config, app):
         self._config = config
@@ -44,7 +53,10 @@ class ReceiverServer(BaseApplication):
         settings = {
             "bind": f"{host}:{self._config.port}",
             "workers": self._config.workers,
-            "worker_class": "bchooks.server.GracefulWorker",
+            "worker_class": ("bchooks.server.GracefulThreadWorker" if self._config.threads > 1
+                             else "bchooks.server.GracefulWorker"),
+            "threads": self._config.threads,
+            "keepalive": 5,
             "graceful_timeout": 30,
             "timeout": 30,
             "accesslog": None,
@@ -67,10 +79,12 @@ class ReceiverServer(BaseApplication):
             sys.exit(1)
 
 
-def serve(config):
+def serve(config, *, store_events=True):
     """Open (and migrate) the store, then serve until stopped. Raises BchooksError before binding if unusable."""
-    store = EventStore.from_config(config)
-    app = create_app(config, store)
+    store = EventStore.from_config(config, group_commit=config.threads > 1)
+    app = create_app(config, store, store_events=store_events)
+    if not store_events:
+        log.warning("--no-store: verified events are answered 200 and NOT STORED (for measurement only)")
     store.close()  # each worker opens its own connection after fork
     log.warning("bchooks receiver on %s (store %s, %d workers)", config.webhook_url, config.db, config.workers)
     ReceiverServer(config, app).run()

@@ -70,7 +70,7 @@ def wait_http(url, deadline=20.0, process=None):
 class Receiver:
     """A real `bchooks serve` process on a random loopback port."""
 
-    def __init__(self, db, *, secret=SECRET, workers=2, extra_env=None, args=(), port=None):
+    def __init__(self, db, *, secret=SECRET, workers=2, extra_env=None, args=(), port=None, new_session=False):
         self.db = Path(db)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -79,7 +79,7 @@ class Receiver:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bchooks", "serve", "--port", str(self.port), "--db", str(self.db),
              "--workers", str(workers), *args],
-            env=env, stdout=self.log, stderr=self.log, cwd=self.db.parent)
+            env=env, stdout=self.log, stderr=self.log, cwd=self.db.parent, start_new_session=new_session)
         try:
             self._wait()
         except BaseException:

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Receiver benchmark: the guide's Express receiver vs `bchooks serve`, with and without storage, under wrk.
+
+    .venv/bin/python bench/receiver.py                       # 3 rounds x (16, 64 connections), 10 s each
+    .venv/bin/python bench/receiver.py --rounds 1 --duration 3 --skip-reference
+
+Needs wrk (Debian's `wrk`) and, for the reference, node and npm (express is installed into a temporary folder).
+Every target gets the same signed, compact bodies (a product drop: order.created and product.updated events, about
+1.3 KB on average), all distinct, with both signature headers. After each bchooks run with storage, the rows added
+must equal the 2xx answers. Figures with non-2xx answers are flagged and not to be trusted.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bchooks.signing import sign  # noqa: E402
+from bchooks.simulate import Shop  # noqa: E402
+
+SECRET = "bench-secret"
+LUA = r"""
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  counter = 0
+  ok = 0
+  other = 0
+  stride = tonumber(args[1])
+end
+function request()
+  counter = counter + 1
+  local i = (id + (counter - 1) * stride) % #bodies + 1
+  return wrk.format("POST", "/webhook", {["Host"] = "127.0.0.1", ["Content-Type"] = "application/json",
+    ["X-Webhook-Signature"] = sigs[i], ["X-Bigcartel-Signature"] = sigs[i]}, bodies[i])
+end
+function response(status, headers, body)
+  if status >= 200 and status < 300 then ok = ok + 1 else other = other + 1 end
+end
+function done(summary, latency, requests)
+  local total_ok, total_other, sent = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    total_ok = total_ok + thread:get("ok")
+    total_other = total_other + thread:get("other")
+    sent = sent + thread:get("counter")
+  end
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %d, "ok": %d, "non2xx": %d, "errors": %d, "seconds": %f, ' ..
+    '"p50_ms": %f, "p99_ms": %f, "sent": %d, "bodies": %d}\n', summary.requests, total_ok, total_other,
+    e.connect + e.read + e.write + e.timeout, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, sent, #bodies))
+end
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_script(folder, count):
+    shop = Shop(11, order_prefix="W")
+    bodies = []
+    for _ in range(count // 2):
+        bodies += shop.events("order.created", 1) + shop.events("product.updated", 1)
+    for body in bodies:  # the guide signs JSON.stringify(req.body): bodies must survive it byte for byte
+        assert json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False).encode() == body
+        assert b"]==]" not in body
+    lines = ["bodies = {" + ",".join(f"[==[{b.decode()}]==]" for b in bodies) + "}",
+             "sigs = {" + ",".join(f'"{sign(b, SECRET)}"' for b in bodies) + "}", LUA]
+    path = folder / "post.lua"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path, sum(map(len, bodies)) / len(bodies)
+
+
+def wait(url, process, deadline=30.0):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {process.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.05)
+    raise TimeoutError(url)
+
+
+class Target:
+    def __init__(self, name, folder):
+        self.name, self.folder = name, folder
+
+    def start(self, port):
+        raise NotImplementedError
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class Reference(Target):
+    def prepare(self):
+        app = self.folder / "reference"
+        shutil.copytree(ROOT / "bench" / "reference", app)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=app, check=True)
+        self.app = app
+
+    def start(self, port):
+        self.log = open(self.folder / "reference-bodies.log", "wb")
+        self.process = subprocess.Popen(["node", "server.js"], cwd=self.app, stdout=self.log,
+                                        stderr=subprocess.STDOUT, env={**os.environ, "SECRET": SECRET,
+                                                                       "PORT": str(port)})
+        wait(f"http://127.0.0.1:{port}/healthz", self.process)
+
+    def rows(self):
+        return None
+
+
+class Bchooks(Target):
+    def __init__(self, name, folder, store=True):
+        super().__init__(name, folder)
+        self.store = store
+        self.runs = 0
+
+    def prepare(self):
+        pass
+
+    def start(self, port):
+        self.runs += 1
+        self.db = self.folder / f"{self.name}-{self.runs}.db"
+        self.log = open(self.folder / f"{self.name}.log", "ab")
+        args = [sys.executable, "-m", "bchooks", "serve", "--port", str(port), "--db", str(self.db)]
+        if not self.store:
+            args.append("--no-store")
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "BCHOOKS_SECRET": SECRET})
+        wait(f"http://127.0.0.1:{port}/healthz", self.process)
+
+    def rows(self):
+        if not self.store:
+            return None
+        conn = sqlite3.connect(self.db)
+        try:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        finally:
+            conn.close()
+
+
+def run(target, script, connections, duration):
+    port = free_port()
+    target.start(port)
+    try:
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
+                              f"http://127.0.0.1:{port}/webhook", "--", "2"], capture_output=True, text=True,
+                             check=True).stdout
+    finally:
+        target.stop()
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    result["rps"] = result["ok"] / result["seconds"]
+    result["rows"] = target.rows()
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--connections", default="16,64")
+    parser.add_argument("--bodies", type=int, default=80000, help="distinct bodies (more than any run sends)")
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is not installed (apt-get install wrk)")
+    folder = Path(tempfile.mkdtemp(prefix="bench-receiver-"))
+    try:
+        script, size = write_script(folder, args.bodies)
+        targets = [] if args.skip_reference else [Reference("reference", folder)]
+        targets += [Bchooks("bchooks", folder), Bchooks("bchooks-no-store", folder, store=False)]
+        for target in targets:
+            target.prepare()
+        connections = [int(c) for c in args.connections.split(",")]
+        results = {(t.name, c): [] for t in targets for c in connections}
+        trouble = []
+        for round_number in range(args.rounds):
+            order = targets if round_number % 2 == 0 else targets[::-1]
+            for c in connections:
+                for target in order:
+                    result = run(target, script, c, args.duration)
+                    results[(target.name, c)].append(result)
+                    print(f"round {round_number + 1} {target.name:<17} c={c:<3} {result['rps']:>7.0f} req/s  "
+                          f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  non-2xx "
+                          f"{result['non2xx']}  errors {result['errors']}"
+                          + (f"  rows {result['rows']}" if result["rows"] is not None else ""), file=sys.stderr)
+                    if result["non2xx"] or result["errors"]:
+                        trouble.append(f"{target.name} c={c}: {result['non2xx']} non-2xx, {result['errors']} errors")
+                    if result["rows"] is not None and result["rows"] != result["ok"]:
+                        trouble.append(f"{target.name} c={c}: {result['rows']} rows for {result['ok']} 2xx answers")
+                    if result["sent"] > result["bodies"]:
+                        trouble.append(f"{target.name} c={c}: sent {result['sent']} > {result['bodies']} bodies")
+        print(f"\nbodies: {args.bodies:,} distinct, {size:.0f} bytes on average; {args.rounds} rounds of "
+              f"{args.duration} s; medians")
+        print(f"{'target':<18}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+              f"{'× ref req/s':>13}{'× ref p99':>11}{'× no-store':>12}")
+        for c in connections:
+            medians = {t.name: {k: statistics.median(r[k] for r in results[(t.name, c)])
+                                for k in ("rps", "p50_ms", "p99_ms", "non2xx")} for t in targets}
+            for t in targets:
+                m = medians[t.name]
+                ref = medians.get("reference")
+                own = medians["bchooks-no-store"]
+                print(f"{t.name:<18}{c:>6}{m['rps']:>9.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}{m['non2xx']:>9.0f}"
+                      f"{(m['rps'] / ref['rps']) if ref else float('nan'):>13.2f}"
+                      f"{(m['p99_ms'] / ref['p99_ms']) if ref else float('nan'):>11.2f}"
+                      f"{m['rps'] / own['rps']:>12.2f}")
+        if trouble:
+            print("\nNOT TRUSTWORTHY:\n  " + "\n  ".join(trouble))
+            return 1
+        print("\nall runs: every answer 2xx, and rows added = 2xx answers for every run with storage")
+        return 0
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Order state and reports: hand-built event sequences, exact money, incremental == rebuild."""
+
+import json
+import random
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bchooks import EventStore, analysis, parse_envelope
+from bchooks.projection import Projection
+from bchooks.simulate import Shop, envelope as make_envelope
+
+
+def put(store, *bodies):
+    for body in bodies:
+        store.append(body, parse_envelope(body))
+
+
+def order(oid="NGRP-1", updated="2026-01-02T00:00:00.000Z", shipping="unshipped", payment="completed",
+          total="10.0", currency="USD", items=None, fmt="docs", shape="flat", extra=None):
+    items = items if items is not None else [{"id": "1", "product_id": "p1", "product_name": "Tee",
+                                              "product_option_name": "M", "quantity": 2, "price": "5.0",
+                                              "total": "10.0"}]
+    flat = {"id": oid, "created_at": "2026-01-01T00:00:00.000Z", "updated_at": updated, "completed_at":
+            "2026-01-01T00:00:00.000Z", "total": total, "item_total": total, "discount_total": "0.0",
+            "shipping_total": "0.0", "tax_total": "0.0", "item_count": 2, "customer_email": "A@Example.com",
+            "customer_first_name": "Ada", "customer_last_name": "Lovelace", "shipping_country_id": "GB",
+            "shipping_country_name": "United Kingdom", "shipping_status": shipping, "payment_status": payment,
+            "currency": {"id": currency}, "items": items, **(extra or {})}
+    if shape == "jsonapi":
+        attributes = {k: v for k, v in flat.items() if k not in ("id", "currency", "items")}
+        payload = {"data": {"id": oid, "type": "orders", "attributes": attributes, "relationships": {
+            "currency": {"data": {"id": currency, "type": "currencies"}},
+            "items": {"data": [{"id": i["id"], "type": "order_line_items"} for i in items]}}},
+            "included": [{"id": i["id"], "type": "order_line_items",
+                          "attributes": {k: v for k, v in i.items() if k not in ("id", "product_id")},
+                          "relationships": {"product": {"data": {"id": i["product_id"], "type": "products"}}}}
+                         for i in items]}
+    else:
+        payload = flat
+    document = {"account_id": "1", "type": "order.updated", "payload": payload} if fmt == "docs" else \
+        {"type": "order.updated", "data": payload}
+    return json.dumps(document).encode()
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    with EventStore(tmp_path / "events.db") as store:
+        yield store
+
+
+def test_newest_update_wins_whatever_the_arrival_order(fresh):
+    put(fresh, order(updated="2026-01-03T00:00:00.000Z", shipping="shipped"),
+        order(updated="2026-01-02T00:00:00.000Z", shipping="unshipped"))  # an older update arrives later
+    orders = analysis.orders_frame(fresh)
+    assert len(orders) == 1 and orders.loc[0, "shipping_status"] == "shipped"
+    assert orders.loc[0, "shipped_at"] == pd.Timestamp("2026-01-03", tz="UTC")
+
+
+def test_duplicates_count_once_and_formats_and_shapes_agree(fresh):
+    put(fresh, order(), order(fmt="guide"), order(shape="jsonapi", updated="2026-01-02T00:00:00Z"))
+    orders = analysis.orders_frame(fresh)
+    items = analysis.line_items_frame(fresh)
+    assert len(orders) == 1 and len(items) == 1
+    assert items.loc[0, "product_name"] == "Tee" and items.loc[0, "total_cents"] == 1000
+    assert orders.loc[0, "customer_email"] == "a@example.com" and orders.loc[0, "customer_name"] == "Ada Lovelace"
+
+
+def test_update_before_create_and_ties_are_deterministic(tmp_path):
+    first = order(total="10.0")
+    second = order(total="12.0")  # same updated_at: the body's hash decides
+    results = []
+    for name, sequence in (("a", (first, second)), ("b", (second, first))):
+        with EventStore(tmp_path / f"{name}.db") as store:
+            put(store, *sequence)
+            results.append(analysis.orders_frame(store).loc[0, "total_cents"])
+    assert results[0] == results[1]
+
+
+def test_unknown_currency_zero_totals_refunds_and_deletions(fresh):
+    put(fresh, order("A", currency="XTS", total="0.0", items=[]),
+        order("B", payment="refunded", total="20.0"),
+        json.dumps({"account_id": "1", "type": "product.deleted", "payload": {"id": "9"}}).encode(),
+        json.dumps({"account_id": "1", "type": "order.created", "payload": {"total": "5.0"}}).encode())  # no id
+    orders = analysis.orders_frame(fresh)
+    assert sorted(orders["order_id"]) == ["A", "B"]
+    assert set(orders["currency"].astype(str)) == {"XTS", "USD"}
+    summary = analysis.summary(fresh)["value"]
+    assert summary["revenue XTS"] == Decimal("0.00") and "revenue USD" not in summary
+    assert summary["refunded orders"] == 1
+
+
+def test_money_sums_equal_exact_decimal_sums(fresh):
+    bodies = Shop(5).events("order.created", 300) + Shop(5).events("order.updated", 50)
+    put(fresh, *bodies)
+    exact = {}
+    latest = {}
+    for body in bodies:
+        payload = json.loads(body)["payload"]
+        if payload["id"] not in latest or payload["updated_at"] > latest[payload["id"]]["updated_at"]:
+            latest[payload["id"]] = payload
+    for payload in latest.values():
+        if payload["payment_status"] != "refunded":
+            currency = payload["currency"]["id"]
+            exact[currency] = exact.get(currency, Decimal(0)) + Decimal(payload["total"])
+    summary = analysis.summary(fresh)["value"]
+    for currency, total in exact.items():
+        assert summary[f"revenue {currency}"] == total
+    weekly = analysis.revenue(analysis.orders_frame(fresh), "W")
+    for currency, total in exact.items():
+        assert sum(weekly[weekly["currency"] == currency]["revenue"]) == total
+
+
+def test_reports_are_sorted_as_documented(fresh):
+    put(fresh, *Shop(8).events("order.created", 200), *Shop(8).events("order.updated", 60))
+    orders, items = analysis.orders_frame(fresh), analysis.line_items_frame(fresh)
+    revenue = analysis.revenue(orders, "M")
+    assert list(revenue.columns) == ["period", "currency", "orders", "revenue"]
+    assert revenue[["period", "currency"]].apply(tuple, axis=1).is_monotonic_increasing
+    top = analysis.top_products(items, orders, by="units", n=5)
+    assert top["units"].is_monotonic_decreasing and len(top) == 5
+    countries = analysis.sales_by_country(orders)
+    assert countries["orders"].is_monotonic_decreasing
+    assert analysis.open_orders(orders)["created_at"].is_monotonic_increasing
+    assert analysis.shipping_times(orders)["time_to_ship"].is_monotonic_decreasing
+    assert 0 < analysis.repeat_rate(orders) < 1
+    customers = analysis.customers(orders)
+    assert customers.groupby("currency")["lifetime_value"].apply(lambda s: list(s) == sorted(s, reverse=True)).all()
+    with pytest.raises(ValueError):
+        analysis.revenue(orders, "Y")
+
+
+def frames_equal(left, right):
+    for a, b in zip(left, right):
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_categorical=False)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10 ** 6), cuts=st.lists(st.integers(1, 60), min_size=1, max_size=5))
+def test_incremental_refreshes_equal_a_rebuild(tmp_path_factory, seed, cuts):
+    rng = random.Random(seed)
+    shop = Shop(seed)
+    bodies = []
+    for _ in range(sum(cuts)):
+        kind = rng.choice(["order.created", "order.created", "order.updated", "product.updated"])
+        body = shop.events(kind, 1, shape=rng.choice(["flat", "jsonapi"]), format=rng.choice(["docs", "guide"]))[0]
+        bodies.append(body)
+        if rng.random() < 0.1:
+            bodies.append(body)  # a redelivery
+    rng.shuffle(bodies)  # out of order
+    with EventStore(tmp_path_factory.mktemp("p") / "events.db") as store:
+        projection = Projection(store)
+        position = 0
+        for cut in cuts:
+            put(store, *bodies[position:position + cut])
+            position += cut
+            projection.refresh()
+        incremental = projection.frames()
+        projection.rebuild()
+        frames_equal(incremental, projection.frames())
+        frames_equal(incremental, Projection(store, store.path + "-other").frames())
+
+
+def test_cache_notices_a_replaced_database(tmp_path):
+    path = tmp_path / "events.db"
+    with EventStore(path) as store:
+        put(store, order("A"))
+        assert list(analysis.orders_frame(store)["order_id"]) == ["A"]
+    path.unlink()
+    with EventStore(path) as store:
+        put(store, order("B"))
+        assert list(analysis.orders_frame(store)["order_id"]) == ["B"]
+
+
+def test_parallel_build_equals_in_process_build(tmp_path, monkeypatch):
+    import bchooks.projection as projection_module
+    with EventStore(tmp_path / "events.db") as store:
+        shop = Shop(3)
+        put(store, *shop.events("order.created", 120), *shop.events("order.updated", 40))
+        single = Projection(store, tmp_path / "single", workers=1).frames()
+        monkeypatch.setattr(projection_module, "PARALLEL_FROM", 10)
+        monkeypatch.setattr(projection_module, "CHUNK", 37)
+        frames_equal(single, Projection(store, tmp_path / "parallel", workers=2).frames())

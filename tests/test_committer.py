@@ -1,0 +1,46 @@
+"""Group commit: concurrent appends share transactions, each answered only after its commit."""
+
+import sqlite3
+import threading
+
+import pytest
+
+from bchooks import EventStore, parse_envelope
+from bchooks.errors import StoreUnavailable
+from conftest import envelope
+
+
+def test_concurrent_appends_share_commits_and_all_are_stored(db_path):
+    store = EventStore(db_path, group_commit=True)
+    results = []
+    barrier = threading.Barrier(16)
+
+    def worker(n):
+        barrier.wait()
+        for i in range(25):
+            body = envelope(payload={"id": f"{n}-{i % 20}"})  # the last five repeat earlier bodies
+            results.append((body, store.append(body, parse_envelope(body))))
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.count() == 16 * 20
+    assert sum(not r.duplicate for _, r in results) == 16 * 20
+    for body, result in results:
+        assert store.get(result.id).body == body
+    assert store.committer.batches < len(results)  # commits were shared
+    store.close()
+
+
+def test_a_failed_commit_fails_every_waiting_append(db_path):
+    store = EventStore(db_path, group_commit=True, busy_timeout=0.05)
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    body = envelope()
+    with pytest.raises(StoreUnavailable, match="locked"):
+        store.append(body, parse_envelope(body))
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert store.append(body, parse_envelope(body)).duplicate is False
+    store.close()
