@@ -8,6 +8,7 @@ Every report takes those frames (or a store) and returns a tidy DataFrame in a d
 
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 
 from .projection import Projection
@@ -45,8 +46,22 @@ def _money_column(series):
     return series.map(money).astype(object)
 
 
-def _paid(orders):
-    return orders[orders["payment_status"] != REFUNDED]
+def _paid(orders, *columns):
+    """Orders not refunded; only `columns` (selected before filtering: copying all columns of a million rows
+    costs more than the report)."""
+    frame = orders_frame(orders)
+    subset = frame[list(columns)] if columns else frame
+    return subset[(frame["payment_status"] != REFUNDED).to_numpy()]
+
+
+def _int_cents(series):
+    return series.to_numpy("int64", na_value=0)
+
+
+def _groups(frame, keys):
+    """Group number per row for categorical/str key columns."""
+    numbers = frame.groupby(keys, observed=True, sort=False).ngroup().to_numpy()
+    return numbers
 
 
 def revenue(orders, freq="D"):
@@ -55,18 +70,20 @@ def revenue(orders, freq="D"):
     Columns: period (start, UTC), currency, orders, revenue (Decimal). Sorted by period, then currency."""
     if freq not in ("D", "W", "M"):
         raise ValueError("freq must be 'D', 'W' or 'M'")
-    paid = _paid(orders_frame(orders))
+    paid = _paid(orders, "created_at", "currency", "total_cents")
     when = paid["created_at"].dt.tz_convert(None).dt.to_period(freq)
-    grouped = (paid.assign(period=when.dt.start_time.dt.tz_localize("UTC"))
+    grouped = (pd.DataFrame({"period": when.dt.start_time.dt.tz_localize("UTC"), "currency": paid["currency"],
+                             "cents": _int_cents(paid["total_cents"])})
                .groupby(["period", "currency"], observed=True)
-               .agg(orders=("order_id", "size"), revenue_cents=("total_cents", "sum")).reset_index())
+               .agg(orders=("cents", "size"), revenue_cents=("cents", "sum")).reset_index())
     grouped["currency"] = grouped["currency"].astype(str)
     grouped["revenue"] = _money_column(grouped.pop("revenue_cents"))
     return grouped.sort_values(["period", "currency"], ignore_index=True)
 
 
-def _with_status(items, orders=None):
-    return items[items["payment_status"] != REFUNDED]
+def _with_status(items, *columns):
+    subset = items[list(columns)] if columns else items
+    return subset[(items["payment_status"] != REFUNDED).to_numpy()]
 
 
 def top_products(items, orders, by="revenue", n=10, options=False):
@@ -77,12 +94,21 @@ def top_products(items, orders, by="revenue", n=10, options=False):
     Sorted by the chosen measure, descending, then by name."""
     if by not in ("revenue", "units"):
         raise ValueError("by must be 'revenue' or 'units'")
-    rows = _with_status(line_items_frame(items) if not isinstance(items, pd.DataFrame) else items, orders)
     keys = ["product_name"] + (["option_name"] if options else []) + (["currency"] if by == "revenue" else [])
-    grouped = rows.groupby(keys, observed=True).agg(units=("quantity", "sum"), orders=("order_id", "nunique"),
-                                                    revenue_cents=("total_cents", "sum")).reset_index()
-    if "currency" in grouped:
-        grouped["currency"] = grouped["currency"].astype(str)
+    frame = line_items_frame(items) if not isinstance(items, pd.DataFrame) else items
+    rows = _with_status(frame, *keys, "quantity", "total_cents", "event_id")
+    groups = _groups(rows, keys)
+    count = int(groups.max()) + 1 if len(groups) else 0
+    events = rows["event_id"].to_numpy()
+    # orders per group: distinct (group, event) pairs, counted on integers (event_id identifies an order's state)
+    pairs = pd.unique(groups.astype("int64") * (int(events.max()) + 1 if len(events) else 1) + events)
+    first = _sum_by(groups, np.arange(len(groups)), count, "min")
+    grouped = rows.iloc[first][keys].reset_index(drop=True)
+    grouped["units"] = np.bincount(groups, weights=rows["quantity"].to_numpy(), minlength=count).astype("int64")
+    grouped["orders"] = np.bincount(pairs // (int(events.max()) + 1 if len(events) else 1), minlength=count)
+    grouped["revenue_cents"] = _sum_by(groups, _int_cents(rows["total_cents"]), count)
+    for key in keys:
+        grouped[key] = grouped[key].astype(str)
     measure = "revenue_cents" if by == "revenue" else "units"
     grouped = grouped.sort_values([measure, *keys], ascending=[False] + [True] * len(keys), ignore_index=True)
     grouped = grouped.head(n)
@@ -91,34 +117,55 @@ def top_products(items, orders, by="revenue", n=10, options=False):
     return grouped.drop(columns="revenue_cents")
 
 
-def customers(orders):
-    """One row per customer (by email) and currency: orders, first and last order, lifetime value.
+def _sum_by(groups, values, count, how="sum"):
+    """Exact per-group `how` (sum, min, max) of int64 `values`, by group number 0..count-1."""
+    reduced = getattr(pd.Series(values).groupby(groups), how)()
+    return reduced.reindex(range(count), fill_value=0).to_numpy()
 
-    Sorted by currency, lifetime value descending, then email."""
-    paid = _paid(orders_frame(orders))
-    paid = paid[paid["customer_email"].notna()]
-    grouped = (paid.sort_values("created_at").groupby(["customer_email", "currency"], observed=True)
-               .agg(customer_name=("customer_name", "last"), orders=("order_id", "size"),
-                    first_order=("created_at", "min"), last_order=("created_at", "max"),
-                    value_cents=("total_cents", "sum")).reset_index())
-    grouped["currency"] = grouped["currency"].astype(str)
-    grouped = grouped.sort_values(["currency", "value_cents", "customer_email"], ascending=[True, False, True],
-                                  ignore_index=True)
-    grouped["lifetime_value"] = _money_column(grouped.pop("value_cents"))
-    return grouped
+
+def customers(orders):
+    """One row per customer (by email) and currency: name, orders, first and last order, lifetime value
+    (`lifetime_value_cents`, exact integer cents). Sorted by currency, lifetime value descending, then email."""
+    paid = _paid(orders, "customer_email", "currency", "customer_name", "created_at", "total_cents")
+    paid = paid[paid["customer_email"].notna().to_numpy()]
+    email = paid["customer_email"].cat.codes.to_numpy().astype("int64")
+    currency = paid["currency"].cat.codes.to_numpy().astype("int64")
+    groups, keys = pd.factorize(email * (len(paid["currency"].cat.categories) + 1) + currency)
+    count = len(keys)
+    first = _sum_by(groups, np.arange(len(paid)), count, "min")
+    created = paid["created_at"].to_numpy("datetime64[us]").view("int64")
+    last_row = _sum_by(groups, np.arange(len(paid)), count, "max")  # sorted by created_at: the newest row
+    first_at = _sum_by(groups, created, count, "min")
+    last_at = _sum_by(groups, created, count, "max")
+    result = pd.DataFrame({
+        "customer_email": paid["customer_email"].to_numpy()[first],
+        "currency": paid["currency"].astype(str).to_numpy()[first],
+        "customer_name": paid["customer_name"].to_numpy()[last_row],
+        "orders": np.bincount(groups, minlength=count),
+        "first_order": pd.to_datetime(first_at, unit="us", utc=True),
+        "last_order": pd.to_datetime(last_at, unit="us", utc=True),
+        "lifetime_value_cents": _sum_by(groups, _int_cents(paid["total_cents"]), count),
+    })
+    result["customer_email"] = result["customer_email"].astype(str)
+    return result.sort_values(["currency", "lifetime_value_cents", "customer_email"], ascending=[True, False, True],
+                              ignore_index=True)
 
 
 def repeat_rate(orders):
     """Share of customers (by email) with two or more orders not refunded; 0.0 with no customers."""
-    counts = _paid(orders_frame(orders))["customer_email"].value_counts()
-    return float((counts >= 2).mean()) if len(counts) else 0.0
+    email = _paid(orders, "customer_email")["customer_email"]
+    counts = np.bincount(email.cat.codes.to_numpy()[email.notna().to_numpy()] if len(email) else [],
+                         minlength=1)
+    customers = int((counts > 0).sum())
+    return float((counts >= 2).sum() / customers) if customers else 0.0
 
 
 def sales_by_country(orders):
     """Orders and revenue per shipping country and currency, sorted by orders descending, then country."""
-    paid = _paid(orders_frame(orders))
+    paid = _paid(orders, "country", "currency", "country_name", "total_cents")
+    paid = paid.assign(total_cents=_int_cents(paid["total_cents"]))
     grouped = (paid.groupby(["country", "currency"], observed=True)
-               .agg(country_name=("country_name", "first"), orders=("order_id", "size"),
+               .agg(country_name=("country_name", "first"), orders=("total_cents", "size"),
                     revenue_cents=("total_cents", "sum")).reset_index())
     grouped[["country", "currency"]] = grouped[["country", "currency"]].astype(str)
     grouped = grouped.sort_values(["orders", "country", "currency"], ascending=[False, True, True],
@@ -127,21 +174,24 @@ def sales_by_country(orders):
     return grouped
 
 
+def _open(orders):
+    frame = _paid(orders, "order_id", "created_at", "customer_name", "currency", "total_cents", "shipping_status")
+    return frame[(frame["shipping_status"] == "unshipped").to_numpy()]
+
+
 def open_orders(orders, now=None):
-    """Paid orders not shipped yet, oldest first: order_id, created_at, age, customer, currency, total."""
-    frame = _paid(orders_frame(orders))
-    frame = frame[frame["shipping_status"] == "unshipped"]
+    """Paid orders not shipped yet, oldest first: order_id, created_at, age, customer_name, currency, total_cents."""
+    frame = _open(orders)  # orders_frame is sorted by created_at, then order_id: already oldest first
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
-    result = pd.DataFrame({"order_id": frame["order_id"], "created_at": frame["created_at"],
-                           "age": now - frame["created_at"], "customer_name": frame["customer_name"],
-                           "currency": frame["currency"].astype(str), "total": _money_column(frame["total_cents"])})
-    return result.sort_values(["created_at", "order_id"], ignore_index=True)
+    return pd.DataFrame({"order_id": frame["order_id"], "created_at": frame["created_at"],
+                         "age": now - frame["created_at"], "customer_name": frame["customer_name"],
+                         "currency": frame["currency"], "total_cents": frame["total_cents"]}).reset_index(drop=True)
 
 
 def shipping_times(orders):
     """Shipped orders with the time from order to the first event that showed them shipped; slowest first."""
     frame = orders_frame(orders)
-    frame = frame[frame["shipped_at"].notna()]
+    frame = frame[["order_id", "created_at", "shipped_at"]][frame["shipped_at"].notna().to_numpy()]
     result = pd.DataFrame({"order_id": frame["order_id"], "created_at": frame["created_at"],
                            "shipped_at": frame["shipped_at"], "time_to_ship": frame["shipped_at"] - frame["created_at"]})
     return result.sort_values(["time_to_ship", "order_id"], ascending=[False, True], ignore_index=True)
@@ -150,21 +200,23 @@ def shipping_times(orders):
 def summary(source):
     """Headline numbers in one call: a one-column DataFrame indexed by metric."""
     orders, items = _frames(source) if not isinstance(source, pd.DataFrame) else (source, None)
-    paid = _paid(orders)
+    paid = _paid(orders, "customer_email", "currency", "total_cents")
     shipped = shipping_times(orders)["time_to_ship"]
     rows = {
         "orders": len(orders),
         "refunded orders": int((orders["payment_status"] == REFUNDED).sum()),
-        "open orders (unshipped)": len(open_orders(orders, now=pd.Timestamp(0, tz="UTC"))),
-        "customers": int(paid["customer_email"].nunique()),
+        "open orders (unshipped)": len(_open(orders)),
+        "customers": int(np.unique(paid["customer_email"].cat.codes.to_numpy()[paid["customer_email"].notna()
+                                                                                .to_numpy()]).size),
         "repeat customer rate": round(repeat_rate(orders), 4),
         "median time to ship": shipped.median() if len(shipped) else None,
         "first order": orders["created_at"].min() if len(orders) else None,
         "last order": orders["created_at"].max() if len(orders) else None,
     }
     if items is not None:
-        rows["units sold"] = int(_with_status(items, orders)["quantity"].sum())
-    for currency, cents in paid.groupby("currency", observed=True)["total_cents"].sum().sort_index().items():
+        rows["units sold"] = int(_with_status(items, "quantity")["quantity"].sum())
+    totals = pd.Series(_int_cents(paid["total_cents"])).groupby(paid["currency"].astype(str).to_numpy()).sum()
+    for currency, cents in totals.sort_index().items():
         rows[f"revenue {currency}"] = money(cents)
     return pd.DataFrame({"value": pd.Series(rows, dtype=object)}).rename_axis("metric")
 

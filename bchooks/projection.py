@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from .records import ORDER_TYPES, Batch
+from .records import ORDER_TYPES, Batch, cents_column
 
 FORMAT = 1
 CHUNK = 100_000  # events per build task
@@ -30,7 +31,7 @@ TIME = "datetime64[us, UTC]"
 ORDER_SCHEMA = {
     "order_id": "str", "account_id": "str", "event_id": "int64", "updated_at": TIME, "created_at": TIME,
     "completed_at": TIME, "currency": "category", "country": "category", "country_name": "str",
-    "customer_email": "str", "customer_name": "str", "item_count": "Int64", "item_total_cents": "Int64",
+    "customer_email": "category", "customer_name": "str", "item_count": "Int64", "item_total_cents": "Int64",
     "discount_total_cents": "Int64", "shipping_total_cents": "Int64", "tax_total_cents": "Int64",
     "total_cents": "Int64", "shipping_status": "category", "payment_status": "category", "rank_tie": "int64",
 }
@@ -41,7 +42,9 @@ ITEM_SCHEMA = {
 }
 
 
-def _column(values, dtype):
+def _column(values, dtype, money=False):
+    if money:
+        return cents_column(values)
     if dtype == TIME:
         text = pd.Series(values, dtype="str")
         return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(TIME)
@@ -50,9 +53,11 @@ def _column(values, dtype):
 
 def typed(batch):
     """Raw (one row per event) typed frames of a `Batch`."""
-    orders = pd.DataFrame({name: _column(batch.orders[name], dtype) for name, dtype in ORDER_SCHEMA.items()})
+    orders = pd.DataFrame({name: _column(batch.orders[name], dtype, name.endswith("_cents"))
+                           for name, dtype in ORDER_SCHEMA.items()})
     orders["shipped_at"] = orders["updated_at"].where(orders["shipping_status"] == "shipped")
-    items = pd.DataFrame({name: _column(batch.items[name], dtype) for name, dtype in ITEM_SCHEMA.items()})
+    items = pd.DataFrame({name: _column(batch.items[name], dtype, name.endswith("_cents"))
+                          for name, dtype in ITEM_SCHEMA.items()})
     return orders, items
 
 
@@ -80,15 +85,52 @@ def resolve(orders, items):
 
 
 def merge(state, delta):
-    """Fold a resolved delta into a resolved state."""
+    """Fold a resolved delta into a resolved, presented state; the result is presented too."""
     (orders, items), (new_orders, new_items) = state, delta
     if not len(new_orders):
         return orders, items
     touched = orders["order_id"].isin(new_orders["order_id"])
     combined, combined_items = resolve(concat([orders[touched], new_orders]),
-                                       concat([items[items["order_id"].isin(new_orders["order_id"])], new_items]))
-    return (concat([orders[~touched], combined]),
-            concat([items[~items["order_id"].isin(new_orders["order_id"])], combined_items]))
+                                       concat([items[items["event_id"].isin(orders["event_id"][touched])],
+                                               new_items]))
+    kept = items[~items["event_id"].isin(orders["event_id"][touched])]
+    return present(_insert(orders[~touched], combined), concat([kept, combined_items]), orders_sorted=True)
+
+
+def _order_key(orders):
+    """created_at as int64 with missing times last."""
+    key = orders["created_at"].to_numpy("datetime64[us]").view("int64").copy()
+    key[orders["created_at"].isna().to_numpy()] = np.iinfo("int64").max
+    return key
+
+
+def _insert(orders, extra):
+    """Sorted `orders` with a few `extra` rows put in their places (by created_at, then order_id)."""
+    if not len(extra):
+        return orders.reset_index(drop=True)
+    extra = extra.sort_values(["created_at", "order_id"], na_position="last", kind="stable", ignore_index=True)
+    base_key, extra_key = _order_key(orders), _order_key(extra)
+    base_ids = orders["order_id"].to_numpy()
+    positions = np.searchsorted(base_key, extra_key, side="left")
+    for n, (position, key, oid) in enumerate(zip(positions, extra_key, extra["order_id"].to_numpy())):
+        while position < len(base_key) and base_key[position] == key and base_ids[position] < oid:
+            position += 1  # equal created_at (rare): order_id decides
+        positions[n] = position
+    order = np.insert(np.arange(len(orders)), positions, np.arange(len(orders), len(orders) + len(extra)))
+    return concat([orders.reset_index(drop=True), extra]).take(order).reset_index(drop=True)
+
+
+def present(orders, items, orders_sorted=False):
+    """The frames' documented order: orders by `created_at`, then `order_id`; items in their orders' order,
+    then by `line`. Items are matched to orders by `event_id` (integers: no string work on millions of rows)."""
+    if not orders_sorted:
+        orders = orders.sort_values(["created_at", "order_id"], na_position="last", kind="stable",
+                                    ignore_index=True)
+    events = orders["event_id"].to_numpy()
+    by_event = np.argsort(events, kind="stable")
+    position = by_event[np.searchsorted(events, items["event_id"].to_numpy(), sorter=by_event)]
+    order = np.lexsort((items["line"].to_numpy(), position))
+    return orders, items.take(order).reset_index(drop=True)
 
 
 def build_range(path, first_id, last_id):
@@ -179,6 +221,10 @@ class Projection:
             parts = list(pool.map(build_range, [self.store.path] * len(bounds), *zip(*bounds)))
         return resolve(concat([p[0] for p in parts]), concat([p[1] for p in parts]))
 
+    def _fresh(self, after_id, last_id):
+        """Resolved and presented frames of the events after `after_id`."""
+        return present(*self._build(after_id, last_id))
+
     def _build_memory(self, after_id, last_id):
         batch = Batch()
         for event in self.store.iter_events(type=ORDER_TYPES, after_id=after_id, batch=5000):
@@ -193,7 +239,7 @@ class Projection:
         if self.cache_dir is None:
             mark = self._memory[0] if self._memory else 0
             if last_id > mark:
-                delta = self._build(mark, last_id)
+                delta = self._fresh(mark, last_id)
                 self._memory = (last_id, merge(self._memory[1], delta) if self._memory else delta)
             return last_id - mark
         with self._locked():
@@ -206,7 +252,7 @@ class Projection:
             mark = manifest["watermark"]
             if last_id <= mark:
                 return 0
-            delta = self._build(mark, last_id)
+            delta = self._fresh(mark, last_id)
             self._write(manifest, f"{manifest['next']:06d}", delta)
             manifest["next"] += 1
             if len(manifest["segments"]) == 1:
@@ -243,20 +289,14 @@ class Projection:
         """(orders, items): refreshed, typed, orders by `created_at` then `order_id`, items by order then line."""
         self.refresh()
         if self.cache_dir is None:
-            state = self._memory[1] if self._memory else resolve(*typed(Batch()))
+            state = self._memory[1] if self._memory else present(*resolve(*typed(Batch())))
         else:
             with self._locked():
                 manifest = self._manifest()
-                state = self._load(manifest) if manifest and manifest["segments"] else resolve(*typed(Batch()))
+                state = self._load(manifest) if manifest and manifest["segments"] else present(
+                    *resolve(*typed(Batch())))
                 if manifest:
                     self._state = (manifest, state)
-        return present(*state)
+        orders, items = state
+        return orders.drop(columns=["rank_tie"]), items
 
-
-def present(orders, items):
-    """The public shape of the frames: documented order, no internal columns."""
-    orders = orders.sort_values(["created_at", "order_id"], na_position="last", kind="stable", ignore_index=True)
-    position = pd.Series(range(len(orders)), index=orders["order_id"].to_numpy())
-    items = items.assign(_at=items["order_id"].map(position).to_numpy())
-    items = items.sort_values(["_at", "line"], kind="stable", ignore_index=True).drop(columns=["_at", "event_id"])
-    return orders.drop(columns=["rank_tie"]), items

@@ -144,7 +144,7 @@ def main():
             results[name] = run_phase(name, db)
             print(f"  {name}: {results[name]['seconds']:.2f} s", file=sys.stderr)
         extra = max(10, min(10_000, args.orders // 100))
-        generate(str(db), 99, "R", extra * 4 // 5, extra // 5)
+        generate(str(db), events, f"R{events}", extra * 4 // 5, extra // 5)  # new orders, and updates of them
         results["refresh"] = run_phase("refresh", db)
         results["warm after refresh"] = run_phase("warm", db)
         base = results.get("naive", results["build"])

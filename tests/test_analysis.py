@@ -128,7 +128,7 @@ def test_reports_are_sorted_as_documented(fresh):
     assert analysis.shipping_times(orders)["time_to_ship"].is_monotonic_decreasing
     assert 0 < analysis.repeat_rate(orders) < 1
     customers = analysis.customers(orders)
-    assert customers.groupby("currency")["lifetime_value"].apply(lambda s: list(s) == sorted(s, reverse=True)).all()
+    assert customers.groupby("currency")["lifetime_value_cents"].apply(lambda s: list(s) == sorted(s, reverse=True)).all()
     with pytest.raises(ValueError):
         analysis.revenue(orders, "Y")
 

@@ -111,9 +111,10 @@ def test_locked_by_another_process(fast_fail_receiver):
 def test_read_only_database(fast_fail_receiver):
     receiver = fast_fail_receiver
     assert post(receiver.url, envelope()).status_code == 200
-    files = [str(p) for p in (receiver.db, receiver.db.with_name(receiver.db.name + "-wal"),
-                              receiver.db.with_name(receiver.db.name + "-shm")) if p.exists()]
-    subprocess.run(["chattr", "+i", *files], check=True)  # read-only even for root
+    # the database and its write-ahead log become immutable: read-only even for root (the -shm index stays
+    # writable: it is memory-mapped, and SQLite only reads and locks it)
+    files = [str(p) for p in (receiver.db, receiver.db.with_name(receiver.db.name + "-wal")) if p.exists()]
+    subprocess.run(["chattr", "+i", *files], check=True)
 
     def heal():
         subprocess.run(["chattr", "-i", *files], check=True)
