@@ -12,6 +12,7 @@ import threading
 from .errors import BchooksError, StoreUnavailable
 
 MAX_BATCH = 256
+CHECKPOINT_EVERY = 0.5  # seconds between background WAL checkpoints
 
 
 class _Slot:
@@ -40,7 +41,24 @@ class GroupCommitter:
                 if self._pid != os.getpid():
                     self._queue = queue.SimpleQueue()
                     threading.Thread(target=self._run, name="bchooks-writer", daemon=True).start()
+                    threading.Thread(target=self._checkpoint, name="bchooks-checkpoint", daemon=True).start()
                     self._pid = os.getpid()
+
+    def _checkpoint(self):
+        """Copy the write-ahead log into the database in the background (PASSIVE: never blocks writers), so that
+        commits on the request path never pay for it; the writer connection's auto-checkpoint is off."""
+        import sqlite3
+        import time
+        while True:
+            time.sleep(CHECKPOINT_EVERY)
+            try:
+                conn = sqlite3.connect(self.store.path, timeout=1)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    conn.close()
+            except sqlite3.Error:
+                pass  # the next round tries again; a failing store shows up in the writes themselves
 
     def submit(self, row):
         """Append one event row; returns its `Appended` once committed, or raises the store's error."""

@@ -161,6 +161,8 @@ class EventStore:
                 raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             migrate(conn)
+            if self.committer is not None:  # the committer checkpoints in the background instead
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
             if self.max_mb:
                 page_size = conn.execute("PRAGMA page_size").fetchone()[0]
                 conn.execute(f"PRAGMA max_page_count = {self.max_mb * 2 ** 20 // page_size}")

@@ -215,7 +215,8 @@ def main():
                           + (f"  rows {result['rows']}" if result["rows"] is not None else ""), file=sys.stderr)
                     if result["non2xx"] or result["errors"]:
                         trouble.append(f"{target.name} c={c}: {result['non2xx']} non-2xx, {result['errors']} errors")
-                    if result["rows"] is not None and result["rows"] != result["ok"]:
+                    # wrk stops counting with up to c requests in flight: their rows may be committed unseen
+                    if result["rows"] is not None and not 0 <= result["rows"] - result["ok"] <= c:
                         trouble.append(f"{target.name} c={c}: {result['rows']} rows for {result['ok']} 2xx answers")
                     if result["sent"] > result["bodies"]:
                         trouble.append(f"{target.name} c={c}: sent {result['sent']} > {result['bodies']} bodies")
@@ -237,7 +238,8 @@ def main():
         if trouble:
             print("\nNOT TRUSTWORTHY:\n  " + "\n  ".join(trouble))
             return 1
-        print("\nall runs: every answer 2xx, and rows added = 2xx answers for every run with storage")
+        print("\nall runs: every answer 2xx; with storage, rows added = 2xx answers (plus at most the requests still"
+              " in flight when wrk stopped counting)")
         return 0
     finally:
         shutil.rmtree(folder, ignore_errors=True)
