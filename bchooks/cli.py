@@ -21,8 +21,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _config(args, **extra):
-    fields = ("db", "host", "port", "path", "workers", "threads", "max_body", "synchronous", "api_url", "token", "account_id",
-              "sandbox_token")
+    fields = ("db", "host", "port", "path", "workers", "threads", "max_body", "synchronous", "api_url", "token",
+              "account_id", "sandbox_token", "handlers")
     given = {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
     return Config.load(**given, **extra)
 
@@ -234,6 +234,61 @@ def cmd_unregister(args):
     return 0
 
 
+def cmd_worker(args):
+    from .handlers import load
+    from .store import EventStore
+    from .worker import Worker
+    import signal
+    import threading
+    config = _config(args)
+    registry = load(config.handlers, config)
+    if not registry.handlers:
+        raise ConfigError("no handlers: pass --handlers your.module (or set BCHOOKS_HANDLERS), or switch on a "
+                          "built-in with BCHOOKS_JSONL_PATH or BCHOOKS_CHAT_WEBHOOK_URL")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    poll = float(str(args.poll).removesuffix("s"))
+    with EventStore.from_config(config) as store:
+        worker = Worker(store, registry, lease=args.lease)
+        print(f"bchooks worker {worker.name}: handlers {', '.join(sorted(registry.handlers))}", file=sys.stderr,
+              flush=True)
+        worker.run(poll=poll, stop=stop, once=args.once, report=lambda r: print(
+            f"ran {r.ran}: {r.done} done, {r.failed} failed, {r.dead} dead", file=sys.stderr, flush=True))
+    return 0
+
+
+def cmd_replay(args):
+    from .store import EventStore
+    from .worker import replay
+    with EventStore.from_config(_config(args)) as store:
+        count = replay(store, event_ids=args.ids, dead=args.dead, event_type=args.type, since=args.since)
+    print(f"{count} (event, handler) pair(s) back to pending")
+    return 0
+
+
+def cmd_failures(args):
+    from .store import EventStore
+    from .worker import failures
+    with EventStore.from_config(_config(args)) as store:
+        rows = failures(store, args.limit)
+    print_table([("EVENT", "TYPE", "HANDLER", "STATUS", "ATTEMPTS", "LAST_ERROR")] + [
+        (str(r["event_id"]), r["type"], r["handler"], r["status"], str(r["attempts"]), (r["last_error"] or "")[:80])
+        for r in rows])
+    if not rows:
+        print("(no failed or dead handler runs)")
+    return 0
+
+
+def cmd_reconcile(args):
+    from .reconcile import reconcile
+    from .store import EventStore
+    config = _config(args)
+    with EventStore.from_config(config) as store, _client(config) as client:
+        print(reconcile(store, client, since=args.since))
+    return 0
+
+
 def print_table(rows):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -335,6 +390,34 @@ def build_parser():
     unregister.add_argument("--url", help="with --all, only webhooks pointing at this URL")
     _api_flags(unregister)
     unregister.set_defaults(run=cmd_unregister)
+
+    worker = commands.add_parser("worker", help="run your handlers for stored events, with retries")
+    _store_flags(worker)
+    worker.add_argument("--handlers", help="module(s) with @on handlers (BCHOOKS_HANDLERS)")
+    worker.add_argument("--once", action="store_true", help="process what is due now, then exit")
+    worker.add_argument("--poll", default="1s", help="seconds between looks for new events (default 1s)")
+    worker.add_argument("--lease", type=float, default=60.0,
+                        help="seconds a claimed run may take before another worker may retry it (default 60)")
+    worker.set_defaults(run=cmd_worker)
+
+    replay = commands.add_parser("replay", help="put events back to pending for their handlers")
+    _store_flags(replay)
+    replay.add_argument("ids", nargs="*", type=int, help="event ids")
+    replay.add_argument("--dead", action="store_true", help="every dead (event, handler) pair")
+    replay.add_argument("--type", help="events of this type")
+    replay.add_argument("--since", help="events received at or after this ISO time")
+    replay.set_defaults(run=cmd_replay)
+
+    failures = commands.add_parser("failures", help="failed and dead handler runs with their last error")
+    _store_flags(failures)
+    failures.add_argument("--limit", type=int, default=50)
+    failures.set_defaults(run=cmd_failures)
+
+    reconcile = commands.add_parser("reconcile", help="store orders the API has and the store lacks or has older")
+    _store_flags(reconcile)
+    reconcile.add_argument("--since", help="only orders updated at or after this ISO time")
+    _api_flags(reconcile)
+    reconcile.set_defaults(run=cmd_reconcile)
     return parser
 
 

@@ -106,6 +106,12 @@ SETTINGS = (
             "Big Cartel account id; looked up from /v1/accounts when empty.", "--account-id"),
     Setting("sandbox_token", "BCHOOKS_SANDBOX_TOKEN", "sandbox-token", _text,
             "Bearer token the sandbox accepts (it is not a secret: the sandbox prints it).", "--sandbox-token"),
+    Setting("handlers", "BCHOOKS_HANDLERS", "", _text, "Python module(s) with your `@on(...)` handlers, comma-separated.",
+            "--handlers"),
+    Setting("jsonl_path", "BCHOOKS_JSONL_PATH", "", _text,
+            "Built-in handler: append every event as a JSON line to this file (off when empty)."),
+    Setting("chat_webhook_url", "BCHOOKS_CHAT_WEBHOOK_URL", "", _text,
+            "Built-in handler: post new orders to this Slack-compatible webhook URL (off when empty; kept secret)."),
     Setting("receiver_url", "BCHOOKS_RECEIVER_URL", "", _text,
             "Public URL of your receiver, as Big Cartel should call it (default: built from host, port, path)."),
 )
@@ -134,6 +140,9 @@ class Config:
     token: str = field(default="", repr=False)
     account_id: str = ""
     sandbox_token: str = "sandbox-token"
+    handlers: str = ""
+    jsonl_path: str = ""
+    chat_webhook_url: str = field(default="", repr=False)
     receiver_url: str = ""
 
     @classmethod

@@ -10,9 +10,11 @@ guarded by a lock so threads may share the store.
 
 import fcntl
 import hashlib
+import json
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .clock import now_iso
@@ -45,6 +47,33 @@ MIGRATIONS = (
         size INTEGER
     );
     """,
+    # 3: durable processing: one row per (event, handler); reconciliation runs
+    """
+    CREATE TABLE handler_runs (
+        event_id INTEGER NOT NULL,
+        handler TEXT NOT NULL,
+        status TEXT NOT NULL,               -- pending, running, done, failed, dead
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,      -- unix seconds
+        claimed_by TEXT,
+        claimed_until REAL,
+        last_error TEXT,
+        updated_at TEXT,
+        PRIMARY KEY (event_id, handler)
+    );
+    CREATE INDEX handler_runs_due ON handler_runs (status, next_attempt_at);
+    CREATE TABLE handler_marks (handler TEXT PRIMARY KEY, watermark INTEGER NOT NULL);
+    CREATE TABLE reconciliations (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        since TEXT,
+        checked INTEGER,
+        missing INTEGER,
+        stale INTEGER,
+        error TEXT
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -64,6 +93,10 @@ class StoredEvent:
     body_sha256: str
     signature_header: str | None
     remote_addr: str | None
+
+    def json(self):
+        """The body parsed."""
+        return json.loads(self.body)
 
 
 @dataclass(frozen=True)
@@ -208,6 +241,28 @@ class EventStore:
                 return rows
             except sqlite3.OperationalError as error:
                 self.close()  # re-open on next use: the cause (lock, permissions, space) may be gone
+                raise _unavailable(error, self.path) from None
+            finally:
+                self._release()
+
+    @contextmanager
+    def transaction(self):
+        """A write transaction (BEGIN IMMEDIATE ... COMMIT) on this process's connection, writers in turn;
+        `StoreUnavailable` when the database cannot be written."""
+        with self._lock:
+            conn = self._connection()
+            self._exclusive()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as error:
+                self.close()
                 raise _unavailable(error, self.path) from None
             finally:
                 self._release()

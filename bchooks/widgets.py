@@ -200,3 +200,56 @@ class ReceiverStatus(Panel):
         self.health = None
         self.health = receiver_health(self.config.webhook_url)
         self.say(f"Receiver at {self.config.webhook_url} is up: {self.health['events']} event(s) stored.")
+
+
+class OperationsPanel(Panel):
+    """Failed and dead handler runs with a Replay button; the last reconciliation with a Reconcile button."""
+
+    def __init__(self, config, limit=20):
+        super().__init__()
+        self.config = config
+        self.limit = limit
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.replay_button = w.Button(description="Replay dead", button_style="warning", icon="repeat")
+        self.reconcile_button = w.Button(description="Reconcile", button_style="primary", icon="check")
+        self.table = w.HTML()
+        self.reconciliation = w.HTML()
+        self.refresh_button.on_click(self._action(self.refresh))
+        self.replay_button.on_click(self._action(self.replay))
+        self.reconcile_button.on_click(self._action(self.reconcile))
+        self.widget = w.VBox([w.HTML("<b>Handler failures and reconciliation</b>"),
+                              w.HBox([self.refresh_button, self.replay_button, self.reconcile_button]),
+                              self.status, self.reconciliation, self.table])
+        self.rows = []
+
+    def _store(self):
+        return EventStore(self.config.db, busy_timeout=self.config.busy_timeout)
+
+    def refresh(self):
+        from .reconcile import last_reconciliation
+        from .worker import failures
+        with self._store() as store:
+            self.rows = failures(store, self.limit)
+            last = last_reconciliation(store)
+        self.table.value = html_table(self.rows, ["event_id", "type", "handler", "status", "attempts", "last_error"],
+                                      empty="no failed or dead handler runs")
+        self.reconciliation.value = escape(
+            "No reconciliation yet." if last is None else
+            f"Last reconciliation {last['started_at']}: " + (f"failed: {last['error']}" if last["error"] else
+                                                              f"{last['checked']} checked, {last['missing']} missing, "
+                                                              f"{last['stale']} stale."))
+        self.say(f"{len(self.rows)} failed or dead handler run(s).", ok=not self.rows)
+
+    def replay(self):
+        from .worker import replay
+        with self._store() as store:
+            count = replay(store, dead=True)
+        self.refresh()
+        self.say(f"{count} dead handler run(s) back to pending: the worker will run them again.")
+
+    def reconcile(self):
+        from .reconcile import reconcile
+        with self._store() as store, BigCartelClient.from_config(self.config) as client:
+            result = reconcile(store, client)
+        self.refresh()
+        self.say(f"Reconciled: {result}.")

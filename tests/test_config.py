@@ -31,8 +31,9 @@ def test_malformed_values_name_the_variable(env, needle):
 
 
 def test_repr_hides_secret_and_token():
-    config = Config.load(env={"BCHOOKS_SECRET": "hunter2", "BCHOOKS_TOKEN": "tok-swordfish"})
-    assert "hunter2" not in repr(config) and "swordfish" not in repr(config)
+    config = Config.load(env={"BCHOOKS_SECRET": "hunter2", "BCHOOKS_TOKEN": "tok-swordfish",
+                               "BCHOOKS_CHAT_WEBHOOK_URL": "https://hooks.example.com/T0/B0/xyzzy"})
+    assert "hunter2" not in repr(config) and "swordfish" not in repr(config) and "xyzzy" not in repr(config)
     assert config.secrets == ("hunter2",) and config.token == "tok-swordfish"
 
 

@@ -123,3 +123,26 @@ def test_api_text_is_escaped_in_tables_and_status(config, sandbox_server):
     panel.say(EVIL, ok=False)
     assert EVIL not in panel.status.value
     assert "<script>" not in html_table([{"a": "<script>"}], ["a"])
+
+
+def test_operations_panel_replays_and_reconciles(config, sandbox_server, local_receiver):
+    from bchooks.handlers import Registry
+    from bchooks.widgets import OperationsPanel
+    from bchooks.worker import Worker
+    from conftest import envelope
+    from bchooks.events import parse_envelope
+    _, store = local_receiver
+    body = envelope(payload={"id": EVIL})
+    store.append(body, parse_envelope(body))
+    registry = Registry()
+    registry.on("*", name="broken", retries=0)(lambda e: 1 / 0)
+    Worker(store, registry).run(once=True)
+    panel = OperationsPanel(config)
+    panel.refresh_button.click()
+    assert "1 failed or dead" in panel.status.value and "ZeroDivisionError" in panel.table.value
+    assert "No reconciliation yet" in panel.reconciliation.value
+    panel.replay_button.click()
+    assert "1 dead handler run(s) back to pending" in panel.status.value
+    sandbox_server.sandbox.trigger("order.created", 4)  # no webhook: the store misses them
+    panel.reconcile_button.click()
+    assert "4 missing" in panel.status.value and "4 checked, 4 missing, 0 stale" in panel.reconciliation.value

@@ -1,0 +1,116 @@
+"""Event handlers: a registry (`@on("order.created")`), loading a user's module, and two built-in handlers.
+
+    # myshop/hooks.py, run with: bchooks worker --handlers myshop.hooks
+    from bchooks.handlers import on
+
+    @on("order.created", retries=5, retry_delay=10)
+    def notify_packing(event):
+        order = event.json()["payload"]
+        ...
+
+    @on("*")            # every event
+    def archive(event):
+        ...
+
+A handler gets the `StoredEvent` (id, type, account_id, resource_id, received_at, body; `.json()` parses it).
+Raising means failure: the worker retries it on its schedule, then marks it dead.
+"""
+
+import importlib
+import json
+from dataclasses import dataclass
+
+import requests
+
+from .errors import ConfigError
+
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    types: tuple
+    function: object
+    retries: int = 3
+    retry_delay: float = 5.0
+    retry_backoff: float = 2.0
+
+    def handles(self, event_type):
+        return ANY in self.types or event_type in self.types
+
+    def delay(self, attempts):
+        """Seconds to wait after the `attempts`-th failed attempt."""
+        return self.retry_delay * self.retry_backoff ** (attempts - 1)
+
+
+class Registry:
+    def __init__(self):
+        self.handlers = {}
+
+    def __repr__(self):
+        return f"Registry({sorted(self.handlers)})"
+
+    def add(self, handler):
+        if handler.name in self.handlers:
+            raise ConfigError(f"two handlers are named {handler.name!r}: give one another name=")
+        self.handlers[handler.name] = handler
+        return handler
+
+    def on(self, *types, name=None, retries=3, retry_delay=5.0, retry_backoff=2.0):
+        """Decorator: run the function for events of `types` ("*" for all)."""
+        if not types:
+            raise ConfigError("@on needs at least one event type, or '*'")
+
+        def register(function):
+            self.add(Handler(name or f"{function.__module__}.{function.__qualname__}", tuple(types), function,
+                             retries, retry_delay, retry_backoff))
+            return function
+        return register
+
+    def for_type(self, event_type):
+        return [h for h in self.handlers.values() if h.handles(event_type)]
+
+
+#: the registry `@on` fills; user modules import `on` from here
+registry = Registry()
+on = registry.on
+
+
+def load(module_names, config=None):
+    """Import the user's handler modules (comma-separated) and add the built-ins the config switches on."""
+    for name in [m.strip() for m in (module_names or "").split(",") if m.strip()]:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ConfigError(f"cannot import the handlers module {name!r}: {error}") from None
+    if config is not None:
+        if config.jsonl_path and "bchooks.jsonl" not in registry.handlers:
+            registry.add(Handler("bchooks.jsonl", (ANY,), jsonl_writer(config.jsonl_path)))
+        if config.chat_webhook_url and "bchooks.chat" not in registry.handlers:
+            registry.add(Handler("bchooks.chat", ("order.created",), chat_poster(config.chat_webhook_url)))
+    return registry
+
+
+def jsonl_writer(path):
+    """Built-in: append each event as one JSON line (id, received_at, type, account_id, resource_id, body)."""
+    def write(event):
+        line = json.dumps({"id": event.id, "received_at": event.received_at, "type": event.type,
+                           "account_id": event.account_id, "resource_id": event.resource_id, "body": event.json()})
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    return write
+
+
+def chat_poster(url, timeout=10.0):
+    """Built-in: POST a short message for each new order to a Slack-compatible incoming webhook."""
+    def post(event):
+        payload = event.json().get("payload") or event.json().get("data") or {}
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else None
+        attributes = data.get("attributes", {}) if data else payload
+        order_id = data.get("id") if data else payload.get("id")
+        name = " ".join(str(attributes.get(k) or "") for k in ("customer_first_name", "customer_last_name")).strip()
+        text = f"New order {order_id}: {attributes.get('total', '?')} from {name or 'a customer'}"
+        reply = requests.post(url, json={"text": text}, timeout=timeout)
+        reply.raise_for_status()
+    return post

@@ -1,0 +1,154 @@
+"""Handlers, retries, dead letters, replay, kills and two workers: the durable processing of stored events."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from bchooks import EventStore, parse_envelope
+from bchooks.handlers import Registry
+from bchooks.worker import Worker, failures, replay
+from conftest import envelope, wait_until
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+def put(store, n, type="order.created"):
+    for i in range(n):
+        body = envelope(type=type, payload={"id": f"{type}-{i}"})
+        store.append(body, parse_envelope(body))
+
+
+def test_handlers_run_once_per_event_and_type(store):
+    seen = []
+    registry = Registry()
+    registry.on("order.created", name="orders")(lambda e: seen.append(("orders", e.id)))
+    registry.on("*", name="all")(lambda e: seen.append(("all", e.id)))
+    put(store, 3)
+    put(store, 2, type="product.updated")
+    worker = Worker(store, registry)
+    worker.run(once=True)
+    worker.run(once=True)
+    assert sorted(seen) == sorted([("orders", i) for i in (1, 2, 3)] + [("all", i) for i in range(1, 6)])
+
+
+def test_retries_follow_the_schedule_then_succeed(store):
+    clock, calls = Clock(), []
+    registry = Registry()
+
+    def flaky(event):
+        calls.append(clock.now)
+        if len(calls) <= 2:
+            raise RuntimeError("payment service down")
+    registry.on("order.created", name="flaky", retries=3, retry_delay=5, retry_backoff=2)(flaky)
+    put(store, 1)
+    worker = Worker(store, registry, clock=clock)
+    assert worker.run_once().failed == 1
+    assert failures(store)[0]["last_error"] == "RuntimeError: payment service down"
+    clock.now += 4.9
+    assert worker.run_once().ran == 0  # not due yet
+    clock.now += 0.1
+    assert worker.run_once().failed == 1
+    clock.now += 9.9
+    assert worker.run_once().ran == 0
+    clock.now += 0.1
+    assert worker.run_once().done == 1
+    assert [t - calls[0] for t in calls] == [0, 5.0, 15.0]
+    assert failures(store) == []
+
+
+def test_always_failing_handler_ends_dead_and_replays(store):
+    clock = Clock()
+    registry = Registry()
+    attempts = []
+    registry.on("order.created", name="broken", retries=2, retry_delay=1, retry_backoff=3)(
+        lambda e: attempts.append(1) or 1 / 0)
+    put(store, 1)
+    worker = Worker(store, registry, clock=clock)
+    for _ in range(10):
+        worker.run_once()
+        clock.now += 100
+    assert len(attempts) == 3  # 1 + retries
+    [row] = failures(store)
+    assert row["status"] == "dead" and row["attempts"] == 3 and "ZeroDivisionError" in row["last_error"]
+    assert replay(store, dead=True, clock=clock) == 1
+    worker.run_once()
+    assert len(attempts) == 4
+
+
+def test_replay_by_type_and_since(store):
+    registry = Registry()
+    runs = []
+    registry.on("*", name="count")(lambda e: runs.append(e.id))
+    put(store, 2)
+    put(store, 1, type="product.updated")
+    worker = Worker(store, registry)
+    worker.run(once=True)
+    assert replay(store, event_type="product.updated", since="2000-01-01") == 1
+    worker.run(once=True)
+    assert sorted(runs) == [1, 2, 3, 3]
+    with pytest.raises(Exception, match="say what to replay"):
+        replay(store)
+
+
+HANDLERS = textwrap.dedent("""
+    import os, time
+    from bchooks.handlers import on
+
+    LOG = os.environ["TEST_LOG"]
+
+    @on("*", name="record")
+    def record(event):
+        if os.environ.get("TEST_SLOW") and not os.path.exists(LOG + ".slowed"):
+            open(LOG + ".slowed", "w").close()
+            open(LOG + ".started", "w").close()
+            time.sleep(60)
+        with open(LOG, "a") as f:
+            f.write(f"{event.id}\\n")
+""")
+
+
+def start_worker(tmp_path, db, *extra, env=None):
+    return subprocess.Popen([sys.executable, "-m", "bchooks", "worker", "--db", str(db), "--handlers", "myhandlers",
+                             "--poll", "0.05", *extra],
+                            env={**os.environ, "PYTHONPATH": str(tmp_path), "TEST_LOG": str(tmp_path / "runs.log"),
+                                 **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_worker_loses_nothing(tmp_path, store, db_path):
+    (tmp_path / "myhandlers.py").write_text(HANDLERS)
+    put(store, 3)
+    first = start_worker(tmp_path, db_path, "--lease", "1", env={"TEST_SLOW": "1"})
+    wait_until(lambda: (tmp_path / "runs.log.started").exists())
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    first.communicate()
+    assert store._read("SELECT count(*) FROM handler_runs WHERE status = 'running'")[0][0] >= 1
+    time.sleep(1.2)  # the killed worker's lease runs out
+    second = start_worker(tmp_path, db_path, "--once")
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    runs = (tmp_path / "runs.log").read_text().split()
+    assert sorted(runs) == ["1", "2", "3"]  # event 1 ran again after the kill, never marked done unrun
+    assert store._read("SELECT count(*) FROM handler_runs WHERE status = 'done'")[0][0] == 3
+
+
+def test_two_workers_run_every_pair_exactly_once(tmp_path, store, db_path):
+    (tmp_path / "myhandlers.py").write_text(HANDLERS)
+    put(store, 300)
+    workers = [start_worker(tmp_path, db_path, "--once") for _ in range(2)]
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    runs = (tmp_path / "runs.log").read_text().split()
+    assert sorted(runs, key=int) == [str(i) for i in range(1, 301)]
