@@ -226,24 +226,8 @@ class EventStore:
             fcntl.flock(self._writer, fcntl.LOCK_UN)
 
     def _write(self, sql, params):
-        with self._lock:
-            conn = self._connection()
-            self._exclusive()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    rows = conn.execute(sql, params).fetchall()
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                return rows
-            except sqlite3.OperationalError as error:
-                self.close()  # re-open on next use: the cause (lock, permissions, space) may be gone
-                raise _unavailable(error, self.path) from None
-            finally:
-                self._release()
+        with self.transaction() as conn:
+            return conn.execute(sql, params).fetchall()
 
     @contextmanager
     def transaction(self):
@@ -286,57 +270,26 @@ class EventStore:
 
     def append_rows(self, rows):
         """Insert event rows (the `events` columns after `id`) in one transaction; one `Appended` per row."""
-        with self._lock:
-            conn = self._connection()
-            self._exclusive()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    results = []
-                    for row in rows:
-                        inserted = conn.execute(_INSERT, row).fetchall()
-                        if inserted:
-                            results.append(Appended(inserted[0][0], False))
-                        else:
-                            found = conn.execute("SELECT id FROM events WHERE body_sha256 = ?", (row[5],)).fetchone()
-                            results.append(Appended(found[0], True))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                return results
-            except sqlite3.OperationalError as error:
-                self.close()  # re-open on next use: the cause (lock, permissions, space) may be gone
-                raise _unavailable(error, self.path) from None
-            finally:
-                self._release()
+        results = []
+        with self.transaction() as conn:
+            for row in rows:
+                inserted = conn.execute(_INSERT, row).fetchall()
+                if inserted:
+                    results.append(Appended(inserted[0][0], False))
+                else:
+                    found = conn.execute("SELECT id FROM events WHERE body_sha256 = ?", (row[5],)).fetchone()
+                    results.append(Appended(found[0], True))
+        return results
 
     def append_many(self, items, *, received_at=None):
         """Store many (body, envelope) pairs in one transaction (imports, benchmarks); returns how many were new."""
         received_at = received_at or now_iso()
         rows = [(received_at, envelope.type, envelope.account_id, envelope.resource_id, body,
                  hashlib.sha256(body).hexdigest(), None, None) for body, envelope in items]
-        with self._lock:
-            conn = self._connection()
-            self._exclusive()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                before = conn.total_changes
-                conn.executemany(
-                    "INSERT INTO events (received_at, type, account_id, resource_id, body, body_sha256,"
-                    " signature_header, remote_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (body_sha256) DO NOTHING", rows)
-                added = conn.total_changes - before
-                conn.execute("COMMIT")
-                return added
-            except sqlite3.OperationalError as error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                self.close()
-                raise _unavailable(error, self.path) from None
-            finally:
-                self._release()
+        with self.transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(_INSERT.removesuffix(" RETURNING id"), rows)
+            return conn.total_changes - before
 
     def record_rejection(self, reason, *, path=None, remote_addr=None, size=None):
         self._write("INSERT INTO rejections (received_at, remote_addr, path, reason, size) VALUES (?, ?, ?, ?, ?)",
