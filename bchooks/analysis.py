@@ -32,7 +32,7 @@ def orders_frame(source):
 
 def line_items_frame(source):
     """One row per line item of each order's latest state, in the order of `orders_frame`, then by `line`."""
-    return _frames(source)[1]
+    return source if isinstance(source, pd.DataFrame) else _frames(source)[1]
 
 
 def money(cents):
@@ -46,22 +46,19 @@ def _money_column(series):
     return series.map(money).astype(object)
 
 
-def _paid(orders, *columns):
-    """Orders not refunded; only `columns` (selected before filtering: copying all columns of a million rows
-    costs more than the report)."""
-    frame = orders_frame(orders)
+def _not_refunded(frame, *columns):
+    """Rows (orders or line items) of orders not refunded; only `columns` (selected before filtering: copying all
+    columns of a million rows costs more than the report)."""
     subset = frame[list(columns)] if columns else frame
     return subset[(frame["payment_status"] != REFUNDED).to_numpy()]
 
 
+def _paid(orders, *columns):
+    return _not_refunded(orders_frame(orders), *columns)
+
+
 def _int_cents(series):
     return series.to_numpy("int64", na_value=0)
-
-
-def _groups(frame, keys):
-    """Group number per row for categorical/str key columns."""
-    numbers = frame.groupby(keys, observed=True, sort=False).ngroup().to_numpy()
-    return numbers
 
 
 def revenue(orders, freq="D"):
@@ -81,13 +78,9 @@ def revenue(orders, freq="D"):
     return grouped.sort_values(["period", "currency"], ignore_index=True)
 
 
-def _with_status(items, *columns):
-    subset = items[list(columns)] if columns else items
-    return subset[(items["payment_status"] != REFUNDED).to_numpy()]
-
-
-def top_products(items, orders, by="revenue", n=10, options=False):
-    """The `n` best products (or product options) of orders not refunded.
+def top_products(items, orders=None, by="revenue", n=10, options=False):
+    """The `n` best products (or product options) of orders not refunded. (`orders` is not needed any more: each
+    line item carries its order's payment status; it is accepted so that older calls keep working.)
 
     by="revenue": one row per product and currency (money cannot be added across currencies);
     by="units": one row per product. Columns: product_name[, option_name][, currency], units, orders[, revenue].
@@ -95,18 +88,18 @@ def top_products(items, orders, by="revenue", n=10, options=False):
     if by not in ("revenue", "units"):
         raise ValueError("by must be 'revenue' or 'units'")
     keys = ["product_name"] + (["option_name"] if options else []) + (["currency"] if by == "revenue" else [])
-    frame = line_items_frame(items) if not isinstance(items, pd.DataFrame) else items
-    rows = _with_status(frame, *keys, "quantity", "total_cents", "event_id")
-    groups = _groups(rows, keys)
+    rows = _not_refunded(line_items_frame(items), *keys, "quantity", "total_cents", "event_id")
+    groups = rows.groupby(keys, observed=True, sort=False).ngroup().to_numpy()
     count = int(groups.max()) + 1 if len(groups) else 0
     events = rows["event_id"].to_numpy()
+    span = int(events.max()) + 1 if len(events) else 1
     # orders per group: distinct (group, event) pairs, counted on integers (event_id identifies an order's state)
-    pairs = pd.unique(groups.astype("int64") * (int(events.max()) + 1 if len(events) else 1) + events)
-    first = _sum_by(groups, np.arange(len(groups)), count, "min")
+    pairs = pd.unique(groups.astype("int64") * span + events)
+    first = _reduce_by(groups, np.arange(len(groups)), count, "min")
     grouped = rows.iloc[first][keys].reset_index(drop=True)
-    grouped["units"] = np.bincount(groups, weights=rows["quantity"].to_numpy(), minlength=count).astype("int64")
-    grouped["orders"] = np.bincount(pairs // (int(events.max()) + 1 if len(events) else 1), minlength=count)
-    grouped["revenue_cents"] = _sum_by(groups, _int_cents(rows["total_cents"]), count)
+    grouped["units"] = _reduce_by(groups, rows["quantity"].to_numpy(), count)
+    grouped["orders"] = np.bincount(pairs // span, minlength=count)
+    grouped["revenue_cents"] = _reduce_by(groups, _int_cents(rows["total_cents"]), count)
     for key in keys:
         grouped[key] = grouped[key].astype(str)
     measure = "revenue_cents" if by == "revenue" else "units"
@@ -117,7 +110,7 @@ def top_products(items, orders, by="revenue", n=10, options=False):
     return grouped.drop(columns="revenue_cents")
 
 
-def _sum_by(groups, values, count, how="sum"):
+def _reduce_by(groups, values, count, how="sum"):
     """Exact per-group `how` (sum, min, max) of int64 `values`, by group number 0..count-1."""
     reduced = getattr(pd.Series(values).groupby(groups), how)()
     return reduced.reindex(range(count), fill_value=0).to_numpy()
@@ -132,11 +125,11 @@ def customers(orders):
     currency = paid["currency"].cat.codes.to_numpy().astype("int64")
     groups, keys = pd.factorize(email * (len(paid["currency"].cat.categories) + 1) + currency)
     count = len(keys)
-    first = _sum_by(groups, np.arange(len(paid)), count, "min")
+    first = _reduce_by(groups, np.arange(len(paid)), count, "min")
     created = paid["created_at"].to_numpy("datetime64[us]").view("int64")
-    last_row = _sum_by(groups, np.arange(len(paid)), count, "max")  # sorted by created_at: the newest row
-    first_at = _sum_by(groups, created, count, "min")
-    last_at = _sum_by(groups, created, count, "max")
+    last_row = _reduce_by(groups, np.arange(len(paid)), count, "max")  # sorted by created_at: the newest row
+    first_at = _reduce_by(groups, created, count, "min")
+    last_at = _reduce_by(groups, created, count, "max")
     result = pd.DataFrame({
         "customer_email": paid["customer_email"].to_numpy()[first],
         "currency": paid["currency"].astype(str).to_numpy()[first],
@@ -144,7 +137,7 @@ def customers(orders):
         "orders": np.bincount(groups, minlength=count),
         "first_order": pd.to_datetime(first_at, unit="us", utc=True),
         "last_order": pd.to_datetime(last_at, unit="us", utc=True),
-        "lifetime_value_cents": _sum_by(groups, _int_cents(paid["total_cents"]), count),
+        "lifetime_value_cents": _reduce_by(groups, _int_cents(paid["total_cents"]), count),
     })
     result["customer_email"] = result["customer_email"].astype(str)
     return result.sort_values(["currency", "lifetime_value_cents", "customer_email"], ascending=[True, False, True],
@@ -193,7 +186,8 @@ def shipping_times(orders):
     frame = orders_frame(orders)
     frame = frame[["order_id", "created_at", "shipped_at"]][frame["shipped_at"].notna().to_numpy()]
     result = pd.DataFrame({"order_id": frame["order_id"], "created_at": frame["created_at"],
-                           "shipped_at": frame["shipped_at"], "time_to_ship": frame["shipped_at"] - frame["created_at"]})
+                           "shipped_at": frame["shipped_at"],
+                           "time_to_ship": frame["shipped_at"] - frame["created_at"]})
     return result.sort_values(["time_to_ship", "order_id"], ascending=[False, True], ignore_index=True)
 
 
@@ -214,7 +208,7 @@ def summary(source):
         "last order": orders["created_at"].max() if len(orders) else None,
     }
     if items is not None:
-        rows["units sold"] = int(_with_status(items, "quantity")["quantity"].sum())
+        rows["units sold"] = int(_not_refunded(items, "quantity")["quantity"].sum())
     totals = pd.Series(_int_cents(paid["total_cents"])).groupby(paid["currency"].astype(str).to_numpy()).sum()
     for currency, cents in totals.sort_index().items():
         rows[f"revenue {currency}"] = money(cents)

@@ -139,8 +139,9 @@ def build_range(path, first_id, last_id):
     try:
         batch = Batch()
         marks = ",".join("?" * len(ORDER_TYPES))
-        rows = conn.execute(f"SELECT id, account_id, body, body_sha256, received_at FROM events WHERE id BETWEEN ? AND ?"
-                            f" AND type IN ({marks}) ORDER BY id", (first_id, last_id, *ORDER_TYPES))
+        rows = conn.execute(f"SELECT id, account_id, body, body_sha256, received_at FROM events"
+                            f" WHERE id BETWEEN ? AND ? AND type IN ({marks}) ORDER BY id",
+                            (first_id, last_id, *ORDER_TYPES))
         for row in rows:
             batch.add(*row)
     finally:

@@ -185,8 +185,9 @@ class AccessLog:
         try:
             return self.app(environ, recording_start_response)
         finally:
-            log.info("%s %s %s type=%s id=%s%s %.1fms", environ.get("REQUEST_METHOD"), _printable(environ.get("PATH_INFO")),
-                     seen.get("status", "-"), _printable(environ.get("bchooks.event_type", "-")),
+            log.info("%s %s %s type=%s id=%s%s %.1fms", environ.get("REQUEST_METHOD"),
+                     _printable(environ.get("PATH_INFO")), seen.get("status", "-"),
+                     _printable(environ.get("bchooks.event_type", "-")),
                      environ.get("bchooks.event_id", "-"),
                      f" reason={environ['bchooks.reason']}" if "bchooks.reason" in environ else "",
                      (time.perf_counter() - started) * 1000)

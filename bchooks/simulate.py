@@ -8,7 +8,7 @@ add up (`item_total` = sum of line totals; `total` = item_total - discount + shi
 import itertools
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from . import catalog

@@ -134,7 +134,8 @@ class Stack:
                     self.sandbox_url + "/sandbox/healthz")
         self._spawn("receiver", ["serve", "--port", str(self.receiver_port), "--db", self.db],
                     f"http://127.0.0.1:{self.receiver_port}/healthz")
-        state = {"supervisor": os.getpid(), "receiver_url": self.receiver_url, "sandbox_url": self.sandbox_url, "db": self.db,
+        state = {"supervisor": os.getpid(), "receiver_url": self.receiver_url, "sandbox_url": self.sandbox_url,
+                 "db": self.db,
                  "pids": {name: p.pid for name, p in self.processes.items()},
                  "logs": {name: str(self.run_dir / f"{name}.log") for name in self.processes}}
         (self.run_dir / STATE).write_text(json.dumps(state, indent=2))

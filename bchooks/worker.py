@@ -54,7 +54,8 @@ class Worker:
                     params += list(handler.types)
                 cursor = conn.execute(
                     f"INSERT OR IGNORE INTO handler_runs (event_id, handler, status, next_attempt_at, updated_at)"
-                    f" SELECT id, ?, ?, ?, ? FROM events WHERE {where}", (handler.name, PENDING, now, now_iso(), *params))
+                    f" SELECT id, ?, ?, ?, ? FROM events WHERE {where}",
+                    (handler.name, PENDING, now, now_iso(), *params))
                 added += cursor.rowcount
                 latest = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
                 conn.execute("INSERT INTO handler_marks (handler, watermark) VALUES (?, ?) ON CONFLICT (handler)"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bchooks import EventStore, analysis, parse_envelope
 from bchooks.projection import Projection
-from bchooks.simulate import Shop, envelope as make_envelope
+from bchooks.simulate import Shop
 
 
 def put(store, *bodies):
@@ -128,7 +128,8 @@ def test_reports_are_sorted_as_documented(fresh):
     assert analysis.shipping_times(orders)["time_to_ship"].is_monotonic_decreasing
     assert 0 < analysis.repeat_rate(orders) < 1
     customers = analysis.customers(orders)
-    assert customers.groupby("currency")["lifetime_value_cents"].apply(lambda s: list(s) == sorted(s, reverse=True)).all()
+    values = customers.groupby("currency")["lifetime_value_cents"]
+    assert values.apply(lambda s: list(s) == sorted(s, reverse=True)).all()
     with pytest.raises(ValueError):
         analysis.revenue(orders, "Y")
 

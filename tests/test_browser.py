@@ -6,7 +6,6 @@ Screenshots of failures go to tests/artifacts/.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time

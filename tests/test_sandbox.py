@@ -5,8 +5,6 @@ import json
 import pytest
 import requests
 
-from bchooks import EventStore
-from bchooks.receiver import create_app
 from bchooks.sandbox import Sandbox, SandboxServer
 from bchooks.signing import sign
 from conftest import SECRET, wait_until

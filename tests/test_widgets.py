@@ -4,7 +4,7 @@ import pytest
 
 from bchooks import Config
 from bchooks.widgets import EventFeed, ReceiverStatus, SimulatorPanel, WebhookPanel, html_table
-from conftest import SECRET, free_port, wait_until
+from conftest import SECRET, free_port
 
 EVIL = "<img src=x onerror=alert(1)>"
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bchooks import EventStore, parse_envelope
+from bchooks import parse_envelope
 from bchooks.handlers import Registry
 from bchooks.worker import Worker, failures, replay
 from conftest import envelope, wait_until
