@@ -63,7 +63,8 @@ def typed(batch):
 
 def concat(frames):
     """Concatenate frames keeping categorical columns categorical (their categories united)."""
-    frames = [f for f in frames if len(f.columns)]
+    frames = [f for f in frames if len(f)] or frames[:1]  # an empty frame (or segment) adds no rows, and its
+    # dtypes may have lost their categories in a Parquet round trip
     if len(frames) == 1:
         return frames[0]
     result = pd.concat(frames, ignore_index=True)
