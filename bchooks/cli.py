@@ -118,9 +118,7 @@ def cmd_events(args):
     rows = [("ID", "RECEIVED_AT", "TYPE", "ACCOUNT", "RESOURCE", "BYTES")]
     rows += [(str(e.id), e.received_at, e.type, e.account_id or "-", e.resource_id or "-", str(len(e.body)))
              for e in events]
-    print_table(rows)
-    if not events:
-        print(f"(no events in {config.db})")
+    print_table(rows, f"no events in {config.db}")
     return 0
 
 
@@ -214,9 +212,7 @@ def cmd_webhooks(args):
     rows = [("ID", "URL", "EVENTS", "CREATED_AT")]
     rows += [(str(w.get("id")), str(w.get("url")), ",".join(w.get("events", [])), str(w.get("created_at", "")))
              for w in webhooks]
-    print_table(rows)
-    if not webhooks:
-        print(f"(no webhooks registered at {config.api_url})")
+    print_table(rows, f"no webhooks registered at {config.api_url}")
     return 0
 
 
@@ -274,9 +270,7 @@ def cmd_failures(args):
         rows = failures(store, args.limit)
     print_table([("EVENT", "TYPE", "HANDLER", "STATUS", "ATTEMPTS", "LAST_ERROR")] + [
         (str(r["event_id"]), r["type"], r["handler"], r["status"], str(r["attempts"]), (r["last_error"] or "")[:80])
-        for r in rows])
-    if not rows:
-        print("(no failed or dead handler runs)")
+        for r in rows], "no failed or dead handler runs")
     return 0
 
 
@@ -289,10 +283,13 @@ def cmd_reconcile(args):
     return 0
 
 
-def print_table(rows):
+def print_table(rows, empty):
+    """A header row and data rows as aligned columns, or the header and `empty` when there are no data rows."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if len(rows) == 1:
+        print(f"({empty})")
 
 
 def _store_flags(parser):

@@ -66,7 +66,6 @@ def reconcile(store, client, since=None):
 
 def last_reconciliation(store):
     """The newest reconciliation run as a dict, or None."""
-    rows = store._read("SELECT id, started_at, finished_at, since, checked, missing, stale, error FROM reconciliations"
-                       " ORDER BY id DESC LIMIT 1")
-    keys = ("id", "started_at", "finished_at", "since", "checked", "missing", "stale", "error")
-    return dict(zip(keys, rows[0])) if rows else None
+    rows = store.read_dicts("SELECT id, started_at, finished_at, since, checked, missing, stale, error"
+                            " FROM reconciliations ORDER BY id DESC LIMIT 1")
+    return rows[0] if rows else None

@@ -92,6 +92,17 @@ def _json(payload, status=200):
     return bottle.HTTPResponse(json.dumps(payload), status=status, headers={"Content-Type": JSONAPI})
 
 
+def _json_object(default, example):
+    """The request body as a JSON object (`default` when empty); a 400 naming the expected shape otherwise."""
+    try:
+        document = json.loads(bottle.request.body.read() or default)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise _error(400, "Bad Request", f"the body must be a JSON object: {example}")
+    return document
+
+
 def _valid_url(url):
     if not isinstance(url, str):
         return False
@@ -153,12 +164,7 @@ def create_sandbox_app(sandbox):
     @app.post("/v1/webhooks")
     def register():
         guard()
-        try:
-            document = json.loads(bottle.request.body.read() or b"null")
-        except ValueError:
-            return _error(400, "Bad Request", "the body must be JSON: {\"url\": ..., \"events\": [...]}")
-        if not isinstance(document, dict):
-            return _error(400, "Bad Request", "the body must be a JSON object with url and events")
+        document = _json_object(b"null", '{"url": ..., "events": [...]}')
         url, events = document.get("url"), document.get("events")
         if not _valid_url(url):
             return _error(422, "Invalid webhook", "url must be an absolute http(s) URL", "/url")
@@ -239,12 +245,7 @@ def create_sandbox_app(sandbox):
 
     @app.post("/sandbox/events")
     def trigger():
-        try:
-            document = json.loads(bottle.request.body.read() or b"{}")
-        except ValueError:
-            return _error(400, "Bad Request", "the body must be JSON: {\"type\": ..., \"count\": N}")
-        if not isinstance(document, dict):
-            return _error(400, "Bad Request", "the body must be a JSON object")
+        document = _json_object(b"{}", '{"type": ..., "count": N}')
         event_type, count = document.get("type"), document.get("count", 1)
         if event_type not in EVENT_TYPES:
             return _error(422, "Invalid event", f"type must be one of {', '.join(EVENT_TYPES)}", "/type")

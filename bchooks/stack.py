@@ -63,6 +63,18 @@ def running(pid):
         return True
 
 
+def end_child(process, timeout=30.0, sig=signal.SIGTERM):
+    """Ask a child process (`subprocess.Popen`) to stop with `sig`; kill it after `timeout` s. Its exit code."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 def stop_process(pid, timeout=20.0):
     try:
         os.kill(pid, signal.SIGTERM)
@@ -151,14 +163,7 @@ class Stack:
 
     def stop(self):
         for name in reversed(list(self.processes)):
-            process = self.processes.pop(name)
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            end_child(self.processes.pop(name))
         (self.run_dir / STATE).unlink(missing_ok=True)
 
     def __enter__(self):

@@ -251,13 +251,23 @@ class EventStore:
             finally:
                 self._release()
 
-    def _read(self, sql, params=()):
+    def _query(self, sql, params=()):
+        """(column names, rows) of a read."""
         with self._lock:
             try:
-                return self._connection().execute(sql, params).fetchall()
+                cursor = self._connection().execute(sql, params)
+                return [column[0] for column in cursor.description or ()], cursor.fetchall()
             except sqlite3.OperationalError as error:
                 self.close()
                 raise _unavailable(error, self.path) from None
+
+    def _read(self, sql, params=()):
+        return self._query(sql, params)[1]
+
+    def read_dicts(self, sql, params=()):
+        """The rows of a read as dicts keyed by column name."""
+        names, rows = self._query(sql, params)
+        return [dict(zip(names, row)) for row in rows]
 
     def append(self, body, envelope, *, signature_header=None, remote_addr=None, received_at=None):
         """Store a verified event; an identical body already stored is not stored again. Returns only once the
@@ -345,10 +355,8 @@ class EventStore:
 
     def rejections(self, limit=20):
         """The newest rejections as dicts, newest first."""
-        rows = self._read("SELECT id, received_at, remote_addr, path, reason, size FROM rejections"
-                          " ORDER BY id DESC LIMIT ?", (limit,))
-        keys = ("id", "received_at", "remote_addr", "path", "reason", "size")
-        return [dict(zip(keys, row)) for row in rows]
+        return self.read_dicts("SELECT id, received_at, remote_addr, path, reason, size FROM rejections"
+                               " ORDER BY id DESC LIMIT ?", (limit,))
 
     def schema_version(self):
         return self._read("PRAGMA user_version")[0][0]

@@ -152,9 +152,7 @@ def replay(store, *, event_ids=(), dead=False, event_type=None, since=None, cloc
 
 def failures(store, limit=100):
     """Failed and dead (event, handler) pairs with their last error, newest first, as dicts."""
-    rows = store._read(
+    return store.read_dicts(
         "SELECT r.event_id, e.type, r.handler, r.status, r.attempts, r.next_attempt_at, r.last_error, r.updated_at"
         " FROM handler_runs r JOIN events e ON e.id = r.event_id WHERE r.status IN ('failed', 'dead')"
         " ORDER BY r.updated_at DESC, r.event_id DESC LIMIT ?", (limit,))
-    keys = ("event_id", "type", "handler", "status", "attempts", "next_attempt_at", "last_error", "updated_at")
-    return [dict(zip(keys, row)) for row in rows]

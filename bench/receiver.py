@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bchooks.signing import sign  # noqa: E402
 from bchooks.simulate import Shop  # noqa: E402
+from bchooks.stack import end_child  # noqa: E402
 
 SECRET = "bench-secret"
 LUA = r"""
@@ -111,12 +112,7 @@ class Target:
         raise NotImplementedError
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_child(self.process)
         self.log.close()
 
 

@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import requests
 from bchooks import Config, EventStore
 from bchooks.receiver import create_app
 from bchooks.signing import sign
+from bchooks.stack import end_child
 
 SECRET = "test-secret-do-not-use"
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,17 +105,8 @@ class Receiver:
             self.log.flush()
         return self.db.with_suffix(".log").read_text(errors="replace")
 
-    def stop(self, sig=None):
-        if self.process.poll() is None:
-            if sig is None:
-                self.process.terminate()
-            else:
-                self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=35)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def stop(self, sig=signal.SIGTERM):
+        end_child(self.process, 35, sig)
         if not self.log.closed:
             self.log.close()
         return self.process.returncode
@@ -137,13 +130,7 @@ class SandboxProcess:
             raise
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_child(self.process, 20)
         self.log.close()
         return self.log_path.read_text(errors="replace")
 

@@ -16,7 +16,7 @@ import requests
 
 from bchooks import EventStore
 from bchooks.client import BigCartelClient
-from bchooks.stack import Stack
+from bchooks.stack import Stack, end_child
 from conftest import SECRET, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -73,12 +73,7 @@ def lab(tmp_path_factory):
             time.sleep(0.2)
         yield base, stack
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end_child(process)
         log.close()
         stack.stop()
 
