@@ -1,13 +1,19 @@
-"""Group commit: one writer thread per process commits the appends of all concurrent requests together.
+"""Group commit: the appends of concurrent requests share one transaction, each answered only after its commit.
 
-A request thread hands its row to `submit()` and waits; the writer takes every row waiting at that moment, inserts
-them in one transaction, commits, and only then wakes each request with its own result (or the store's error, for
-a 503). Nothing is acknowledged before its commit; one commit serves many requests.
+No writer thread: a request queues its row; the request at the head of the queue is the leader. The leader commits
+every row queued at that moment (up to `max_batch`) in one transaction, gives each its own result or the store's
+error (for a 503), wakes them, and hands the lead to the next queued request. A lone request therefore commits on
+its own thread with no hand-off (a thread switch costs more than a commit here), and under load one commit serves
+many requests. Nothing is acknowledged before its commit.
+
+WAL checkpoints run on a background thread, so commits on the request path never pay for copying the log into
+the database (the store's connection has auto-checkpoints off); see `_checkpoint` for how the log stays bounded.
 """
 
 import os
-import queue
+import sqlite3
 import threading
+import time
 
 from .errors import BchooksError, StoreUnavailable
 
@@ -16,80 +22,92 @@ CHECKPOINT_EVERY = 0.5  # seconds between background WAL checkpoints
 
 
 class _Slot:
-    __slots__ = ("done", "result", "error")
+    __slots__ = ("row", "done", "result", "error", "wake")
 
-    def __init__(self):
-        self.done = threading.Event()
+    def __init__(self, row):
+        self.row = row
+        self.done = False
         self.result = self.error = None
+        self.wake = threading.Lock()  # held until the slot is done or its request is made the leader
+        self.wake.acquire()
 
 
 class GroupCommitter:
     def __init__(self, store, max_batch=MAX_BATCH):
         self.store = store
         self.max_batch = max_batch
-        self._queue = queue.SimpleQueue()
+        self._queued = []  # the head of the queue is the leader: it is committing, or about to
+        self._mutex = threading.Lock()
         self._pid = None
-        self._lock = threading.Lock()
         self.batches = 0  # commits made, for tests and measurement
 
     def __repr__(self):
         return f"GroupCommitter({self.store!r})"
 
-    def _ensure_writer(self):
-        if self._pid != os.getpid():  # threads do not survive fork: each process starts its own writer
-            with self._lock:
+    def _ensure_checkpointer(self):
+        if self._pid != os.getpid():  # threads do not survive fork: each process starts its own
+            with self._mutex:
                 if self._pid != os.getpid():
-                    self._queue = queue.SimpleQueue()
-                    threading.Thread(target=self._run, name="bchooks-writer", daemon=True).start()
                     threading.Thread(target=self._checkpoint, name="bchooks-checkpoint", daemon=True).start()
                     self._pid = os.getpid()
 
     def _checkpoint(self):
-        """Copy the write-ahead log into the database in the background (PASSIVE: never blocks writers), so that
-        commits on the request path never pay for it; the writer connection's auto-checkpoint is off."""
-        import sqlite3
-        import time
+        """Copy the write-ahead log into the database every CHECKPOINT_EVERY seconds, in two passes: most of it
+        while writers go on, then the few frames committed meanwhile with the writers' lock held, so that the log
+        is complete in the database and the next commit starts it over (a log that is never fully copied grows
+        without bound under steady load, and every commit gets slower)."""
         while True:
             time.sleep(CHECKPOINT_EVERY)
             try:
                 conn = sqlite3.connect(self.store.path, timeout=1)
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    with self.store.writers_turn():
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 finally:
                     conn.close()
-            except sqlite3.Error:
+            except (sqlite3.Error, OSError):
                 pass  # the next round tries again; a failing store shows up in the writes themselves
 
     def submit(self, row):
         """Append one event row; returns its `Appended` once committed, or raises the store's error."""
-        self._ensure_writer()
-        slot = _Slot()
-        self._queue.put((row, slot))
-        slot.done.wait()
+        self._ensure_checkpointer()
+        slot = _Slot(row)
+        with self._mutex:
+            self._queued.append(slot)
+            leader = len(self._queued) == 1
+        if not leader:
+            slot.wake.acquire()  # a leader committed this row, or handed over the lead
+        if not slot.done:
+            self._lead()
         if slot.error is not None:
             raise slot.error
         return slot.result
 
-    def _run(self):
-        pending = self._queue
-        while True:
-            batch = [pending.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(pending.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                results = self.store.append_rows([row for row, _ in batch])
-                self.batches += 1
-                for (_, slot), result in zip(batch, results):
-                    slot.result = result
-            except BchooksError as error:
-                for _, slot in batch:
-                    slot.error = error
-            except BaseException as error:  # never leave a request waiting forever
-                for _, slot in batch:
-                    slot.error = StoreUnavailable(f"the event store failed: {type(error).__name__}")
-            finally:
-                for _, slot in batch:
-                    slot.done.set()
+    def _lead(self):
+        """Commit the rows at the head of the queue in one transaction, answer them, hand the lead on."""
+        with self._mutex:
+            batch = self._queued[:self.max_batch]
+        try:
+            results = self.store.append_rows([slot.row for slot in batch])
+            self.batches += 1
+            for slot, result in zip(batch, results):
+                slot.result = result
+        except BchooksError as error:
+            for slot in batch:
+                slot.error = error
+        except BaseException as error:  # never leave a request waiting, nor answer it 2xx
+            for slot in batch:
+                slot.error = StoreUnavailable(f"the event store failed: {type(error).__name__}")
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            with self._mutex:
+                del self._queued[:len(batch)]
+                following = self._queued[0] if self._queued else None
+            for slot in batch:
+                slot.done = True
+                if slot is not batch[0]:
+                    slot.wake.release()
+            if following is not None:
+                following.wake.release()  # the new head leads the next commit

@@ -81,7 +81,7 @@ class ReceiverServer(BaseApplication):
 
 def serve(config, *, store_events=True):
     """Open (and migrate) the store, then serve until stopped. Raises BchooksError before binding if unusable."""
-    store = EventStore.from_config(config, group_commit=config.threads > 1)
+    store = EventStore.from_config(config, group_commit=True)
     app = create_app(config, store, store_events=store_events)
     if not store_events:
         log.warning("--no-store: verified events are answered 200 and NOT STORED (for measurement only)")

@@ -225,6 +225,16 @@ class EventStore:
         if self._writer is not None:
             fcntl.flock(self._writer, fcntl.LOCK_UN)
 
+    @contextmanager
+    def writers_turn(self):
+        """Hold the writers' flock on a file handle of its own (so it also excludes this process's writes)."""
+        if self.path.startswith(":"):
+            yield
+            return
+        with open(f"{self.path}-writer.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield  # closing the handle releases the lock
+
     def _write(self, sql, params):
         with self.transaction() as conn:
             return conn.execute(sql, params).fetchall()

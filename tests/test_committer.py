@@ -1,11 +1,13 @@
 """Group commit: concurrent appends share transactions, each answered only after its commit."""
 
+import os
 import sqlite3
 import threading
+import time
 
 import pytest
 
-from bchooks import EventStore, parse_envelope
+from bchooks import EventStore, committer, parse_envelope
 from bchooks.errors import StoreUnavailable
 from conftest import envelope
 
@@ -43,4 +45,31 @@ def test_a_failed_commit_fails_every_waiting_append(db_path):
     blocker.execute("ROLLBACK")
     blocker.close()
     assert store.append(body, parse_envelope(body)).duplicate is False
+    store.close()
+
+
+def test_the_write_ahead_log_stays_bounded_under_steady_load(db_path, monkeypatch):
+    """Background checkpoints finish with the writers held back for a moment, so the log starts over instead of
+    growing for as long as the load lasts (every event adds pages to it: about 12 KB here)."""
+    monkeypatch.setattr(committer, "CHECKPOINT_EVERY", 0.05)
+    store = EventStore(db_path, group_commit=True)
+    stop = time.monotonic() + 1.5
+    written = []
+
+    def worker(n):
+        i = 0
+        while time.monotonic() < stop:
+            body = envelope(payload={"id": f"{n}-{i}", "note": "x" * 1000})
+            store.append(body, parse_envelope(body))
+            i += 1
+        written.append(i)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    events = sum(written)
+    wal = os.path.getsize(f"{db_path}-wal")
+    assert store.count() == events > 200
+    assert wal < events * 3000, f"{events} events, a {wal:,}-byte log"  # unbounded: about 13,000 bytes each
     store.close()
