@@ -11,6 +11,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from . import grouping
 from .projection import Projection
 
 REFUNDED = "refunded"
@@ -42,23 +43,32 @@ def money(cents):
     return Decimal(int(cents)).scaleb(-2)
 
 
-def _money_column(series):
-    return series.map(money).astype(object)
-
-
-def _not_refunded(frame, *columns):
-    """Rows (orders or line items) of orders not refunded; only `columns` (selected before filtering: copying all
-    columns of a million rows costs more than the report)."""
-    subset = frame[list(columns)] if columns else frame
-    return subset[(frame["payment_status"] != REFUNDED).to_numpy()]
-
-
-def _paid(orders, *columns):
-    return _not_refunded(orders_frame(orders), *columns)
-
-
 def _int_cents(series):
     return series.to_numpy("int64", na_value=0)
+
+
+def _money_array(cents):
+    return pd.Series([money(c) for c in cents], dtype=object)
+
+
+def _kept(frame):
+    """Mask of the rows (orders or line items) of orders not refunded."""
+    return (frame["payment_status"] != REFUNDED).to_numpy()
+
+
+_DAY_US = 86_400_000_000
+
+
+def _periods(created, freq):
+    """(period number, period start as datetime64[us]) for int64 microseconds since the epoch."""
+    days = created // _DAY_US
+    if freq == "D":
+        return days, days * _DAY_US
+    if freq == "W":  # 1970-01-01 was a Thursday: weeks from Monday
+        weeks = (days + 3) // 7
+        return weeks, (weeks * 7 - 3) * _DAY_US
+    months = created.astype("datetime64[us]").astype("datetime64[M]").view("int64")
+    return months, months.astype("datetime64[M]").astype("datetime64[us]").view("int64")
 
 
 def revenue(orders, freq="D"):
@@ -67,15 +77,30 @@ def revenue(orders, freq="D"):
     Columns: period (start, UTC), currency, orders, revenue (Decimal). Sorted by period, then currency."""
     if freq not in ("D", "W", "M"):
         raise ValueError("freq must be 'D', 'W' or 'M'")
-    paid = _paid(orders, "created_at", "currency", "total_cents")
-    when = paid["created_at"].dt.tz_convert(None).dt.to_period(freq)
-    grouped = (pd.DataFrame({"period": when.dt.start_time.dt.tz_localize("UTC"), "currency": paid["currency"],
-                             "cents": _int_cents(paid["total_cents"])})
-               .groupby(["period", "currency"], observed=True)
-               .agg(orders=("cents", "size"), revenue_cents=("cents", "sum")).reset_index())
-    grouped["currency"] = grouped["currency"].astype(str)
-    grouped["revenue"] = _money_column(grouped.pop("revenue_cents"))
-    return grouped.sort_values(["period", "currency"], ignore_index=True)
+    orders = orders_frame(orders)
+    keep = _kept(orders) & orders["created_at"].notna().to_numpy()
+    created = orders["created_at"].to_numpy("datetime64[us]").view("int64")[keep]
+    period, start = _periods(created, freq)
+    currency, currencies = grouping.codes(orders["currency"])
+    currency = currency[keep]
+    base = int(period.min()) if len(period) else 0
+    groups = grouping.Groups((period - base, int(period.max() - base) + 1 if len(period) else 0),
+                             (currency, len(currencies)))
+    result = pd.DataFrame({
+        "period": pd.to_datetime(groups.max(start), unit="us", utc=True),
+        "currency": grouping.labels_of(currencies, groups.keys[1]),
+        "orders": groups.size(),
+        "revenue": _money_array(groups.sum(_int_cents(orders["total_cents"])[keep])),
+    })
+    order = np.lexsort((grouping.ranks(currencies)[groups.keys[1]] if len(currencies) else groups.keys[1],
+                        groups.keys[0]))
+    return _missing_last(result.take(order), "currency").reset_index(drop=True)
+
+
+def _missing_last(frame, column):
+    """Rows whose `column` is missing go last (as pandas' sort would put them), keeping the order otherwise."""
+    missing = frame[column].isna().to_numpy()
+    return pd.concat([frame[~missing], frame[missing]]) if missing.any() else frame
 
 
 def top_products(items, orders=None, by="revenue", n=10, options=False):
@@ -87,94 +112,90 @@ def top_products(items, orders=None, by="revenue", n=10, options=False):
     Sorted by the chosen measure, descending, then by name."""
     if by not in ("revenue", "units"):
         raise ValueError("by must be 'revenue' or 'units'")
-    keys = ["product_name"] + (["option_name"] if options else []) + (["currency"] if by == "revenue" else [])
-    rows = _not_refunded(line_items_frame(items), *keys, "quantity", "total_cents", "event_id")
-    groups = rows.groupby(keys, observed=True, sort=False).ngroup().to_numpy()
-    count = int(groups.max()) + 1 if len(groups) else 0
-    events = rows["event_id"].to_numpy()
-    span = int(events.max()) + 1 if len(events) else 1
-    # orders per group: distinct (group, event) pairs, counted on integers (event_id identifies an order's state)
-    pairs = pd.unique(groups.astype("int64") * span + events)
-    first = _reduce_by(groups, np.arange(len(groups)), count, "min")
-    grouped = rows.iloc[first][keys].reset_index(drop=True)
-    grouped["units"] = _reduce_by(groups, rows["quantity"].to_numpy(), count)
-    grouped["orders"] = np.bincount(pairs // span, minlength=count)
-    grouped["revenue_cents"] = _reduce_by(groups, _int_cents(rows["total_cents"]), count)
-    for key in keys:
-        grouped[key] = grouped[key].astype(str)
-    measure = "revenue_cents" if by == "revenue" else "units"
-    grouped = grouped.sort_values([measure, *keys], ascending=[False] + [True] * len(keys), ignore_index=True)
-    grouped = grouped.head(n)
+    items = line_items_frame(items)
+    names = ["product_name"] + (["option_name"] if options else []) + (["currency"] if by == "revenue" else [])
+    keep = _kept(items)
+    columns = [grouping.codes(items[name]) for name in names]
+    groups = grouping.Groups(*((found[keep], len(labels)) for found, labels in columns))
+    grouped = pd.DataFrame({name: groups.keys[k] for k, name in enumerate(names)})
+    grouped["units"] = groups.sum(items["quantity"].to_numpy("int64", na_value=0)[keep])
+    grouped["orders"] = groups.distinct(items["event_id"].to_numpy("int64")[keep])
+    grouped["revenue_cents"] = groups.sum(_int_cents(items["total_cents"])[keep])
+    ranked = [grouping.ranks(labels)[np.maximum(grouped[name].to_numpy(), 0)] for name, (_, labels)
+              in zip(names, columns)]
+    measure = grouped["revenue_cents" if by == "revenue" else "units"].to_numpy()
+    grouped = grouped.take(np.lexsort((*reversed(ranked), -measure))[:n]).reset_index(drop=True)
+    for name, (_, labels) in zip(names, columns):
+        grouped[name] = grouping.labels_of(labels, grouped[name].to_numpy())
     if by == "revenue":
-        grouped["revenue"] = _money_column(grouped["revenue_cents"])
+        grouped["revenue"] = _money_array(grouped["revenue_cents"])
     return grouped.drop(columns="revenue_cents")
-
-
-def _reduce_by(groups, values, count, how="sum"):
-    """Exact per-group `how` (sum, min, max) of int64 `values`, by group number 0..count-1."""
-    reduced = getattr(pd.Series(values).groupby(groups), how)()
-    return reduced.reindex(range(count), fill_value=0).to_numpy()
 
 
 def customers(orders):
     """One row per customer (by email) and currency: name, orders, first and last order, lifetime value
     (`lifetime_value_cents`, exact integer cents). Sorted by currency, lifetime value descending, then email."""
-    paid = _paid(orders, "customer_email", "currency", "customer_name", "created_at", "total_cents")
-    paid = paid[paid["customer_email"].notna().to_numpy()]
-    email = paid["customer_email"].cat.codes.to_numpy().astype("int64")
-    currency = paid["currency"].cat.codes.to_numpy().astype("int64")
-    groups, keys = pd.factorize(email * (len(paid["currency"].cat.categories) + 1) + currency)
-    count = len(keys)
-    first = _reduce_by(groups, np.arange(len(paid)), count, "min")
-    created = paid["created_at"].to_numpy("datetime64[us]").view("int64")
-    last_row = _reduce_by(groups, np.arange(len(paid)), count, "max")  # sorted by created_at: the newest row
-    first_at = _reduce_by(groups, created, count, "min")
-    last_at = _reduce_by(groups, created, count, "max")
+    orders = orders_frame(orders)
+    keep = _kept(orders) & orders["customer_email"].notna().to_numpy()
+    (email, emails), (currency, currencies) = (grouping.codes(orders[name]) for name in ("customer_email", "currency"))
+    groups = grouping.Groups((email[keep], len(emails)), (currency[keep], len(currencies)))
+    created = orders["created_at"].to_numpy("datetime64[us]").view("int64")[keep]
+    known = created != np.iinfo(np.int64).min  # NaT
+    ltv = groups.sum(_int_cents(orders["total_cents"])[keep])
+    rows = np.flatnonzero(keep)
+    currency_rank = grouping.ranks(currencies)[groups.keys[1]] if len(currencies) else groups.keys[1]
+    order = np.lexsort((grouping.ranks(emails)[groups.keys[0]], -ltv, currency_rank))
+    first_at = groups.min(np.where(known, created, np.iinfo(np.int64).max))[order]
+    last_at = groups.max(created)[order]
     result = pd.DataFrame({
-        "customer_email": paid["customer_email"].to_numpy()[first],
-        "currency": paid["currency"].astype(str).to_numpy()[first],
-        "customer_name": paid["customer_name"].to_numpy()[last_row],
-        "orders": np.bincount(groups, minlength=count),
-        "first_order": pd.to_datetime(first_at, unit="us", utc=True),
+        "customer_email": grouping.labels_of(emails, groups.keys[0][order]),
+        "currency": grouping.labels_of(currencies, groups.keys[1][order]),
+        # sorted by created_at: the newest row carries the latest name
+        "customer_name": orders["customer_name"].take(rows[groups.last_row()[order]]).reset_index(drop=True),
+        "orders": groups.size()[order],
+        "first_order": pd.to_datetime(np.where(first_at == np.iinfo(np.int64).max, last_at, first_at),
+                                      unit="us", utc=True),
         "last_order": pd.to_datetime(last_at, unit="us", utc=True),
-        "lifetime_value_cents": _reduce_by(groups, _int_cents(paid["total_cents"]), count),
+        "lifetime_value_cents": ltv[order],
     })
-    result["customer_email"] = result["customer_email"].astype(str)
-    return result.sort_values(["currency", "lifetime_value_cents", "customer_email"], ascending=[True, False, True],
-                              ignore_index=True)
+    return _missing_last(result, "currency").reset_index(drop=True)
 
 
 def repeat_rate(orders):
     """Share of customers (by email) with two or more orders not refunded; 0.0 with no customers."""
-    email = _paid(orders, "customer_email")["customer_email"]
-    counts = np.bincount(email.cat.codes.to_numpy()[email.notna().to_numpy()] if len(email) else [],
-                         minlength=1)
+    orders = orders_frame(orders)
+    keep = _kept(orders) & orders["customer_email"].notna().to_numpy()
+    email, emails = grouping.codes(orders["customer_email"])
+    counts = np.bincount(email[keep], minlength=len(emails))
     customers = int((counts > 0).sum())
     return float((counts >= 2).sum() / customers) if customers else 0.0
 
 
 def sales_by_country(orders):
     """Orders and revenue per shipping country and currency, sorted by orders descending, then country."""
-    paid = _paid(orders, "country", "currency", "country_name", "total_cents")
-    paid = paid.assign(total_cents=_int_cents(paid["total_cents"]))
-    grouped = (paid.groupby(["country", "currency"], observed=True)
-               .agg(country_name=("country_name", "first"), orders=("total_cents", "size"),
-                    revenue_cents=("total_cents", "sum")).reset_index())
-    grouped[["country", "currency"]] = grouped[["country", "currency"]].astype(str)
-    grouped = grouped.sort_values(["orders", "country", "currency"], ascending=[False, True, True],
-                                  ignore_index=True)
-    grouped["revenue"] = _money_column(grouped.pop("revenue_cents"))
-    return grouped
-
-
-def _open(orders):
-    frame = _paid(orders, "order_id", "created_at", "customer_name", "currency", "total_cents", "shipping_status")
-    return frame[(frame["shipping_status"] == "unshipped").to_numpy()]
+    orders = orders_frame(orders)
+    keep = _kept(orders)
+    (country, countries), (currency, currencies) = (grouping.codes(orders[name]) for name in ("country", "currency"))
+    groups = grouping.Groups((country[keep], len(countries)), (currency[keep], len(currencies)))
+    rows = np.flatnonzero(keep)
+    result = pd.DataFrame({
+        "country": grouping.labels_of(countries, groups.keys[0]),
+        "currency": grouping.labels_of(currencies, groups.keys[1]),
+        "country_name": orders["country_name"].take(rows[groups.first_row()]).reset_index(drop=True),
+        "orders": groups.size(),
+        "revenue_cents": groups.sum(_int_cents(orders["total_cents"])[keep]),
+    })
+    result = result.sort_values(["orders", "country", "currency"], ascending=[False, True, True],
+                                ignore_index=True)
+    result["revenue"] = _money_array(result.pop("revenue_cents"))
+    return result
 
 
 def open_orders(orders, now=None):
     """Paid orders not shipped yet, oldest first: order_id, created_at, age, customer_name, currency, total_cents."""
-    frame = _open(orders)  # orders_frame is sorted by created_at, then order_id: already oldest first
+    orders = orders_frame(orders)  # sorted by created_at, then order_id: already oldest first
+    frame = orders[["order_id", "created_at", "customer_name", "currency", "total_cents"]]
+    frame = frame[_kept(orders) & (orders["shipping_status"] == "unshipped").to_numpy()]
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     return pd.DataFrame({"order_id": frame["order_id"], "created_at": frame["created_at"],
                          "age": now - frame["created_at"], "customer_name": frame["customer_name"],
@@ -194,24 +215,30 @@ def shipping_times(orders):
 def summary(source):
     """Headline numbers in one call: a one-column DataFrame indexed by metric."""
     orders, items = _frames(source) if not isinstance(source, pd.DataFrame) else (source, None)
-    paid = _paid(orders, "customer_email", "currency", "total_cents")
-    shipped = shipping_times(orders)["time_to_ship"]
+    keep = _kept(orders)
+    email, emails = grouping.codes(orders["customer_email"])
+    counts = np.bincount(email[keep & (email >= 0)], minlength=len(emails))
+    shipped = orders["shipped_at"].notna().to_numpy() & orders["created_at"].notna().to_numpy()
+    time_to_ship = (orders["shipped_at"].to_numpy("datetime64[us]")[shipped]
+                    - orders["created_at"].to_numpy("datetime64[us]")[shipped])
     rows = {
         "orders": len(orders),
-        "refunded orders": int((orders["payment_status"] == REFUNDED).sum()),
-        "open orders (unshipped)": len(_open(orders)),
-        "customers": int(np.unique(paid["customer_email"].cat.codes.to_numpy()[paid["customer_email"].notna()
-                                                                                .to_numpy()]).size),
-        "repeat customer rate": round(repeat_rate(orders), 4),
-        "median time to ship": shipped.median() if len(shipped) else None,
+        "refunded orders": int((~keep).sum()),
+        "open orders (unshipped)": int((keep & (orders["shipping_status"] == "unshipped").to_numpy()).sum()),
+        "customers": int((counts > 0).sum()),
+        "repeat customer rate": round(float((counts >= 2).sum() / (counts > 0).sum()) if counts.any() else 0.0, 4),
+        "median time to ship": pd.Series(time_to_ship).median() if len(time_to_ship) else None,
         "first order": orders["created_at"].min() if len(orders) else None,
         "last order": orders["created_at"].max() if len(orders) else None,
     }
     if items is not None:
-        rows["units sold"] = int(_not_refunded(items, "quantity")["quantity"].sum())
-    totals = pd.Series(_int_cents(paid["total_cents"])).groupby(paid["currency"].astype(str).to_numpy()).sum()
-    for currency, cents in totals.sort_index().items():
-        rows[f"revenue {currency}"] = money(cents)
+        rows["units sold"] = int(items["quantity"].to_numpy("int64", na_value=0)[_kept(items)].sum())
+    currency, currencies = grouping.codes(orders["currency"])
+    groups = grouping.Groups((currency[keep], len(currencies)))
+    cents = groups.sum(_int_cents(orders["total_cents"])[keep])
+    totals = dict(zip(grouping.labels_of(currencies, groups.keys[0]), cents))
+    for name in sorted(totals, key=lambda label: (pd.isna(label), "" if pd.isna(label) else label)):
+        rows[f"revenue {name}"] = money(totals[name])
     return pd.DataFrame({"value": pd.Series(rows, dtype=object)}).rename_axis("metric")
 
 
