@@ -116,11 +116,11 @@ def top_products(items, orders=None, by="revenue", n=10, options=False):
     names = ["product_name"] + (["option_name"] if options else []) + (["currency"] if by == "revenue" else [])
     keep = _kept(items)
     columns = [grouping.codes(items[name]) for name in names]
-    groups = grouping.Groups(*((found[keep], len(labels)) for found, labels in columns))
+    groups = grouping.Groups(*((found, len(labels)) for found, labels in columns), keep=keep)
     grouped = pd.DataFrame({name: groups.keys[k] for k, name in enumerate(names)})
-    grouped["units"] = groups.sum(items["quantity"].to_numpy("int64", na_value=0)[keep])
-    grouped["orders"] = groups.distinct(items["event_id"].to_numpy("int64")[keep])
-    grouped["revenue_cents"] = groups.sum(_int_cents(items["total_cents"])[keep])
+    grouped["units"] = groups.sum(items["quantity"].to_numpy("int64", na_value=0))
+    grouped["orders"] = groups.distinct(items["event_id"].to_numpy("int64"))
+    grouped["revenue_cents"] = groups.sum(_int_cents(items["total_cents"]))
     ranked = [grouping.ranks(labels)[np.maximum(grouped[name].to_numpy(), 0)] for name, (_, labels)
               in zip(names, columns)]
     measure = grouped["revenue_cents" if by == "revenue" else "units"].to_numpy()
@@ -138,11 +138,10 @@ def customers(orders):
     orders = orders_frame(orders)
     keep = _kept(orders) & orders["customer_email"].notna().to_numpy()
     (email, emails), (currency, currencies) = (grouping.codes(orders[name]) for name in ("customer_email", "currency"))
-    groups = grouping.Groups((email[keep], len(emails)), (currency[keep], len(currencies)))
-    created = orders["created_at"].to_numpy("datetime64[us]").view("int64")[keep]
+    groups = grouping.Groups((email, len(emails)), (currency, len(currencies)), keep=keep)
+    created = orders["created_at"].to_numpy("datetime64[us]").view("int64")
     known = created != np.iinfo(np.int64).min  # NaT
-    ltv = groups.sum(_int_cents(orders["total_cents"])[keep])
-    rows = np.flatnonzero(keep)
+    ltv = groups.sum(_int_cents(orders["total_cents"]))
     currency_rank = grouping.ranks(currencies)[groups.keys[1]] if len(currencies) else groups.keys[1]
     order = np.lexsort((grouping.ranks(emails)[groups.keys[0]], -ltv, currency_rank))
     first_at = groups.min(np.where(known, created, np.iinfo(np.int64).max))[order]
@@ -151,7 +150,7 @@ def customers(orders):
         "customer_email": grouping.labels_of(emails, groups.keys[0][order]),
         "currency": grouping.labels_of(currencies, groups.keys[1][order]),
         # sorted by created_at: the newest row carries the latest name
-        "customer_name": orders["customer_name"].take(rows[groups.last_row()[order]]).reset_index(drop=True),
+        "customer_name": orders["customer_name"].take(groups.last_row()[order]).reset_index(drop=True),
         "orders": groups.size()[order],
         "first_order": pd.to_datetime(np.where(first_at == np.iinfo(np.int64).max, last_at, first_at),
                                       unit="us", utc=True),
@@ -176,14 +175,13 @@ def sales_by_country(orders):
     orders = orders_frame(orders)
     keep = _kept(orders)
     (country, countries), (currency, currencies) = (grouping.codes(orders[name]) for name in ("country", "currency"))
-    groups = grouping.Groups((country[keep], len(countries)), (currency[keep], len(currencies)))
-    rows = np.flatnonzero(keep)
+    groups = grouping.Groups((country, len(countries)), (currency, len(currencies)), keep=keep)
     result = pd.DataFrame({
         "country": grouping.labels_of(countries, groups.keys[0]),
         "currency": grouping.labels_of(currencies, groups.keys[1]),
-        "country_name": orders["country_name"].take(rows[groups.first_row()]).reset_index(drop=True),
+        "country_name": orders["country_name"].take(groups.first_row()).reset_index(drop=True),
         "orders": groups.size(),
-        "revenue_cents": groups.sum(_int_cents(orders["total_cents"])[keep]),
+        "revenue_cents": groups.sum(_int_cents(orders["total_cents"])),
     })
     result = result.sort_values(["orders", "country", "currency"], ascending=[False, True, True],
                                 ignore_index=True)

@@ -20,24 +20,33 @@ def codes(series):
 
 
 class Groups:
-    """Rows grouped by several code columns. `number[i]` is row i's group (0..count-1, in key order);
-    `keys[k]` the code of column k for each group (-1 for missing)."""
+    """Rows grouped by several code columns. `number[i]` is row i's group (0..count-1, in key order; `count` for
+    rows left out by `keep`); `keys[k]` the code of column k for each group (-1 for missing).
 
-    def __init__(self, *columns):
-        """`columns`: (codes, number of labels) pairs, all of the same length."""
+    Leaving rows out with `keep` instead of filtering every column first saves a copy of each (millions of rows:
+    fresh memory costs more than the arithmetic)."""
+
+    def __init__(self, *columns, keep=None):
+        """`columns`: (codes, number of labels) pairs, all of the same length; `keep`: mask of the rows to group."""
         rows = len(columns[0][0]) if columns else 0
         key = np.zeros(rows, dtype=np.int64)
         space = 1
         for found, size in columns:
-            key = key * (size + 1) + (found + 1)  # code -1 (missing) becomes digit 0
+            key *= size + 1
+            key += found
+            key += 1  # code -1 (missing) becomes digit 0
             space *= size + 1
+        if keep is not None:
+            key[~keep] = space  # one more slot, for the rows left out
         if space <= 4 * rows + 4096:  # a dense key space: one counting pass instead of a sort
-            present = np.flatnonzero(np.bincount(key, minlength=space))
-            remap = np.zeros(space, dtype=np.int64)
+            present = np.flatnonzero(np.bincount(key, minlength=space + 1)[:space])
+            remap = np.full(space + 1, len(present), dtype=np.int64)
             remap[present] = np.arange(len(present))
             self.number, combined = remap[key], present
         else:
             combined, self.number = np.unique(key, return_inverse=True)
+            if len(combined) and combined[-1] == space:
+                combined = combined[:-1]
         self.count = len(combined)
         self.keys = []
         for found, size in reversed(columns):
@@ -45,26 +54,29 @@ class Groups:
             combined = combined // (size + 1)
 
     def size(self):
-        return np.bincount(self.number, minlength=self.count)
+        return np.bincount(self.number, minlength=self.count + 1)[:self.count]
 
     def sum(self, values):
-        """Exact int64 sums per group (split into 26-bit halves so the float counts stay exact)."""
+        """Exact int64 sums per group (when a float sum could round, in two 26-bit halves that cannot)."""
         values = np.asarray(values, dtype=np.int64)
-        if len(values) and np.abs(values).max() >= 2 ** 52:
+        largest = int(np.abs(values).max()) if len(values) else 0
+        if largest >= 2 ** 52:
             return pd.Series(values).groupby(self.number).sum().reindex(range(self.count), fill_value=0).to_numpy()
-        low = np.bincount(self.number, values & ((1 << _LOW_BITS) - 1), self.count)
-        high = np.bincount(self.number, values >> _LOW_BITS, self.count)
+        if largest * len(values) < 2 ** 53:  # every partial sum is an exact float
+            return np.bincount(self.number, values, self.count + 1)[:self.count].astype(np.int64)
+        low = np.bincount(self.number, values & ((1 << _LOW_BITS) - 1), self.count + 1)[:self.count]
+        high = np.bincount(self.number, values >> _LOW_BITS, self.count + 1)[:self.count]
         return low.astype(np.int64) + (high.astype(np.int64) << _LOW_BITS)
 
     def min(self, values, initial=np.iinfo(np.int64).max):
-        result = np.full(self.count, initial, dtype=np.int64)
+        result = np.full(self.count + 1, initial, dtype=np.int64)
         np.minimum.at(result, self.number, np.asarray(values, dtype=np.int64))
-        return result
+        return result[:self.count]
 
     def max(self, values, initial=np.iinfo(np.int64).min):
-        result = np.full(self.count, initial, dtype=np.int64)
+        result = np.full(self.count + 1, initial, dtype=np.int64)
         np.maximum.at(result, self.number, np.asarray(values, dtype=np.int64))
-        return result
+        return result[:self.count]
 
     def first_row(self):
         return self.min(np.arange(len(self.number)))
@@ -85,12 +97,12 @@ class Groups:
             repeat = np.zeros(len(values), dtype=bool)  # an earlier row of the same run has the same group
             for lag in range(1, int(runs.max())):
                 repeat[lag:] |= (values[lag:] == values[:-lag]) & (self.number[lag:] == self.number[:-lag])
-            return np.bincount(self.number[~repeat], minlength=self.count)
+            return np.bincount(self.number[~repeat], minlength=self.count + 1)[:self.count]
         order = np.lexsort((values, self.number))
         number, values = self.number[order], values[order]
         new = np.ones(len(values), dtype=bool)
         new[1:] = (number[1:] != number[:-1]) | (values[1:] != values[:-1])
-        return np.bincount(number[new], minlength=self.count)
+        return np.bincount(number[new], minlength=self.count + 1)[:self.count]
 
 
 def labels_of(labels, found):

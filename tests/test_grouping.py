@@ -8,11 +8,12 @@ from hypothesis import strategies as st
 from bchooks.grouping import Groups, codes, labels_of, ranks
 
 rows = st.lists(st.tuples(st.integers(-1, 4), st.integers(-1, 2), st.integers(-(2 ** 40), 2 ** 40),
-                          st.integers(0, 30)), max_size=60)
+                          st.integers(0, 30), st.booleans()), max_size=60)
 
 
 def _pandas(data):
-    frame = pd.DataFrame(data, columns=["a", "b", "value", "event"])
+    frame = pd.DataFrame(data or None, columns=["a", "b", "value", "event", "keep"], dtype="int64")
+    frame = frame[frame["keep"].astype(bool)]
     return frame.groupby(["a", "b"], sort=True).agg(size=("value", "size"), total=("value", "sum"),
                                                     low=("value", "min"), high=("value", "max"),
                                                     events=("event", "nunique"))
@@ -23,7 +24,8 @@ def _pandas(data):
 def test_groups_match_pandas(data):
     expected = _pandas(data)
     a, b, value, event = (np.array([row[k] for row in data], dtype=np.int64) for k in range(4))
-    groups = Groups((a, 5), (b, 3))
+    keep = np.array([row[4] for row in data], dtype=bool)
+    groups = Groups((a, 5), (b, 3), keep=keep)
     assert groups.count == len(expected)
     assert list(zip(groups.keys[0], groups.keys[1])) == list(expected.index)  # key order: codes ascending
     assert groups.size().tolist() == expected["size"].tolist()
@@ -31,6 +33,7 @@ def test_groups_match_pandas(data):
     assert groups.min(value).tolist() == expected["low"].tolist()
     assert groups.max(value).tolist() == expected["high"].tolist()
     assert groups.distinct(event).tolist() == expected["events"].tolist()  # by sorting: events not in runs
+    assert all(number == groups.count for number in groups.number[~keep])  # rows left out: their own bucket
 
 
 @settings(max_examples=100, deadline=None)
