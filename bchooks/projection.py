@@ -1,6 +1,7 @@
 """The order projection: the latest state of every order, kept incrementally in a columnar cache.
 
-The cache is a folder beside the database (`bchooks.db-analysis/`) of Parquet segments: a base and small deltas,
+The cache is a folder beside the database (`bchooks.db-analysis/`) of Arrow IPC segments (uncompressed, read
+by memory map: loading is nearly a copy-free conversion): a base and small deltas,
 each already resolved to one row per order, and a manifest with the last event id read (the watermark).
 `refresh()` reads only the events stored since then; a large first build runs in several processes.
 `resolve()` is the one rule everywhere: the newest `updated_at` wins (ties: the body's hash, so arrival order never
@@ -21,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
+from pyarrow import feather
 
 from .records import ORDER_TYPES, Batch, cents_column
 
-FORMAT = 1
+FORMAT = 2  # 1: Parquet segments; 2: Arrow IPC
 CHUNK = 100_000  # events per build task
 PARALLEL_FROM = 200_000  # events; below this a build runs in-process
 TIME = "datetime64[us, UTC]"
@@ -64,7 +66,7 @@ def typed(batch):
 def concat(frames):
     """Concatenate frames keeping categorical columns categorical (their categories united)."""
     frames = [f for f in frames if len(f)] or frames[:1]  # an empty frame (or segment) adds no rows, and its
-    # dtypes may have lost their categories in a Parquet round trip
+    # dtypes may have lost their categories in a round trip through the cache
     if len(frames) == 1:
         return frames[0]
     result = pd.concat(frames, ignore_index=True)
@@ -192,21 +194,22 @@ class Projection:
 
     def _write(self, manifest, name, frames):
         orders, items = frames
-        orders.to_parquet(self.cache_dir / f"orders-{name}.parquet", index=False)
-        items.to_parquet(self.cache_dir / f"items-{name}.parquet", index=False)
+        for kind, frame in (("orders", orders), ("items", items)):
+            feather.write_feather(frame.reset_index(drop=True), self.cache_dir / f"{kind}-{name}.arrow",
+                                  compression="uncompressed")
         manifest["segments"].append(name)
 
     def _save(self, manifest):
         temporary = self.cache_dir / "manifest.json.tmp"
         temporary.write_text(json.dumps(manifest))
         os.replace(temporary, self.cache_dir / "manifest.json")
-        for path in self.cache_dir.glob("*.parquet"):  # segments no longer listed (compacted away)
+        for path in self.cache_dir.glob("*.arrow"):  # segments no longer listed (compacted away)
             if path.stem.split("-", 1)[1] not in manifest["segments"]:
                 path.unlink()
 
     def _read(self, name):
-        return (pd.read_parquet(self.cache_dir / f"orders-{name}.parquet"),
-                pd.read_parquet(self.cache_dir / f"items-{name}.parquet"))
+        return tuple(feather.read_table(self.cache_dir / f"{kind}-{name}.arrow", memory_map=True).to_pandas()
+                     for kind in ("orders", "items"))
 
     # -- building
     def _latest_event(self):
@@ -247,8 +250,8 @@ class Projection:
         with self._locked():
             manifest = self._manifest()
             if manifest is None:
-                for path in self.cache_dir.glob("*.parquet"):
-                    path.unlink()
+                for path in [*self.cache_dir.glob("*.arrow"), *self.cache_dir.glob("*.parquet")]:
+                    path.unlink()  # (Parquet: the segments of format 1)
                 manifest = {"format": FORMAT, "watermark": 0, "watermark_sha256": None, "segments": [], "next": 1,
                             "base_rows": 0, "delta_rows": 0}
             mark = manifest["watermark"]
