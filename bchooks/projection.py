@@ -19,17 +19,15 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 from pyarrow import feather
 
 from .records import ORDER_TYPES, Batch, cents_column
+from .state import TIME, concat, merge, present, resolve
 
 FORMAT = 2  # 1: Parquet segments; 2: Arrow IPC
 CHUNK = 100_000  # events per build task
 PARALLEL_FROM = 200_000  # events; below this a build runs in-process
-TIME = "datetime64[us, UTC]"
 ORDER_SCHEMA = {
     "order_id": "str", "account_id": "str", "event_id": "int64", "updated_at": TIME, "created_at": TIME,
     "completed_at": TIME, "currency": "category", "country": "category", "country_name": "str",
@@ -61,79 +59,6 @@ def typed(batch):
     items = pd.DataFrame({name: _column(batch.items[name], dtype, name.endswith("_cents"))
                           for name, dtype in ITEM_SCHEMA.items()})
     return orders, items
-
-
-def concat(frames):
-    """Concatenate frames keeping categorical columns categorical (their categories united)."""
-    frames = [f for f in frames if len(f)] or frames[:1]  # an empty frame (or segment) adds no rows, and its
-    # dtypes may have lost their categories in a round trip through the cache
-    if len(frames) == 1:
-        return frames[0]
-    result = pd.concat(frames, ignore_index=True)
-    for column in frames[0].columns:
-        if isinstance(frames[0][column].dtype, pd.CategoricalDtype):
-            result[column] = union_categoricals([f[column] for f in frames], ignore_order=True)
-    return result
-
-
-def resolve(orders, items):
-    """One row per order (its latest state), and the line items of each winning event."""
-    if not len(orders):
-        return orders.reset_index(drop=True), items.iloc[:0].reset_index(drop=True)
-    shipped = orders.groupby("order_id", observed=True, sort=False)["shipped_at"].min()
-    latest = (orders.sort_values(["order_id", "updated_at", "rank_tie"], na_position="first", kind="stable")
-              .drop_duplicates("order_id", keep="last"))
-    latest = latest.assign(shipped_at=pd.Series(latest["order_id"].map(shipped), dtype=TIME))
-    return latest.reset_index(drop=True), items[items["event_id"].isin(latest["event_id"])].reset_index(drop=True)
-
-
-def merge(state, delta):
-    """Fold a resolved delta into a resolved, presented state; the result is presented too."""
-    (orders, items), (new_orders, new_items) = state, delta
-    if not len(new_orders):
-        return orders, items
-    touched = orders["order_id"].isin(new_orders["order_id"])
-    combined, combined_items = resolve(concat([orders[touched], new_orders]),
-                                       concat([items[items["event_id"].isin(orders["event_id"][touched])],
-                                               new_items]))
-    kept = items[~items["event_id"].isin(orders["event_id"][touched])]
-    return present(_insert(orders[~touched], combined), concat([kept, combined_items]), orders_sorted=True)
-
-
-def _order_key(orders):
-    """created_at as int64 with missing times last."""
-    key = orders["created_at"].to_numpy("datetime64[us]").view("int64").copy()
-    key[orders["created_at"].isna().to_numpy()] = np.iinfo("int64").max
-    return key
-
-
-def _insert(orders, extra):
-    """Sorted `orders` with a few `extra` rows put in their places (by created_at, then order_id)."""
-    if not len(extra):
-        return orders.reset_index(drop=True)
-    extra = extra.sort_values(["created_at", "order_id"], na_position="last", kind="stable", ignore_index=True)
-    base_key, extra_key = _order_key(orders), _order_key(extra)
-    base_ids = orders["order_id"].to_numpy()
-    positions = np.searchsorted(base_key, extra_key, side="left")
-    for n, (position, key, oid) in enumerate(zip(positions, extra_key, extra["order_id"].to_numpy())):
-        while position < len(base_key) and base_key[position] == key and base_ids[position] < oid:
-            position += 1  # equal created_at (rare): order_id decides
-        positions[n] = position
-    order = np.insert(np.arange(len(orders)), positions, np.arange(len(orders), len(orders) + len(extra)))
-    return concat([orders.reset_index(drop=True), extra]).take(order).reset_index(drop=True)
-
-
-def present(orders, items, orders_sorted=False):
-    """The frames' documented order: orders by `created_at`, then `order_id`; items in their orders' order,
-    then by `line`. Items are matched to orders by `event_id` (integers: no string work on millions of rows)."""
-    if not orders_sorted:
-        orders = orders.sort_values(["created_at", "order_id"], na_position="last", kind="stable",
-                                    ignore_index=True)
-    events = orders["event_id"].to_numpy()
-    by_event = np.argsort(events, kind="stable")
-    position = by_event[np.searchsorted(events, items["event_id"].to_numpy(), sorter=by_event)]
-    order = np.lexsort((items["line"].to_numpy(), position))
-    return orders, items.take(order).reset_index(drop=True)
 
 
 def build_range(path, first_id, last_id):
@@ -266,12 +191,15 @@ class Projection:
                 manifest["delta_rows"] += len(delta[0])
             manifest.update(watermark=last_id, watermark_sha256=last_sha)
             if len(manifest["segments"]) > 8 or manifest["delta_rows"] > max(1000, manifest["base_rows"] // 5):
-                frames = self._load(manifest)
-                manifest.update(segments=[], base_rows=len(frames[0]), delta_rows=0)
-                self._write(manifest, f"{manifest['next']:06d}", frames)
-                manifest["next"] += 1
+                self._compact(manifest, self._load(manifest))
             self._save(manifest)
             return last_id - mark
+
+    def _compact(self, manifest, frames):
+        """Make the merged `frames` the one base segment (the caller saves the manifest)."""
+        manifest.update(segments=[], base_rows=len(frames[0]), delta_rows=0)
+        self._write(manifest, f"{manifest['next']:06d}", frames)
+        manifest["next"] += 1
 
     def rebuild(self):
         """Forget the cache and read every event again."""
@@ -300,6 +228,10 @@ class Projection:
                 manifest = self._manifest()
                 state = self._load(manifest) if manifest and manifest["segments"] else present(
                     *resolve(*typed(Batch())))
+                if manifest and len(manifest["segments"]) > 1:
+                    # merging deltas costs more than reading a base: the next read finds it merged
+                    self._compact(manifest, state)
+                    self._save(manifest)
                 if manifest:
                     self._state = (manifest, state)
         orders, items = state

@@ -1,0 +1,122 @@
+"""The resolved state of orders as frames: which event wins, in what order rows come, and how a delta folds in.
+
+`resolve()` is the one rule everywhere: the newest `updated_at` wins (ties: the body's hash, so arrival order never
+matters), `shipped_at` is the earliest `updated_at` that showed the order shipped, and an order's line items are
+those of its winning event. `present()` puts frames in their documented order; `merge()` folds a resolved delta
+into a presented state with one gather per frame (a million orders: copies cost more than the logic).
+"""
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+TIME = "datetime64[us, UTC]"
+_LAST = np.iinfo("int64").max
+
+
+def concat(frames):
+    """Concatenate frames keeping categorical columns categorical (their categories united)."""
+    frames = [f for f in frames if len(f)] or frames[:1]  # an empty frame (or segment) adds no rows, and its
+    # dtypes may have lost their categories in a round trip through the cache
+    if len(frames) == 1:
+        return frames[0]
+    result = pd.concat(frames, ignore_index=True)
+    for column in frames[0].columns:
+        if isinstance(frames[0][column].dtype, pd.CategoricalDtype):
+            result[column] = union_categoricals([f[column] for f in frames], ignore_order=True)
+    return result
+
+
+def resolve(orders, items):
+    """One row per order (its latest state), and the line items of each winning event."""
+    if not len(orders):
+        return orders.reset_index(drop=True), items.iloc[:0].reset_index(drop=True)
+    shipped = orders.groupby("order_id", observed=True, sort=False)["shipped_at"].min()
+    latest = (orders.sort_values(["order_id", "updated_at", "rank_tie"], na_position="first", kind="stable")
+              .drop_duplicates("order_id", keep="last"))
+    latest = latest.assign(shipped_at=pd.Series(latest["order_id"].map(shipped), dtype=TIME))
+    return latest.reset_index(drop=True), items[items["event_id"].isin(latest["event_id"])].reset_index(drop=True)
+
+
+def present(orders, items):
+    """The frames' documented order: orders by `created_at`, then `order_id`; items in their orders' order,
+    then by `line`. Items are matched to orders by `event_id` (integers: no string work on millions of rows)."""
+    orders = orders.sort_values(["created_at", "order_id"], na_position="last", kind="stable", ignore_index=True)
+    events = orders["event_id"].to_numpy()
+    by_event = np.argsort(events, kind="stable")
+    position = by_event[np.searchsorted(events, items["event_id"].to_numpy(), sorter=by_event)]
+    order = np.lexsort((items["line"].to_numpy(), position))
+    return orders, items.take(order).reset_index(drop=True)
+
+
+def merge(state, delta):
+    """Fold a resolved delta into a resolved, presented state; the result is presented too."""
+    (orders, items), (new_orders, new_items) = state, delta
+    if not len(new_orders):
+        return orders, items
+    touched = orders["order_id"].isin(new_orders["order_id"]).to_numpy()
+    old = np.flatnonzero(touched)
+    old_items = items["event_id"].isin(orders["event_id"].to_numpy()[old]).to_numpy()
+    combined, combined_items = present(*resolve(concat([orders.take(old), new_orders]),
+                                                concat([items[old_items], new_items])))
+    rows = _interleave(orders, np.flatnonzero(~touched), combined)
+    events = np.concatenate([orders["event_id"].to_numpy(), combined["event_id"].to_numpy()])[rows]
+    from_base = rows < len(orders)
+    # each order's line items: its run in the base items (untouched orders) or in the combined items
+    starts, lengths = np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows), dtype=np.int64)
+    for mask, own_items, offset in ((from_base, items, 0), (~from_base, combined_items, len(items))):
+        found_starts, lengths[mask] = _blocks(events[mask], own_items["event_id"].to_numpy())
+        starts[mask] = found_starts + offset
+    item_rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    return _gather(orders, combined, rows), _gather(items, combined_items, item_rows)
+
+
+def _order_key(orders):
+    """created_at as int64 with missing times last."""
+    key = orders["created_at"].to_numpy("datetime64[us]").view("int64").copy()
+    key[orders["created_at"].isna().to_numpy()] = _LAST
+    return key
+
+
+def _interleave(orders, kept, extra):
+    """Rows of [orders; extra] in the documented order: the sorted `orders` rows `kept`, and every `extra` row
+    (extra sorted too) put in its place by created_at, then order_id. Indices >= len(orders) are extra's."""
+    base_key, extra_key = _order_key(orders)[kept], _order_key(extra)
+    positions = np.searchsorted(base_key, extra_key, side="left")
+    ties = np.flatnonzero((positions < len(base_key)) & (base_key[np.minimum(positions, len(base_key) - 1)]
+                                                         == extra_key)) if len(base_key) else []
+    base_ids, extra_ids = orders["order_id"], extra["order_id"]
+    for n in ties:  # equal created_at (rare): order_id decides
+        while (positions[n] < len(base_key) and base_key[positions[n]] == extra_key[n]
+               and base_ids.iloc[kept[positions[n]]] < extra_ids.iloc[n]):
+            positions[n] += 1
+    return np.insert(kept, positions, np.arange(len(orders), len(orders) + len(extra)))
+
+
+def _blocks(events, item_events):
+    """(start, length) of each event's run of line items in `item_events` (items grouped by event)."""
+    if not len(item_events):
+        return np.zeros(len(events), dtype=np.int64), np.zeros(len(events), dtype=np.int64)
+    heads = np.flatnonzero(np.concatenate(([True], item_events[1:] != item_events[:-1])))
+    run_events, run_lengths = item_events[heads], np.diff(np.concatenate((heads, [len(item_events)])))
+    by_event = np.argsort(run_events, kind="stable")
+    at = by_event[np.minimum(np.searchsorted(run_events, events, sorter=by_event), len(heads) - 1)]
+    found = run_events[at] == events
+    return np.where(found, heads[at], 0), np.where(found, run_lengths[at], 0)
+
+
+def _gather(base, extra, rows):
+    """Rows `rows` of [base; extra] as one frame, column by column; categorical columns keep base's categories
+    (with extra's new ones added) instead of uniting and re-checking all of them."""
+    columns = {}
+    for name in base.columns:
+        first, second = base[name], extra[name]
+        if isinstance(first.dtype, pd.CategoricalDtype):
+            labels = first.cat.categories
+            added = pd.Index(second.dropna().unique()).difference(labels)
+            dtype = first.dtype if not len(added) else pd.CategoricalDtype(labels.append(added))
+            codes = np.concatenate([first.cat.codes.to_numpy(), pd.Categorical(second, dtype=dtype).codes])
+            columns[name] = pd.Categorical.from_codes(codes[rows], dtype=dtype)
+        else:
+            columns[name] = pd.concat([first, second], ignore_index=True).take(rows).array
+    return pd.DataFrame(columns)
