@@ -160,6 +160,8 @@ def test_incremental_refreshes_equal_a_rebuild(tmp_path_factory, seed, cuts):
             position += cut
             projection.refresh()
         incremental = projection.frames()
+        assert len(projection._manifest()["segments"]) == 1  # the read saved what it merged as the base
+        frames_equal(incremental, Projection(store).frames())  # read back from that base
         projection.rebuild()
         frames_equal(incremental, projection.frames())
         frames_equal(incremental, Projection(store, store.path + "-other").frames())
