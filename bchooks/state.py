@@ -31,17 +31,33 @@ def resolve(orders, items):
     """One row per order (its latest state), and the line items of each winning event."""
     if not len(orders):
         return orders.reset_index(drop=True), items.iloc[:0].reset_index(drop=True)
-    shipped = orders.groupby("order_id", observed=True, sort=False)["shipped_at"].min()
-    latest = (orders.sort_values(["order_id", "updated_at", "rank_tie"], na_position="first", kind="stable")
-              .drop_duplicates("order_id", keep="last"))
-    latest = latest.assign(shipped_at=pd.Series(latest["order_id"].map(shipped), dtype=TIME))
-    return latest.reset_index(drop=True), items[items["event_id"].isin(latest["event_id"])].reset_index(drop=True)
+    order, _ = pd.factorize(orders["order_id"])  # integers from here on: no string sorting of a million rows
+    updated = orders["updated_at"].to_numpy("datetime64[us]").view("int64")  # missing (NaT) sorts first: oldest
+    ranking = np.lexsort((orders["rank_tie"].to_numpy(), updated, order))
+    last = ranking[np.flatnonzero(np.append(order[ranking][1:] != order[ranking][:-1], True))]
+    shipped = orders["shipped_at"].to_numpy("datetime64[us]").view("int64").copy()
+    shipped[orders["shipped_at"].isna().to_numpy()] = _LAST
+    first_shipped = np.full(order.max() + 1, _LAST, dtype=np.int64)
+    np.minimum.at(first_shipped, order, shipped)
+    latest = orders.take(last).reset_index(drop=True)
+    earliest = first_shipped[order[last]]
+    latest["shipped_at"] = pd.Series(np.where(earliest == _LAST, np.iinfo("int64").min, earliest)
+                                     .view("datetime64[us]")).dt.tz_localize("UTC").astype(TIME)
+    return latest, items[items["event_id"].isin(latest["event_id"])].reset_index(drop=True)
 
 
 def present(orders, items):
     """The frames' documented order: orders by `created_at`, then `order_id`; items in their orders' order,
     then by `line`. Items are matched to orders by `event_id` (integers: no string work on millions of rows)."""
-    orders = orders.sort_values(["created_at", "order_id"], na_position="last", kind="stable", ignore_index=True)
+    key = _order_key(orders)
+    order = np.argsort(key, kind="stable")
+    tied = np.flatnonzero(np.diff(key[order]) == 0)
+    if len(tied):  # equal created_at (rare): order_id decides, within each run of equal times
+        rows = np.unique(np.concatenate([tied, tied + 1]))
+        runs = np.cumsum(np.append(True, np.diff(rows) > 1))
+        ids = orders["order_id"].iloc[order[rows]].to_numpy(dtype=object)
+        order[rows] = order[rows][sorted(range(len(rows)), key=lambda n: (runs[n], ids[n]))]
+    orders = orders.take(order).reset_index(drop=True)
     events = orders["event_id"].to_numpy()
     by_event = np.argsort(events, kind="stable")
     position = by_event[np.searchsorted(events, items["event_id"].to_numpy(), sorter=by_event)]
