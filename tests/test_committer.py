@@ -49,9 +49,10 @@ def test_a_failed_commit_fails_every_waiting_append(db_path):
 
 
 def test_the_write_ahead_log_stays_bounded_under_steady_load(db_path, monkeypatch):
-    """Background checkpoints finish with the writers held back for a moment, so the log starts over instead of
-    growing for as long as the load lasts (every event adds pages to it: about 12 KB here)."""
+    """Past its limit, a background checkpoint finishes with the writers held back for a moment, so the log starts
+    over instead of growing for as long as the load lasts (every event adds pages to it: about 13 KB here)."""
     monkeypatch.setattr(committer, "CHECKPOINT_EVERY", 0.05)
+    monkeypatch.setattr(committer, "WAL_LIMIT", 2 ** 20)
     store = EventStore(db_path, group_commit=True)
     stop = time.monotonic() + 1.5
     written = []
