@@ -11,6 +11,7 @@ those of its winning event. Deleting the folder (or `rebuild()`) gives the same 
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -24,6 +25,8 @@ from pyarrow import feather
 
 from .records import ORDER_TYPES, Batch, cents_column
 from .state import TIME, concat, merge, present, resolve
+
+log = logging.getLogger("bchooks.projection")
 
 FORMAT = 2  # 1: Parquet segments; 2: Arrow IPC
 CHUNK = 100_000  # events per build task
@@ -164,14 +167,26 @@ class Projection:
         return resolve(*typed(batch))
 
     def refresh(self):
-        """Read the events stored since the last refresh into the cache; returns how many event ids it covered."""
+        """Read the events stored since the last refresh into the cache; returns how many event ids it covered.
+        A cache folder that cannot be written (read-only, full) is reported once and analysis goes on in memory."""
         last_id, last_sha = self._latest_event()
-        if self.cache_dir is None:
-            mark = self._memory[0] if self._memory else 0
-            if last_id > mark:
-                delta = self._fresh(mark, last_id)
-                self._memory = (last_id, merge(self._memory[1], delta) if self._memory else delta)
-            return last_id - mark
+        if self.cache_dir is not None:
+            try:
+                return self._refresh_cache(last_id, last_sha)
+            except OSError as error:
+                self._without_cache(error)
+        mark = self._memory[0] if self._memory else 0
+        if last_id > mark:
+            delta = self._fresh(mark, last_id)
+            self._memory = (last_id, merge(self._memory[1], delta) if self._memory else delta)
+        return last_id - mark
+
+    def _without_cache(self, error):
+        log.warning("cannot use the analysis cache %s (%s): analysing in memory, reading every event each time",
+                    self.cache_dir, error.strerror or error)
+        self.cache_dir = None
+
+    def _refresh_cache(self, last_id, last_sha):
         with self._locked():
             manifest = self._manifest()
             if manifest is None:
@@ -221,19 +236,29 @@ class Projection:
     def frames(self):
         """(orders, items): refreshed, typed, orders by `created_at` then `order_id`, items by order then line."""
         self.refresh()
+        state = None
+        if self.cache_dir is not None:
+            try:
+                state = self._cached_state()
+            except OSError as error:
+                self._without_cache(error)
+                self.refresh()
         if self.cache_dir is None:
             state = self._memory[1] if self._memory else present(*resolve(*typed(Batch())))
-        else:
-            with self._locked():
-                manifest = self._manifest()
-                state = self._load(manifest) if manifest and manifest["segments"] else present(
-                    *resolve(*typed(Batch())))
-                if manifest and len(manifest["segments"]) > 1:
-                    # merging deltas costs more than reading a base: the next read finds it merged
-                    self._compact(manifest, state)
-                    self._save(manifest)
-                if manifest:
-                    self._state = (manifest, state)
         orders, items = state
         return orders.drop(columns=["rank_tie"]), items
 
+    def _cached_state(self):
+        with self._locked():
+            manifest = self._manifest()
+            state = self._load(manifest) if manifest and manifest["segments"] else present(*resolve(*typed(Batch())))
+            if manifest and len(manifest["segments"]) > 1:
+                try:  # merging deltas costs more than reading a base: the next read finds it merged
+                    self._compact(manifest, state)
+                    self._save(manifest)
+                except OSError as error:  # (disk full: the deltas stay, and are merged again next time)
+                    log.warning("could not save the merged analysis cache %s: %s", self.cache_dir, error)
+                    return state
+            if manifest:
+                self._state = (manifest, state)
+            return state

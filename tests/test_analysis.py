@@ -187,3 +187,18 @@ def test_parallel_build_equals_in_process_build(tmp_path, monkeypatch):
         monkeypatch.setattr(projection_module, "PARALLEL_FROM", 10)
         monkeypatch.setattr(projection_module, "CHUNK", 37)
         frames_equal(single, Projection(store, tmp_path / "parallel", workers=2).frames())
+
+
+def test_a_cache_folder_that_cannot_be_written_means_analysis_in_memory(tmp_path, caplog):
+    with EventStore(tmp_path / "events.db") as store:
+        shop = Shop(5)
+        put(store, *shop.events("order.created", 30), *shop.events("order.updated", 10))
+        expected = Projection(store, tmp_path / "good").frames()
+        (tmp_path / "a-file").write_text("not a folder")
+        projection = Projection(store, tmp_path / "a-file" / "cache")
+        with caplog.at_level("WARNING", logger="bchooks.projection"):
+            frames_equal(projection.frames(), expected)
+            put(store, *shop.events("order.updated", 5))
+            frames_equal(projection.frames(), Projection(store, tmp_path / "good").frames())
+        warnings = [r.getMessage() for r in caplog.records]
+        assert len(warnings) == 1 and "analysing in memory" in warnings[0] and "a-file" in warnings[0]
