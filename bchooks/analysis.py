@@ -53,7 +53,11 @@ def _money_array(cents):
 
 def _kept(frame):
     """Mask of the rows (orders or line items) of orders not refunded."""
-    return (frame["payment_status"] != REFUNDED).to_numpy()
+    status = frame["payment_status"]
+    if isinstance(status.dtype, pd.CategoricalDtype):  # compare codes: no string work on millions of rows
+        labels = status.cat.categories
+        return status.cat.codes.to_numpy() != (labels.get_loc(REFUNDED) if REFUNDED in labels else -2)
+    return (status != REFUNDED).to_numpy()
 
 
 _DAY_US = 86_400_000_000

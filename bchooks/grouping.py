@@ -7,16 +7,18 @@ in one pass. Missing values get their own code (they are never dropped silently 
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _LOW_BITS = 26
 
 
 def codes(series):
-    """(int64 codes, labels) of a column: categorical codes as they are, anything else factorized; -1 = missing."""
+    """(integer codes, labels) of a column: categorical codes as they are, anything else factorized; -1 = missing."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy().astype(np.int64), series.cat.categories
+        return series.cat.codes.to_numpy(), series.cat.categories  # int8/16/32 as stored: no copy
     found, labels = pd.factorize(series)
-    return found.astype(np.int64), pd.Index(labels)
+    return found, pd.Index(labels)
 
 
 class Groups:
@@ -106,14 +108,18 @@ class Groups:
 
 
 def labels_of(labels, found):
-    """The labels for codes (missing for -1), as a str array."""
-    result = np.asarray(labels, dtype=object)[np.maximum(found, 0)] if len(labels) else np.full(len(found), None)
-    result = np.where(found >= 0, result, None) if len(result) else result
-    return pd.array(result, dtype="str")
+    """The labels for codes (missing for -1), as a str array (gathered by Arrow: no Python strings)."""
+    found = np.asarray(found)
+    if not len(labels):
+        return pd.array(np.full(len(found), None), dtype="str")
+    taken = pa.array(labels).take(pa.array(np.maximum(found, 0)))
+    if (found < 0).any():
+        taken = pc.if_else(pa.array(found >= 0), taken, pa.scalar(None, taken.type))
+    return pd.array(taken, dtype="str")
 
 
 def ranks(labels):
     """Each label's position in sorted order (for sorting rows by label through their codes)."""
     result = np.empty(len(labels), dtype=np.int64)
-    result[np.argsort(np.asarray(labels, dtype=object), kind="stable")] = np.arange(len(labels))
+    result[pc.array_sort_indices(pa.array(labels)).to_numpy()] = np.arange(len(labels))
     return result
