@@ -96,15 +96,8 @@ def revenue(orders, freq="D"):
         "orders": groups.size(),
         "revenue": _money_array(groups.sum(_int_cents(orders["total_cents"])[keep])),
     })
-    order = np.lexsort((grouping.ranks(currencies)[groups.keys[1]] if len(currencies) else groups.keys[1],
-                        groups.keys[0]))
-    return _missing_last(result.take(order), "currency").reset_index(drop=True)
-
-
-def _missing_last(frame, column):
-    """Rows whose `column` is missing go last (as pandas' sort would put them), keeping the order otherwise."""
-    missing = frame[column].isna().to_numpy()
-    return pd.concat([frame[~missing], frame[missing]]) if missing.any() else frame
+    order = np.lexsort((grouping.ranks(currencies, groups.keys[1]), groups.keys[0]))
+    return result.take(order).reset_index(drop=True)
 
 
 def top_products(items, orders=None, by="revenue", n=10, options=False):
@@ -125,8 +118,7 @@ def top_products(items, orders=None, by="revenue", n=10, options=False):
     grouped["units"] = groups.sum(items["quantity"].to_numpy("int64", na_value=0))
     grouped["orders"] = groups.distinct(items["event_id"].to_numpy("int64"))
     grouped["revenue_cents"] = groups.sum(_int_cents(items["total_cents"]))
-    ranked = [grouping.ranks(labels)[np.maximum(grouped[name].to_numpy(), 0)] for name, (_, labels)
-              in zip(names, columns)]
+    ranked = [grouping.ranks(labels, grouped[name].to_numpy()) for name, (_, labels) in zip(names, columns)]
     measure = grouped["revenue_cents" if by == "revenue" else "units"].to_numpy()
     grouped = grouped.take(np.lexsort((*reversed(ranked), -measure))[:n]).reset_index(drop=True)
     for name, (_, labels) in zip(names, columns):
@@ -146,8 +138,7 @@ def customers(orders):
     created = orders["created_at"].to_numpy("datetime64[us]").view("int64")
     known = created != np.iinfo(np.int64).min  # NaT
     ltv = groups.sum(_int_cents(orders["total_cents"]))
-    currency_rank = grouping.ranks(currencies)[groups.keys[1]] if len(currencies) else groups.keys[1]
-    order = np.lexsort((grouping.ranks(emails)[groups.keys[0]], -ltv, currency_rank))
+    order = np.lexsort((grouping.ranks(emails, groups.keys[0]), -ltv, grouping.ranks(currencies, groups.keys[1])))
     first_at = groups.min(np.where(known, created, np.iinfo(np.int64).max))[order]
     last_at = groups.max(created)[order]
     result = pd.DataFrame({
@@ -161,7 +152,7 @@ def customers(orders):
         "last_order": pd.to_datetime(last_at, unit="us", utc=True),
         "lifetime_value_cents": ltv[order],
     })
-    return _missing_last(result, "currency").reset_index(drop=True)
+    return result
 
 
 def repeat_rate(orders):

@@ -38,6 +38,8 @@ class Groups:
             key += found
             key += 1  # code -1 (missing) becomes digit 0
             space *= size + 1
+        if space >= 2 ** 62:  # the combined key would overflow int64
+            raise ValueError(f"too many distinct key combinations to group ({space:,})")
         if keep is not None:
             key[~keep] = space  # one more slot, for the rows left out
         if space <= 4 * rows + 4096:  # a dense key space: one counting pass instead of a sort
@@ -118,8 +120,11 @@ def labels_of(labels, found):
     return pd.array(taken, dtype="str")
 
 
-def ranks(labels):
-    """Each label's position in sorted order (for sorting rows by label through their codes)."""
-    result = np.empty(len(labels), dtype=np.int64)
-    result[pc.array_sort_indices(pa.array(labels)).to_numpy()] = np.arange(len(labels))
-    return result
+def ranks(labels, found):
+    """For codes `found`, their labels' positions in sorted order, missing (-1) after every label: sorting rows
+    by these sorts them by label, as pandas would with missing values last."""
+    order = np.empty(len(labels) + 1, dtype=np.int64)
+    if len(labels):
+        order[pc.array_sort_indices(pa.array(labels)).to_numpy()] = np.arange(len(labels))
+    order[-1] = len(labels)
+    return order[np.asarray(found)]

@@ -202,3 +202,17 @@ def test_a_cache_folder_that_cannot_be_written_means_analysis_in_memory(tmp_path
             frames_equal(projection.frames(), Projection(store, tmp_path / "good").frames())
         warnings = [r.getMessage() for r in caplog.records]
         assert len(warnings) == 1 and "analysing in memory" in warnings[0] and "a-file" in warnings[0]
+
+
+def test_frames_with_a_missing_key_keep_those_rows_in_a_group_of_their_own(fresh):
+    """Frames built by hand may lack a currency: those orders are not dropped from revenue and customers, and
+    sort after every currency, as pandas would sort a missing value."""
+    put(fresh, order("A", currency="USD"), order("B", currency="EUR", total="7.0"), order("C", total="3.0"))
+    orders, items = analysis.Projection(fresh).frames()
+    orders = orders.assign(currency=orders["currency"].where(orders["order_id"] != "C"))
+    daily = analysis.revenue(orders)
+    assert daily["currency"].tolist()[:2] == ["EUR", "USD"] and pd.isna(daily["currency"].iloc[2])
+    assert daily["revenue"].tolist() == [Decimal("7.00"), Decimal("10.00"), Decimal("3.00")]
+    by_customer = analysis.customers(orders)
+    assert by_customer["lifetime_value_cents"].tolist() == [700, 1000, 300]
+    assert pd.isna(by_customer["currency"].iloc[-1])

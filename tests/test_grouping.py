@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -66,6 +67,12 @@ def test_codes_labels_and_ranks():
     assert found.tolist() == [0, -1, 1, 0] and list(labels) == ["b", "a"]
     named = labels_of(labels, np.array([1, -1, 0]))
     assert named[0] == "a" and pd.isna(named[1]) and named[2] == "b"
-    assert ranks(labels).tolist() == [1, 0]
+    assert ranks(labels, np.array([0, 1, -1, 1])).tolist() == [1, 0, 2, 0]  # missing after every label
     cat = pd.Series(["x", "y", None], dtype="category")
     assert codes(cat)[0].tolist() == [0, 1, -1]
+
+
+def test_key_spaces_beyond_int64_are_refused_not_wrapped():
+    big = np.array([0, 1], dtype=np.int64)
+    with pytest.raises(ValueError, match="too many distinct key combinations"):
+        Groups((big, 2 ** 31), (big, 2 ** 31), (big, 2 ** 31))
