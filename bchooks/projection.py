@@ -20,7 +20,10 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyarrow import feather
 
 from .records import ORDER_TYPES, Batch, cents_column
@@ -46,11 +49,22 @@ ITEM_SCHEMA = {
 
 
 def _column(values, dtype, money=False):
+    """A typed column of Python values; text goes through Arrow (several times faster than pandas' own path)."""
     if money:
         return cents_column(values)
     if dtype == TIME:
         text = pd.Series(values, dtype="str")
         return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(TIME)
+    if dtype == "str":
+        return pd.Series(pd.array(pa.array(values, type=pa.large_string()), dtype="str"))
+    if dtype == "category":  # categories sorted, as pandas makes them
+        encoded = pa.array(values, type=pa.large_string()).dictionary_encode()
+        order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+        position = np.empty(len(order) + 1, dtype=np.int64)
+        position[order], position[-1] = np.arange(len(order)), -1  # missing values: code -1
+        codes = position[encoded.indices.fill_null(len(order)).to_numpy()]
+        labels = pd.Index(pd.array(encoded.dictionary.take(pa.array(order)), dtype="str"))
+        return pd.Series(pd.Categorical.from_codes(codes, categories=labels))
     return pd.Series(values, dtype=dtype)
 
 
