@@ -55,17 +55,22 @@ def _column(values, dtype, money=False):
     if dtype == TIME:
         text = pd.Series(values, dtype="str")
         return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(TIME)
+    if dtype not in ("str", "category"):
+        return pd.Series(values, dtype=dtype)
+    try:
+        text = pa.array(values, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text (e.g. a number stored by another program)
+        return pd.Series(values, dtype=dtype)
     if dtype == "str":
-        return pd.Series(pd.array(pa.array(values, type=pa.large_string()), dtype="str"))
-    if dtype == "category":  # categories sorted, as pandas makes them
-        encoded = pa.array(values, type=pa.large_string()).dictionary_encode()
-        order = pc.array_sort_indices(encoded.dictionary).to_numpy()
-        position = np.empty(len(order) + 1, dtype=np.int64)
-        position[order], position[-1] = np.arange(len(order)), -1  # missing values: code -1
-        codes = position[encoded.indices.fill_null(len(order)).to_numpy()]
-        labels = pd.Index(pd.array(encoded.dictionary.take(pa.array(order)), dtype="str"))
-        return pd.Series(pd.Categorical.from_codes(codes, categories=labels))
-    return pd.Series(values, dtype=dtype)
+        return pd.Series(pd.array(text, dtype="str"))
+    # a category: sorted categories, as pandas makes them
+    encoded = text.dictionary_encode()
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+    position = np.empty(len(order) + 1, dtype=np.int64)
+    position[order], position[-1] = np.arange(len(order)), -1  # missing values: code -1
+    codes = position[encoded.indices.fill_null(len(order)).to_numpy()]
+    labels = pd.Index(pd.array(encoded.dictionary.take(pa.array(order)), dtype="str"))
+    return pd.Series(pd.Categorical.from_codes(codes, categories=labels))
 
 
 def typed(batch):

@@ -216,3 +216,13 @@ def test_frames_with_a_missing_key_keep_those_rows_in_a_group_of_their_own(fresh
     by_customer = analysis.customers(orders)
     assert by_customer["lifetime_value_cents"].tolist() == [700, 1000, 300]
     assert pd.isna(by_customer["currency"].iloc[-1])
+
+
+def test_typed_columns_match_pandas_also_for_values_that_are_not_text():
+    from bchooks.projection import _column
+    for values in (["b", None, "a", "b"], ["a", 5, None]):
+        for dtype in ("str", "category"):
+            built, expected = _column(values, dtype), pd.Series(values, dtype=dtype)
+            assert built.dtype == expected.dtype and built.equals(expected)
+            if dtype == "category":
+                assert list(built.cat.categories) == list(expected.cat.categories)
