@@ -105,6 +105,22 @@ class Appended:
     duplicate: bool
 
 
+def event_filter(*, type=None, since=None):
+    """(SQL conditions, parameters) selecting events of one `type` (or a tuple of types) received at or after
+    `since` (ISO text); no conditions when neither is given."""
+    where, params = [], []
+    if isinstance(type, (tuple, list)):
+        where.append(f"type IN ({','.join('?' * len(type))})")
+        params.extend(type)
+    elif type:
+        where.append("type = ?")
+        params.append(type)
+    if since:
+        where.append("received_at >= ?")
+        params.append(since)
+    return where, params
+
+
 def migrate(conn, target=SCHEMA_VERSION):
     """Apply the migrations after the file's `user_version`, up to `target`, each in its own transaction."""
     current = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -322,16 +338,8 @@ class EventStore:
     def iter_events(self, *, type=None, since=None, after_id=0, limit=None, batch=1000):
         """Events in id order: of one `type` (or a tuple of types), received at or after `since` (ISO text),
         with id > `after_id`."""
-        where, params = ["id > ?"], [after_id]
-        if isinstance(type, (tuple, list)):
-            where.append(f"type IN ({','.join('?' * len(type))})")
-            params.extend(type)
-        elif type:
-            where.append("type = ?")
-            params.append(type)
-        if since:
-            where.append("received_at >= ?")
-            params.append(since)
+        where, params = event_filter(type=type, since=since)
+        where, params = ["id > ?", *where], [after_id, *params]
         remaining = limit
         while remaining is None or remaining > 0:
             size = batch if remaining is None else min(batch, remaining)
@@ -347,18 +355,14 @@ class EventStore:
 
     def latest(self, limit=20, *, type=None):
         """The newest `limit` events, newest first."""
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
-        params = []
-        if type:
-            sql += " WHERE type = ?"
-            params.append(type)
-        rows = self._read(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        where, params = event_filter(type=type)
+        rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(where) or '1'}"
+                          " ORDER BY id DESC LIMIT ?", (*params, limit))
         return [StoredEvent(*row) for row in rows]
 
     def count(self, *, type=None):
-        if type:
-            return self._read("SELECT count(*) FROM events WHERE type = ?", (type,))[0][0]
-        return self._read("SELECT count(*) FROM events")[0][0]
+        where, params = event_filter(type=type)
+        return self._read(f"SELECT count(*) FROM events WHERE {' AND '.join(where) or '1'}", params)[0][0]
 
     def counts_by_type(self):
         return dict(self._read("SELECT type, count(*) FROM events GROUP BY type ORDER BY count(*) DESC, type"))

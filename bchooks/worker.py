@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .clock import now_iso
 from .errors import InputError
+from .store import event_filter
 
 DONE, PENDING, RUNNING, FAILED, DEAD = "done", "pending", "running", "failed", "dead"
 
@@ -133,13 +134,7 @@ def replay(store, *, event_ids=(), dead=False, event_type=None, since=None, cloc
     if dead:
         where.append("status = 'dead'")
     if event_type or since:
-        sub, sub_params = [], []
-        if event_type:
-            sub.append("type = ?")
-            sub_params.append(event_type)
-        if since:
-            sub.append("received_at >= ?")
-            sub_params.append(since)
+        sub, sub_params = event_filter(type=event_type, since=since)
         where.append(f"event_id IN (SELECT id FROM events WHERE {' AND '.join(sub)})")
         params += sub_params
     if not where:
