@@ -92,8 +92,7 @@ def build_range(path, first_id, last_id):
         rows = conn.execute(f"SELECT id, account_id, body, body_sha256, received_at FROM events"
                             f" WHERE id BETWEEN ? AND ? AND type IN ({marks}) ORDER BY id",
                             (first_id, last_id, *ORDER_TYPES))
-        for row in rows:
-            batch.add(*row)
+        batch.extend(rows)
     finally:
         conn.close()
     return resolve(*typed(batch))
@@ -179,10 +178,8 @@ class Projection:
 
     def _build_memory(self, after_id, last_id):
         batch = Batch()
-        for event in self.store.iter_events(type=ORDER_TYPES, after_id=after_id, batch=5000):
-            if event.id > last_id:
-                break
-            batch.add(event.id, event.account_id, event.body, event.body_sha256, event.received_at)
+        batch.extend((e.id, e.account_id, e.body, e.body_sha256, e.received_at) for e in self.store.iter_events(
+            type=ORDER_TYPES, after_id=after_id, batch=5000) if e.id <= last_id)
         return resolve(*typed(batch))
 
     def refresh(self):

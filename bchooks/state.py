@@ -20,11 +20,13 @@ def concat(frames):
     # dtypes may have lost their categories in a round trip through the cache
     if len(frames) == 1:
         return frames[0]
-    result = pd.concat(frames, ignore_index=True)
-    for column in frames[0].columns:
-        if isinstance(frames[0][column].dtype, pd.CategoricalDtype):
-            result[column] = union_categoricals([f[column] for f in frames], ignore_order=True)
-    return result
+    columns = list(frames[0].columns)
+    categorical = [c for c in columns if isinstance(frames[0][c].dtype, pd.CategoricalDtype)]
+    # categoricals are united apart: pandas would turn columns with different categories into objects first
+    result = pd.concat([f.drop(columns=categorical) for f in frames], ignore_index=True)
+    for column in categorical:
+        result[column] = union_categoricals([f[column] for f in frames], ignore_order=True)
+    return result[columns]
 
 
 def resolve(orders, items):
