@@ -12,6 +12,7 @@ give the same rows by construction.
 
 import json
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
@@ -24,6 +25,8 @@ ORDER_COLUMNS = ("order_id", "account_id", "event_id", "updated_at", "created_at
 ITEM_COLUMNS = ("order_id", "event_id", "line", "product_id", "product_name", "option_name", "quantity",
                 "price_cents", "total_cents", "currency", "payment_status")
 _DIGITS = frozenset("0123456789")
+_INT64 = (-2 ** 63, 2 ** 63 - 1)
+_MAX_MONEY = Decimal(2 ** 63 - 1) / 100 - 1
 
 
 
@@ -41,14 +44,16 @@ def cents(value):
         digits = whole[1:] if whole[:1] == "-" else whole
         if digits and len(fraction) <= 2 and _DIGITS.issuperset(digits) and _DIGITS.issuperset(fraction):
             amount = int(digits) * 100 + int(fraction.ljust(2, "0") or 0)
-            return -amount if whole[:1] == "-" else amount
+            if amount <= _INT64[1]:
+                return -amount if whole[:1] == "-" else amount
+            return None
     elif value is None or isinstance(value, bool):
         return None
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    if not amount.is_finite():
+    if not amount.is_finite() or abs(amount) >= _MAX_MONEY:  # (cents must fit an int64 column)
         return None
     return int((amount * 100).quantize(Decimal(1), ROUND_HALF_UP))
 
@@ -60,12 +65,13 @@ def _text(value):
 
 
 def _int(value):
-    if type(value) is int:
-        return value
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    """An integer that fits a column (int64), or None."""
+    if type(value) is not int:
+        try:
+            value = int(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return value if _INT64[0] <= value <= _INT64[1] else None
 
 
 def _list(value):
@@ -133,6 +139,7 @@ def parse_order(body):
 # -- the usual body, decoded straight into the fields read (anything else raises and takes the general path)
 _Id = str | int | None
 _Money = str | int | float | None
+_Count = Annotated[int, msgspec.Meta(ge=_INT64[0], le=_INT64[1])] | None  # (larger: the general path's None)
 
 
 class _Ref(Struct, gc=False):
@@ -144,7 +151,7 @@ class _Item(Struct, gc=False):
     product: _Ref | None = None
     product_name: str | None = None
     product_option_name: str | None = None
-    quantity: int | None = None
+    quantity: _Count = None
     price: _Money = None
     total: _Money = None
 
@@ -162,7 +169,7 @@ class _Payload(Struct, gc=False):
     customer_email: str | None = None
     customer_first_name: str | None = None
     customer_last_name: str | None = None
-    item_count: int | None = None
+    item_count: _Count = None
     item_total: _Money = None
     discount_total: _Money = None
     shipping_total: _Money = None

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bchooks import records
+from bchooks.projection import typed
 from bchooks.simulate import Shop
 
 # values a field may hold in a body written by someone else: the documented type most of the time, anything else
@@ -82,6 +83,8 @@ def test_the_fast_path_gives_the_general_paths_rows_for_any_body(drawn):
     assert batch.extend(rows) == added
     assert batch.orders == expected.orders
     assert batch.items == expected.items
+    orders, items = typed(batch)  # and whatever the values, they make typed columns
+    assert len(orders) == added and len(items) == len(batch.items["order_id"])
 
 
 def test_usual_bodies_take_the_fast_path_and_others_do_not():
