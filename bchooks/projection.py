@@ -53,8 +53,14 @@ def _column(values, dtype, money=False):
     if money:
         return cents_column(values)
     if dtype == TIME:
-        text = pd.Series(values, dtype="str")
-        return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(TIME)
+        try:  # Arrow's ISO-8601 cast is 10x faster; anything it refuses (one bad value) goes to pandas
+            return pd.Series(pc.cast(pa.array(values, type=pa.string()), pa.timestamp("us", "UTC")).to_pandas(),
+                             dtype=TIME)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            text = pd.Series(values, dtype="str")
+            return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(TIME)
+    if dtype == "int64":
+        return pd.Series(np.fromiter(values, dtype=np.int64, count=len(values)))
     if dtype not in ("str", "category"):
         return pd.Series(values, dtype=dtype)
     try:
@@ -90,7 +96,7 @@ def build_range(path, first_id, last_id):
         batch = Batch()
         marks = ",".join("?" * len(ORDER_TYPES))
         rows = conn.execute(f"SELECT id, account_id, body, body_sha256, received_at FROM events"
-                            f" WHERE id BETWEEN ? AND ? AND type IN ({marks}) ORDER BY id",
+                            f" WHERE id BETWEEN ? AND ? AND +type IN ({marks}) ORDER BY id",  # (+: by id, no sort)
                             (first_id, last_id, *ORDER_TYPES))
         batch.extend(rows)
     finally:

@@ -224,7 +224,10 @@ def cents_column(values):
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
-    text = pa.array([v if type(v) is str else None for v in values], type=pa.string())
+    try:  # all text (or missing): one conversion in C
+        text = pa.array(values, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        text = pa.array([v if type(v) is str else None for v in values], type=pa.string())
     usual = pc.fill_null(pc.match_substring_regex(text, _MONEY_TEXT), False)
     # at most 13 integer digits: x * 100 is exact enough in a double for rounding to give the cents back
     number = pc.if_else(usual, text, pa.scalar("0", pa.string()))

@@ -3,7 +3,7 @@
 import hashlib
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bchooks import records
@@ -99,3 +99,25 @@ def test_usual_bodies_take_the_fast_path_and_others_do_not():
     assert batch.extend(rows) == added == 29  # (all but "NaN")
     assert batch.orders == expected.orders and batch.items == expected.items
     assert batch.orders["event_id"] == sorted(batch.orders["event_id"])
+
+
+stamps = st.builds(
+    lambda date, sep, clock, fraction, zone: f"{date}{sep}{clock}{fraction}{zone}",
+    st.sampled_from(["2026-01-02", "2024-02-29", "2026-13-01", "1999-12-31", "2026-1-2"]),
+    st.sampled_from(["T", " ", "t"]), st.sampled_from(["03:04:05", "23:59:60", "03:04", "03", "24:00:00"]),
+    st.sampled_from(["", ".1", ".123", ".123456", ".1234567"]),
+    st.sampled_from(["Z", "", "+02:00", "-0130", "+14:00", "z"]))
+
+
+@settings(max_examples=200, deadline=None)
+@example(["2026-01-02T03:04:05.123456+02:00", None, "2024-02-29 23:59:59Z", "2026-01-02T03:04-0130"])
+@given(st.lists(st.one_of(stamps, stamps, st.none(), st.text(max_size=4)), max_size=6))
+def test_timestamps_typed_as_pandas_reads_them(values):
+    import pandas as pd
+
+    from bchooks.projection import _column
+    from bchooks.state import TIME
+    expected = pd.to_datetime(pd.Series(values, dtype="str"), utc=True, format="ISO8601", errors="coerce")
+    built = _column(values, TIME)
+    assert built.dtype == TIME
+    assert built.equals(expected.astype(TIME))
