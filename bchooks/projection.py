@@ -46,6 +46,7 @@ ITEM_SCHEMA = {
     "option_name": "category", "quantity": "int64", "price_cents": "Int64", "total_cents": "Int64",
     "currency": "category", "payment_status": "category",
 }
+_FROM_ORDER = ("order_id", "event_id", "currency", "payment_status")
 
 
 def _column(values, dtype, money=False):
@@ -84,9 +85,15 @@ def typed(batch):
     orders = pd.DataFrame({name: _column(batch.orders[name], dtype, name.endswith("_cents"))
                            for name, dtype in ORDER_SCHEMA.items()})
     orders["shipped_at"] = orders["updated_at"].where(orders["shipping_status"] == "shipped")
-    items = pd.DataFrame({name: _column(batch.items[name], dtype, name.endswith("_cents"))
-                          for name, dtype in ITEM_SCHEMA.items()})
-    return orders, items
+    row = np.fromiter(batch.items["order_row"], dtype=np.int64, count=len(batch.items["order_row"]))
+    items = {}
+    for name, dtype in ITEM_SCHEMA.items():
+        if name in _FROM_ORDER:  # the item's order's value (categories: those the items use, sorted as before)
+            column = orders[name].take(row).reset_index(drop=True)
+            items[name] = column.cat.remove_unused_categories() if dtype == "category" else column
+        else:
+            items[name] = _column(batch.items[name], dtype, name.endswith("_cents"))
+    return orders, pd.DataFrame(items)
 
 
 def build_range(path, first_id, last_id):

@@ -12,6 +12,8 @@ give the same rows by construction.
 
 import json
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from itertools import chain, repeat
+from operator import attrgetter
 from typing import Annotated
 
 import msgspec
@@ -22,8 +24,8 @@ MONEY = ("item_total", "discount_total", "shipping_total", "tax_total", "total")
 ORDER_COLUMNS = ("order_id", "account_id", "event_id", "updated_at", "created_at", "completed_at", "currency",
                  "country", "country_name", "customer_email", "customer_name", "item_count",
                  *(f"{m}_cents" for m in MONEY), "shipping_status", "payment_status", "rank_tie")
-ITEM_COLUMNS = ("order_id", "event_id", "line", "product_id", "product_name", "option_name", "quantity",
-                "price_cents", "total_cents", "currency", "payment_status")
+ITEM_COLUMNS = ("order_row", "line", "product_id", "product_name", "option_name", "quantity", "price_cents",
+                "total_cents")  # order_row: the item's order in `orders` (its id, event, currency, payment status)
 _DIGITS = frozenset("0123456789")
 _INT64 = (-2 ** 63, 2 ** 63 - 1)
 _MAX_MONEY = Decimal(2 ** 63 - 1) / 100 - 1
@@ -264,24 +266,24 @@ class Batch:
         created = _text(get("created_at"))
         first, last = _text(get("customer_first_name")), _text(get("customer_last_name"))
         email = _text(get("customer_email"))
-        currency = _text(currency) or "unknown"
-        payment = _text(get("payment_status")) or "unknown"
         values = (
             order_id, account_id, event_id, _text(get("updated_at")) or created or received_at, created,
-            _text(get("completed_at")), currency, _text(country) or "unknown", _text(get("shipping_country_name")),
+            _text(get("completed_at")), _text(currency) or "unknown", _text(country) or "unknown",
+            _text(get("shipping_country_name")),
             email.strip().lower() if email else None, " ".join(p for p in (first, last) if p) or None,
             _int(get("item_count")), get("item_total"), get("discount_total"), get("shipping_total"),
             get("tax_total"), get("total"),  # money: converted to cents column by column (`cents_column`)
-            _text(get("shipping_status")) or "unknown", payment,
+            _text(get("shipping_status")) or "unknown", _text(get("payment_status")) or "unknown",
             int(body_sha256[:15], 16),  # equal updated_at: the body's hash decides, whatever the arrival order
         )
         for append, value in zip(self._order, values):
             append(value)
+        row = len(self) - 1
         for line, item in enumerate(items, start=1):
             iget = item.get
-            values = (order_id, event_id, line, _text(iget("product_id")), _text(iget("product_name")) or "unknown",
+            values = (row, line, _text(iget("product_id")), _text(iget("product_name")) or "unknown",
                       _text(iget("product_option_name")) or "", _int(iget("quantity")) or 0, iget("price"),
-                      iget("total"), currency, payment)
+                      iget("total"))
             for append, value in zip(self._item, values):
                 append(value)
         return True
@@ -308,37 +310,35 @@ class Batch:
         """Exactly what `add` appends for these (row, decoded payload) pairs (see `add` for each rule)."""
         rows = [row for row, _ in run]
         payloads = [payload for _, payload in run]
-        ids = [p.id if type(p.id) is str else str(p.id) for p in payloads]
-        created = [p.created_at for p in payloads]
-        currencies = [_label(p.currency.id if type(p.currency) is _Ref else p.currency, "unknown") for p in payloads]
-        payments = [p.payment_status or "unknown" for p in payloads]
-        names = [(first + " " + last if first and last else first or last or None)
-                 for first, last in ((p.customer_first_name, p.customer_last_name) for p in payloads)]
+        field = {name: list(map(attrgetter(name), payloads)) for name in _Payload.__struct_fields__}
+        ids, created = field["id"], field["created_at"]
+        countries = [p.shipping_country_id or (p.shipping_country.id if p.shipping_country is not None else None)
+                     for p in payloads]
         columns = (
-            ids, [row[1] for row in rows], [row[0] for row in rows],
-            [p.updated_at or c or row[4] for p, c, row in zip(payloads, created, rows)], created,
-            [p.completed_at for p in payloads], currencies,
-            [_label(p.shipping_country_id or (p.shipping_country.id if p.shipping_country is not None else None),
-                    "unknown") for p in payloads],
-            [p.shipping_country_name for p in payloads],
-            [e.strip().lower() if e else None for e in (p.customer_email for p in payloads)], names,
-            [p.item_count for p in payloads], [p.item_total for p in payloads], [p.discount_total for p in payloads],
-            [p.shipping_total for p in payloads], [p.tax_total for p in payloads], [p.total for p in payloads],
-            [p.shipping_status or "unknown" for p in payloads], payments,
-            [int(row[3][:15], 16) for row in rows],
+            [i if type(i) is str else str(i) for i in ids], [row[1] for row in rows], [row[0] for row in rows],
+            [u or c or row[4] for u, c, row in zip(field["updated_at"], created, rows)], created,
+            field["completed_at"],
+            [_label(c.id if type(c) is _Ref else c, "unknown") for c in field["currency"]],
+            [_label(c, "unknown") for c in countries], field["shipping_country_name"],
+            [e.strip().lower() if e else None for e in field["customer_email"]],
+            [(first + " " + last if first and last else first or last or None)
+             for first, last in zip(field["customer_first_name"], field["customer_last_name"])],
+            field["item_count"], field["item_total"], field["discount_total"], field["shipping_total"],
+            field["tax_total"], field["total"], [s or "unknown" for s in field["shipping_status"]],
+            [s or "unknown" for s in field["payment_status"]], [int(row[3][:15], 16) for row in rows],
         )
+        first_row = len(self)
         for name, values in zip(ORDER_COLUMNS, columns):
             self.orders[name].extend(values)
-        lines = [(order_id, row[0], line, item, currency, payment)
-                 for order_id, (row, p), currency, payment in zip(ids, run, currencies, payments) if p.items
-                 for line, item in enumerate(p.items, start=1)]
-        items = [line[3] for line in lines]
+        lists = [items or () for items in field["items"]]
+        counts = list(map(len, lists))
+        items = list(chain.from_iterable(lists))
+        item = {name: list(map(attrgetter(name), items)) for name in _Item.__struct_fields__}
         columns = (
-            [line[0] for line in lines], [line[1] for line in lines], [line[2] for line in lines],
-            [_product_id(i) for i in items], [i.product_name or "unknown" for i in items],
-            [i.product_option_name or "" for i in items], [i.quantity or 0 for i in items],
-            [i.price for i in items], [i.total for i in items], [line[4] for line in lines],
-            [line[5] for line in lines],
+            list(chain.from_iterable(map(repeat, range(first_row, first_row + len(rows)), counts))),
+            list(chain.from_iterable(range(1, n + 1) for n in counts)), list(map(_product_id, items)),
+            [n or "unknown" for n in item["product_name"]], [n or "" for n in item["product_option_name"]],
+            [q or 0 for q in item["quantity"]], item["price"], item["total"],
         )
         for name, values in zip(ITEM_COLUMNS, columns):
             self.items[name].extend(values)

@@ -84,7 +84,7 @@ def test_the_fast_path_gives_the_general_paths_rows_for_any_body(drawn):
     assert batch.orders == expected.orders
     assert batch.items == expected.items
     orders, items = typed(batch)  # and whatever the values, they make typed columns
-    assert len(orders) == added and len(items) == len(batch.items["order_id"])
+    assert len(orders) == added and len(items) == len(batch.items["order_row"])
 
 
 def test_usual_bodies_take_the_fast_path_and_others_do_not():
