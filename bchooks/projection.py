@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from pyarrow import feather
 
 from .records import ORDER_TYPES, Batch, cents_column
-from .state import TIME, concat, merge, present, resolve
+from .state import TIME, concat, merge, resolve, settle
 
 log = logging.getLogger("bchooks.projection")
 
@@ -96,8 +96,8 @@ def typed(batch):
     return orders, pd.DataFrame(items)
 
 
-def build_range(path, first_id, last_id):
-    """Resolved frames of the order events with first_id <= id <= last_id (runs in a worker process too)."""
+def read_range(path, first_id, last_id):
+    """Typed raw frames (one row per event) of the order events with first_id <= id <= last_id."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         batch = Batch()
@@ -108,7 +108,12 @@ def build_range(path, first_id, last_id):
         batch.extend(rows)
     finally:
         conn.close()
-    return resolve(*typed(batch))
+    return typed(batch)
+
+
+def build_range(path, first_id, last_id):
+    """Resolved frames of the order events with first_id <= id <= last_id (a worker process's task)."""
+    return resolve(*read_range(path, first_id, last_id))
 
 
 class Projection:
@@ -175,25 +180,21 @@ class Projection:
         rows = self.store._read("SELECT id, body_sha256 FROM events ORDER BY id DESC LIMIT 1")
         return rows[0] if rows else (0, None)
 
-    def _build(self, after_id, last_id):
-        """Resolved frames of the order events after `after_id` up to `last_id`."""
-        if last_id - after_id < PARALLEL_FROM or self.workers < 2 or self.cache_dir is None:
-            return build_range(self.store.path, after_id + 1, last_id) if self.cache_dir else self._build_memory(
-                after_id, last_id)
-        bounds = [(start + 1, min(start + CHUNK, last_id)) for start in range(after_id, last_id, CHUNK)]
-        with ProcessPoolExecutor(self.workers, mp_context=get_context("forkserver")) as pool:
-            parts = list(pool.map(build_range, [self.store.path] * len(bounds), *zip(*bounds)))
-        return resolve(concat([p[0] for p in parts]), concat([p[1] for p in parts]))
-
     def _fresh(self, after_id, last_id):
-        """Resolved and presented frames of the events after `after_id`."""
-        return present(*self._build(after_id, last_id))
-
-    def _build_memory(self, after_id, last_id):
-        batch = Batch()
-        batch.extend((e.id, e.account_id, e.body, e.body_sha256, e.received_at) for e in self.store.iter_events(
-            type=ORDER_TYPES, after_id=after_id, batch=5000) if e.id <= last_id)
-        return resolve(*typed(batch))
+        """Resolved and presented frames of the order events after `after_id` up to `last_id`."""
+        if self.cache_dir is None:
+            batch = Batch()
+            batch.extend((e.id, e.account_id, e.body, e.body_sha256, e.received_at) for e in self.store.iter_events(
+                type=ORDER_TYPES, after_id=after_id, batch=5000) if e.id <= last_id)
+            return settle(*typed(batch))
+        if last_id - after_id < PARALLEL_FROM or self.workers < 2:
+            return settle(*read_range(self.store.path, after_id + 1, last_id))
+        tasks = -(-(last_id - after_id) // CHUNK)
+        tasks += -tasks % self.workers  # equal tasks, as many for every worker: no worker left alone at the end
+        bounds = np.linspace(after_id, last_id, tasks + 1).astype(np.int64).tolist()
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("forkserver")) as pool:
+            parts = list(pool.map(build_range, [self.store.path] * tasks, [b + 1 for b in bounds[:-1]], bounds[1:]))
+        return settle(concat([p[0] for p in parts]), concat([p[1] for p in parts]))
 
     def refresh(self):
         """Read the events stored since the last refresh into the cache; returns how many event ids it covered.
@@ -273,14 +274,14 @@ class Projection:
                 self._without_cache(error)
                 self.refresh()
         if self.cache_dir is None:
-            state = self._memory[1] if self._memory else present(*resolve(*typed(Batch())))
+            state = self._memory[1] if self._memory else settle(*typed(Batch()))
         orders, items = state
         return orders.drop(columns=["rank_tie"]), items
 
     def _cached_state(self):
         with self._locked():
             manifest = self._manifest()
-            state = self._load(manifest) if manifest and manifest["segments"] else present(*resolve(*typed(Batch())))
+            state = self._load(manifest) if manifest and manifest["segments"] else settle(*typed(Batch()))
             if manifest and len(manifest["segments"]) > 1:
                 try:  # merging deltas costs more than reading a base: the next read finds it merged
                     self._compact(manifest, state)

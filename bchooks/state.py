@@ -29,10 +29,8 @@ def concat(frames):
     return result[columns]
 
 
-def resolve(orders, items):
-    """One row per order (its latest state), and the line items of each winning event."""
-    if not len(orders):
-        return orders.reset_index(drop=True), items.iloc[:0].reset_index(drop=True)
+def _winners(orders):
+    """(row of each order's winning event, in order of first appearance; that order's shipped_at as int64 µs)."""
     order, _ = pd.factorize(orders["order_id"])  # integers from here on: no string sorting of a million rows
     updated = orders["updated_at"].to_numpy("datetime64[us]").view("int64")  # missing (NaT) sorts first: oldest
     ranking = np.lexsort((orders["rank_tie"].to_numpy(), updated, order))
@@ -41,30 +39,67 @@ def resolve(orders, items):
     shipped[orders["shipped_at"].isna().to_numpy()] = _LAST
     first_shipped = np.full(order.max() + 1, _LAST, dtype=np.int64)
     np.minimum.at(first_shipped, order, shipped)
-    latest = orders.take(last).reset_index(drop=True)
     earliest = first_shipped[order[last]]
-    latest["shipped_at"] = pd.Series(np.where(earliest == _LAST, np.iinfo("int64").min, earliest)
-                                     .view("datetime64[us]")).dt.tz_localize("UTC").astype(TIME)
+    return last, np.where(earliest == _LAST, np.iinfo("int64").min, earliest)
+
+
+def _times(values):
+    return pd.Series(values.view("datetime64[us]")).dt.tz_localize("UTC").astype(TIME)
+
+
+def resolve(orders, items):
+    """One row per order (its latest state), and the line items of each winning event."""
+    if not len(orders):
+        return orders.reset_index(drop=True), items.iloc[:0].reset_index(drop=True)
+    last, shipped = _winners(orders)
+    latest = orders.take(last).reset_index(drop=True)
+    latest["shipped_at"] = _times(shipped)
     return latest, items[items["event_id"].isin(latest["event_id"])].reset_index(drop=True)
 
 
-def present(orders, items):
-    """The frames' documented order: orders by `created_at`, then `order_id`; items in their orders' order,
-    then by `line`. Items are matched to orders by `event_id` (integers: no string work on millions of rows)."""
-    key = _order_key(orders)
+def _ranking(key, ids_at):
+    """Rows by `key`, ties by order id (`ids_at(rows)`: the ids of those rows)."""
     order = np.argsort(key, kind="stable")
     tied = np.flatnonzero(np.diff(key[order]) == 0)
     if len(tied):  # equal created_at (rare): order_id decides, within each run of equal times
         rows = np.unique(np.concatenate([tied, tied + 1]))
         runs = np.cumsum(np.append(True, np.diff(rows) > 1))
-        ids = orders["order_id"].iloc[order[rows]].to_numpy(dtype=object)
+        ids = ids_at(order[rows])
         order[rows] = order[rows][sorted(range(len(rows)), key=lambda n: (runs[n], ids[n]))]
-    orders = orders.take(order).reset_index(drop=True)
-    events = orders["event_id"].to_numpy()
+    return order
+
+
+def _item_rows(events, item_events, lines):
+    """Items in their orders' order (orders' `events`), then by line."""
     by_event = np.argsort(events, kind="stable")
-    position = by_event[np.searchsorted(events, items["event_id"].to_numpy(), sorter=by_event)]
-    order = np.lexsort((items["line"].to_numpy(), position))
-    return orders, items.take(order).reset_index(drop=True)
+    position = by_event[np.searchsorted(events, item_events, sorter=by_event)]
+    return np.lexsort((lines, position))
+
+
+def present(orders, items):
+    """The frames' documented order: orders by `created_at`, then `order_id`; items in their orders' order,
+    then by `line`. Items are matched to orders by `event_id` (integers: no string work on millions of rows)."""
+    ids = orders["order_id"]
+    orders = orders.take(_ranking(_order_key(orders), lambda rows: ids.iloc[rows].to_numpy(dtype=object)))
+    orders = orders.reset_index(drop=True)
+    rows = _item_rows(orders["event_id"].to_numpy(), items["event_id"].to_numpy(), items["line"].to_numpy())
+    return orders, items.take(rows).reset_index(drop=True)
+
+
+def settle(orders, items):
+    """`present(*resolve(orders, items))` with one copy of each frame instead of two (a first build: millions
+    of rows)."""
+    if not len(orders):
+        return present(*resolve(orders, items))
+    last, shipped = _winners(orders)
+    ids = orders["order_id"]
+    order = _ranking(_order_key(orders)[last], lambda rows: ids.iloc[last[rows]].to_numpy(dtype=object))
+    latest = orders.take(last[order]).reset_index(drop=True)
+    latest["shipped_at"] = _times(shipped[order])
+    events, item_events = latest["event_id"].to_numpy(), items["event_id"].to_numpy()
+    kept = np.flatnonzero(items["event_id"].isin(events).to_numpy())
+    rows = kept[_item_rows(events, item_events[kept], items["line"].to_numpy()[kept])]
+    return latest, items.take(rows).reset_index(drop=True)
 
 
 def merge(state, delta):
@@ -75,8 +110,7 @@ def merge(state, delta):
     touched = orders["order_id"].isin(new_orders["order_id"]).to_numpy()
     old = np.flatnonzero(touched)
     old_items = items["event_id"].isin(orders["event_id"].to_numpy()[old]).to_numpy()
-    combined, combined_items = present(*resolve(concat([orders.take(old), new_orders]),
-                                                concat([items[old_items], new_items])))
+    combined, combined_items = settle(concat([orders.take(old), new_orders]), concat([items[old_items], new_items]))
     rows = _interleave(orders, np.flatnonzero(~touched), combined)
     events = np.concatenate([orders["event_id"].to_numpy(), combined["event_id"].to_numpy()])[rows]
     from_base = rows < len(orders)

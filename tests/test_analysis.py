@@ -226,3 +226,25 @@ def test_typed_columns_match_pandas_also_for_values_that_are_not_text():
             assert built.dtype == expected.dtype and built.equals(expected)
             if dtype == "category":
                 assert list(built.cat.categories) == list(expected.cat.categories)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10 ** 6), size=st.integers(0, 80))
+def test_settle_is_present_after_resolve(seed, size):
+    from bchooks.projection import typed
+    from bchooks.records import Batch
+    from bchooks.state import present, resolve, settle
+    rng = random.Random(seed)
+    shop = Shop(seed)
+    bodies = [shop.events(rng.choice(["order.created", "order.updated"]), 1, shape=rng.choice(["flat", "jsonapi"]))[0]
+              for _ in range(size)]
+    bodies += [order(f"T{n % 3}", shipping=rng.choice(["shipped", "unshipped"]), total=f"{n}.0")
+               for n in range(rng.randint(0, 6))]  # equal times: ties broken by order id and the body's hash
+    rng.shuffle(bodies)
+    batch = Batch()
+    for n, body in enumerate(bodies, start=1):
+        batch.add(n, "1", body, f"{rng.getrandbits(64):016x}", "2026-01-01T00:00:00.000Z")
+    raw = typed(batch)
+    settled, expected = settle(*raw), present(*resolve(*raw))
+    for got, want in zip(settled, expected):
+        pd.testing.assert_frame_equal(got, want)
