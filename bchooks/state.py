@@ -8,10 +8,12 @@ into a presented state with one gather per frame (a million orders: copies cost 
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pandas.api.types import union_categoricals
 
 TIME = "datetime64[us, UTC]"
 _LAST = np.iinfo("int64").max
+_NAT = np.iinfo("int64").min  # NaT as int64
 
 
 def concat(frames):
@@ -25,22 +27,49 @@ def concat(frames):
     # categoricals are united apart: pandas would turn columns with different categories into objects first
     result = pd.concat([f.drop(columns=categorical) for f in frames], ignore_index=True)
     for column in categorical:
-        result[column] = union_categoricals([f[column] for f in frames], ignore_order=True)
+        result[column] = _unite([f[column] for f in frames])
     return result[columns]
 
 
+def _unite(columns):
+    """One categorical of several: categories in order of first appearance, as `union_categoricals` gives them,
+    united by Arrow (pandas hashes each part's categories as Python objects: seconds for a million e-mails)."""
+    if sum(len(c.cat.categories) for c in columns) < 20_000:  # few: pandas is quicker to start
+        return union_categoricals(columns, ignore_order=True)
+    try:
+        chunks = pa.chunked_array([pa.DictionaryArray.from_arrays(
+            pa.array(c.cat.codes.to_numpy(np.int32), mask=c.isna().to_numpy()),
+            pa.array(c.cat.categories.array, type=pa.large_string())) for c in columns]).unify_dictionaries()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # categories that are not all text
+        return union_categoricals(columns, ignore_order=True)
+    codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in chunks.chunks])
+    labels = chunks.chunk(0).dictionary if chunks.num_chunks else pa.array([], pa.large_string())
+    return pd.Categorical.from_codes(codes, categories=pd.Index(pd.array(labels, dtype="str")))
+
+
 def _winners(orders):
-    """(row of each order's winning event, in order of first appearance; that order's shipped_at as int64 µs)."""
+    """(row of each order's winning event, by order of first appearance; its shipped_at as int64 µs)."""
     order, _ = pd.factorize(orders["order_id"])  # integers from here on: no string sorting of a million rows
-    updated = orders["updated_at"].to_numpy("datetime64[us]").view("int64")  # missing (NaT) sorts first: oldest
-    ranking = np.lexsort((orders["rank_tie"].to_numpy(), updated, order))
-    last = ranking[np.flatnonzero(np.append(order[ranking][1:] != order[ranking][:-1], True))]
     shipped = orders["shipped_at"].to_numpy("datetime64[us]").view("int64").copy()
-    shipped[orders["shipped_at"].isna().to_numpy()] = _LAST
-    first_shipped = np.full(order.max() + 1, _LAST, dtype=np.int64)
-    np.minimum.at(first_shipped, order, shipped)
-    earliest = first_shipped[order[last]]
-    return last, np.where(earliest == _LAST, np.iinfo("int64").min, earliest)
+    shipped[orders["shipped_at"].isna().to_numpy()] = _NAT
+    counts = np.bincount(order)
+    if counts.max(initial=1) == 1:  # one event per order (a fresh shop's first build, most deltas)
+        return np.arange(len(order)), shipped  # (codes follow first appearance: row n has code n)
+    # orders with several events: the newest wins (ties: the body's hash); shipped_at is the earliest
+    # updated_at among their events that showed the order shipped
+    rows = np.flatnonzero(counts[order] > 1)
+    updated = orders["updated_at"].to_numpy("datetime64[us]").view("int64")[rows]  # missing (NaT) sorts first
+    ranking = rows[np.lexsort((orders["rank_tie"].to_numpy()[rows], updated, order[rows]))]
+    last = ranking[np.append(order[ranking][1:] != order[ranking][:-1], True)]
+    winner = np.empty(len(counts), dtype=np.int64)
+    winner[order] = np.arange(len(order))  # right for single-event orders
+    winner[order[last]] = last
+    earliest = np.full(len(counts), _LAST, dtype=np.int64)
+    np.minimum.at(earliest, order[rows], np.where(shipped[rows] == _NAT, _LAST, shipped[rows]))
+    result = shipped[winner]
+    several = np.flatnonzero(counts > 1)
+    result[several] = np.where(earliest[several] == _LAST, _NAT, earliest[several])
+    return winner, result
 
 
 def _times(values):
@@ -71,6 +100,11 @@ def _ranking(key, ids_at):
 
 def _item_rows(events, item_events, lines):
     """Items in their orders' order (orders' `events`), then by line."""
+    steps = np.diff(item_events)
+    if len(item_events) and (steps >= 0).all() and (np.diff(lines)[steps == 0] > 0).all():
+        # grouped by event, lines in order (as a build reads them): whole blocks move, nothing is sorted
+        starts, lengths = _blocks(events, item_events)
+        return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
     by_event = np.argsort(events, kind="stable")
     position = by_event[np.searchsorted(events, item_events, sorter=by_event)]
     return np.lexsort((lines, position))
