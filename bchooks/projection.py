@@ -34,6 +34,7 @@ log = logging.getLogger("bchooks.projection")
 FORMAT = 2  # 1: Parquet segments; 2: Arrow IPC
 CHUNK = 100_000  # events per build task
 PARALLEL_FROM = 200_000  # events; below this a build runs in-process
+BIG_CATEGORICAL = 10_000  # categories above which a cached categorical is read without pandas' checks
 ORDER_SCHEMA = {
     "order_id": "str", "account_id": "str", "event_id": "int64", "updated_at": TIME, "created_at": TIME,
     "completed_at": TIME, "currency": "category", "country": "category", "country_name": "str",
@@ -117,6 +118,25 @@ def build_range(path, first_id, last_id):
     return resolve(*read_range(path, first_id, last_id))
 
 
+def _frame(table):
+    """A cached table as a DataFrame. A categorical with many categories (customer e-mails) is built from the stored
+    dictionary as it is: it is unique by construction, and pandas would hash a million e-mails to check it again."""
+    built = {}
+    for index, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and sum(len(c.dictionary) for c in table[index].chunks) > BIG_CATEGORICAL:
+            chunk = table[index].combine_chunks()
+            labels = pd.Index(pd.array(chunk.dictionary, dtype="str"))
+            dtype = (pd.CategoricalDtype._from_fastpath(labels, False) if hasattr(pd.CategoricalDtype, "_from_fastpath")
+                     else pd.CategoricalDtype(labels))
+            built[field.name] = pd.Categorical.from_codes(chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False),
+                                                          dtype=dtype, validate=False)
+            table = table.set_column(index, field.name, pa.nulls(len(table), pa.int8()))  # (placeholder)
+    frame = table.to_pandas(split_blocks=True)
+    for name, column in built.items():
+        frame[name] = column
+    return frame
+
+
 class Projection:
     def __init__(self, store, cache_dir=None, *, workers=None):
         self.store = store
@@ -161,7 +181,7 @@ class Projection:
         orders, items = frames
         for kind, frame in (("orders", orders), ("items", items)):
             feather.write_feather(frame.reset_index(drop=True), self.cache_dir / f"{kind}-{name}.arrow",
-                                  compression="uncompressed")
+                                  compression="uncompressed", chunksize=max(1, len(frame)))  # one batch: no joins
         manifest["segments"].append(name)
 
     def _save(self, manifest):
@@ -173,7 +193,7 @@ class Projection:
                 path.unlink()
 
     def _read(self, name):
-        return tuple(feather.read_table(self.cache_dir / f"{kind}-{name}.arrow", memory_map=True).to_pandas()
+        return tuple(_frame(feather.read_table(self.cache_dir / f"{kind}-{name}.arrow", memory_map=True))
                      for kind in ("orders", "items"))
 
     # -- building

@@ -248,3 +248,18 @@ def test_settle_is_present_after_resolve(seed, size):
     settled, expected = settle(*raw), present(*resolve(*raw))
     for got, want in zip(settled, expected):
         pd.testing.assert_frame_equal(got, want)
+
+
+def test_cached_categoricals_read_the_same_by_either_way(tmp_path, monkeypatch):
+    import bchooks.projection as projection_module
+    with EventStore(tmp_path / "events.db") as store:
+        shop = Shop(4)
+        put(store, *shop.events("order.created", 60), *shop.events("order.updated", 20),
+            order("X", extra={"customer_email": None}))
+        Projection(store).refresh()
+        plain = Projection(store).frames()
+        monkeypatch.setattr(projection_module, "BIG_CATEGORICAL", 0)  # every categorical the fast way
+        fast = Projection(store).frames()
+    assert fast[0]["customer_email"].isna().sum() == 1
+    for got, want in zip(fast, plain):
+        pd.testing.assert_frame_equal(got, want)
