@@ -123,13 +123,14 @@ def _frame(table):
     dictionary as it is: it is unique by construction, and pandas would hash a million e-mails to check it again."""
     built = {}
     for index, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type) and sum(len(c.dictionary) for c in table[index].chunks) > BIG_CATEGORICAL:
+        text = pa.types.is_dictionary(field.type) and pa.types.is_large_string(field.type.value_type)
+        if text and sum(len(c.dictionary) for c in table[index].chunks) > BIG_CATEGORICAL:
             chunk = table[index].combine_chunks()
             labels = pd.Index(pd.array(chunk.dictionary, dtype="str"))
-            dtype = (pd.CategoricalDtype._from_fastpath(labels, False) if hasattr(pd.CategoricalDtype, "_from_fastpath")
-                     else pd.CategoricalDtype(labels))
-            built[field.name] = pd.Categorical.from_codes(chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False),
-                                                          dtype=dtype, validate=False)
+            fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)  # (pandas' own unchecked constructor)
+            dtype = fast(labels, False) if fast else pd.CategoricalDtype(labels)
+            codes = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            built[field.name] = pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
             table = table.set_column(index, field.name, pa.nulls(len(table), pa.int8()))  # (placeholder)
     frame = table.to_pandas(split_blocks=True)
     for name, column in built.items():
