@@ -9,11 +9,13 @@ into a presented state with one gather per frame (a million orders: copies cost 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.types import union_categoricals
 
 TIME = "datetime64[us, UTC]"
 _LAST = np.iinfo("int64").max
 _NAT = np.iinfo("int64").min  # NaT as int64
+MANY_LABELS = 20_000  # categories from which categoricals are united and matched by Arrow
 
 
 def concat(frames):
@@ -34,7 +36,7 @@ def concat(frames):
 def _unite(columns):
     """One categorical of several: categories in order of first appearance, as `union_categoricals` gives them,
     united by Arrow (pandas hashes each part's categories as Python objects: seconds for a million e-mails)."""
-    if sum(len(c.cat.categories) for c in columns) < 20_000:  # few: pandas is quicker to start
+    if sum(len(c.cat.categories) for c in columns) < MANY_LABELS:  # few: pandas is quicker to start
         return union_categoricals(columns, ignore_order=True)
     try:
         chunks = pa.chunked_array([pa.DictionaryArray.from_arrays(
@@ -193,16 +195,61 @@ def _blocks(events, item_events):
 
 def _gather(base, extra, rows):
     """Rows `rows` of [base; extra] as one frame, column by column; categorical columns keep base's categories
-    (with extra's new ones added) instead of uniting and re-checking all of them."""
+    (with extra's new ones added) instead of uniting and re-checking all of them. Most rows are base rows in their
+    order: text is copied run by run, not row by row."""
+    runs = _runs(rows)
     columns = {}
     for name in base.columns:
         first, second = base[name], extra[name]
         if isinstance(first.dtype, pd.CategoricalDtype):
-            labels = first.cat.categories
-            added = pd.Index(second.dropna().unique()).difference(labels)
-            dtype = first.dtype if not len(added) else pd.CategoricalDtype(labels.append(added))
-            codes = np.concatenate([first.cat.codes.to_numpy(), pd.Categorical(second, dtype=dtype).codes])
-            columns[name] = pd.Categorical.from_codes(codes[rows], dtype=dtype)
+            dtype, codes = _codes_with(first, second)
+            columns[name] = pd.Categorical.from_codes(codes[rows], dtype=dtype, validate=False)
+        elif isinstance(first.dtype, pd.StringDtype) and first.dtype.storage == "pyarrow":
+            both = pa.chunked_array([*_text_chunks(first), *_text_chunks(second)], pa.large_string())
+            pieces = [chunk for start, length in runs for chunk in both.slice(start, length).chunks]
+            text = pa.concat_arrays(pieces) if pieces else pa.array([], pa.large_string())
+            columns[name] = pd.array(text, dtype=first.dtype)
         else:
             columns[name] = pd.concat([first, second], ignore_index=True).take(rows).array
     return pd.DataFrame(columns)
+
+
+def _text_chunks(values):
+    """The Arrow arrays under text values (pandas' own data: no copy), as large strings."""
+    arrow = pa.array(values.array)
+    return [c.cast(pa.large_string()) for c in (arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow])]
+
+
+def _text(values):
+    chunks = _text_chunks(values)
+    return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string())
+
+
+def _runs(rows):
+    """(start, length) of each run of consecutive indices in `rows`."""
+    if not len(rows):
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = rows[np.concatenate(([0], breaks))]
+    return list(zip(starts.tolist(), np.diff(np.concatenate(([0], breaks, [len(rows)]))).tolist()))
+
+
+def _codes_with(first, second):
+    """(dtype, codes of [first; second]): first's categories, with second's new labels added after them."""
+    labels = first.cat.categories
+    if len(labels) < MANY_LABELS or not isinstance(labels.dtype, pd.StringDtype):  # few: pandas starts quicker
+        added = pd.Index(second.dropna().unique()).difference(labels)
+        dtype = first.dtype if not len(added) else pd.CategoricalDtype(labels.append(added))
+        return dtype, np.concatenate([first.cat.codes.to_numpy(), pd.Categorical(second, dtype=dtype).codes])
+    # many labels (e-mails): Arrow matches second's values against them without Python objects
+    known, values = _text(labels), _text(second.astype("str"))
+    found = pc.index_in(values, value_set=known)
+    new = pc.unique(pc.filter(values, pc.and_(pc.is_null(found), pc.is_valid(values))))
+    new = pc.take(new, pc.array_sort_indices(new))  # (in sorted order, as `difference` gives them)
+    if len(new):
+        known = pa.concat_arrays([known, new])
+        found = pc.index_in(values, value_set=known)
+        labels = labels.append(pd.Index(pd.array(new, dtype=labels.dtype)))
+    codes = np.concatenate([first.cat.codes.to_numpy(np.int64), found.fill_null(-1).to_numpy().astype(np.int64)])
+    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)  # (labels are unique by construction)
+    return (fast(labels, False) if fast else pd.CategoricalDtype(labels)), codes

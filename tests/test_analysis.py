@@ -139,9 +139,17 @@ def frames_equal(left, right):
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_categorical=False)
 
 
+@pytest.fixture(params=["pandas", "arrow"])
+def labels_by(request, monkeypatch):
+    """Categoricals united and matched by pandas (few labels) or by Arrow (many: forced here)."""
+    if request.param == "arrow":
+        import bchooks.state
+        monkeypatch.setattr(bchooks.state, "MANY_LABELS", 0)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10 ** 6), cuts=st.lists(st.integers(1, 60), min_size=1, max_size=5))
-def test_incremental_refreshes_equal_a_rebuild(tmp_path_factory, seed, cuts):
+def test_incremental_refreshes_equal_a_rebuild(tmp_path_factory, labels_by, seed, cuts):
     rng = random.Random(seed)
     shop = Shop(seed)
     bodies = []
