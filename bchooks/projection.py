@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from itertools import takewhile
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -206,8 +207,9 @@ class Projection:
         """Resolved and presented frames of the order events after `after_id` up to `last_id`."""
         if self.cache_dir is None:
             batch = Batch()
-            batch.extend((e.id, e.account_id, e.body, e.body_sha256, e.received_at) for e in self.store.iter_events(
-                type=ORDER_TYPES, after_id=after_id, batch=5000) if e.id <= last_id)
+            events = takewhile(lambda e: e.id <= last_id, self.store.iter_events(type=ORDER_TYPES, after_id=after_id,
+                                                                                  batch=5000))
+            batch.extend((e.id, e.account_id, e.body, e.body_sha256, e.received_at) for e in events)
             return settle(*typed(batch))
         if last_id - after_id < PARALLEL_FROM or self.workers < 2:
             return settle(*read_range(self.store.path, after_id + 1, last_id))
