@@ -28,14 +28,13 @@ import pyarrow.compute as pc
 from pyarrow import feather
 
 from .records import ORDER_TYPES, Batch, cents_column
-from .state import TIME, concat, merge, resolve, settle
+from .state import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_labels_dtype
 
 log = logging.getLogger("bchooks.projection")
 
 FORMAT = 2  # 1: Parquet segments; 2: Arrow IPC
 CHUNK = 100_000  # events per build task
 PARALLEL_FROM = 200_000  # events; below this a build runs in-process
-BIG_CATEGORICAL = 10_000  # categories above which a cached categorical is read without pandas' checks
 ORDER_SCHEMA = {
     "order_id": "str", "account_id": "str", "event_id": "int64", "updated_at": TIME, "created_at": TIME,
     "completed_at": TIME, "currency": "category", "country": "category", "country_name": "str",
@@ -125,11 +124,9 @@ def _frame(table):
     built = {}
     for index, field in enumerate(table.schema):
         text = pa.types.is_dictionary(field.type) and pa.types.is_large_string(field.type.value_type)
-        if text and sum(len(c.dictionary) for c in table[index].chunks) > BIG_CATEGORICAL:
+        if text and sum(len(c.dictionary) for c in table[index].chunks) >= MANY_LABELS:
             chunk = table[index].combine_chunks()
-            labels = pd.Index(pd.array(chunk.dictionary, dtype="str"))
-            fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)  # (pandas' own unchecked constructor)
-            dtype = fast(labels, False) if fast else pd.CategoricalDtype(labels)
+            dtype = unique_labels_dtype(pd.Index(pd.array(chunk.dictionary, dtype="str")))
             codes = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
             built[field.name] = pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
             table = table.set_column(index, field.name, pa.nulls(len(table), pa.int8()))  # (placeholder)

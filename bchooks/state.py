@@ -15,7 +15,7 @@ from pandas.api.types import union_categoricals
 TIME = "datetime64[us, UTC]"
 _LAST = np.iinfo("int64").max
 _NAT = np.iinfo("int64").min  # NaT as int64
-MANY_LABELS = 20_000  # categories from which categoricals are united and matched by Arrow
+MANY_LABELS = 20_000  # categories from which categoricals are united, matched and read back without pandas checks
 
 
 def concat(frames):
@@ -41,12 +41,20 @@ def _unite(columns):
     try:
         chunks = pa.chunked_array([pa.DictionaryArray.from_arrays(
             pa.array(c.cat.codes.to_numpy(np.int32), mask=c.isna().to_numpy()),
-            pa.array(c.cat.categories.array, type=pa.large_string())) for c in columns]).unify_dictionaries()
+            _text(c.cat.categories)) for c in columns]).unify_dictionaries()
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # categories that are not all text
         return union_categoricals(columns, ignore_order=True)
     codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in chunks.chunks])
     labels = chunks.chunk(0).dictionary if chunks.num_chunks else pa.array([], pa.large_string())
-    return pd.Categorical.from_codes(codes, categories=pd.Index(pd.array(labels, dtype="str")))
+    dtype = unique_labels_dtype(pd.Index(pd.array(labels, dtype="str")))
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def unique_labels_dtype(labels):
+    """The categorical dtype of labels known to be unique (an Arrow dictionary, a union of them): pandas' own
+    unchecked constructor when it has one, which skips hashing every label again (a million e-mails: 0.35 s)."""
+    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    return fast(labels, False) if fast else pd.CategoricalDtype(labels)
 
 
 def _winners(orders):
@@ -251,5 +259,4 @@ def _codes_with(first, second):
         found = pc.index_in(values, value_set=known)
         labels = labels.append(pd.Index(pd.array(new, dtype=labels.dtype)))
     codes = np.concatenate([first.cat.codes.to_numpy(np.int64), found.fill_null(-1).to_numpy().astype(np.int64)])
-    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)  # (labels are unique by construction)
-    return (fast(labels, False) if fast else pd.CategoricalDtype(labels)), codes
+    return unique_labels_dtype(labels), codes

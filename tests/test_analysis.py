@@ -266,7 +266,7 @@ def test_cached_categoricals_read_the_same_by_either_way(tmp_path, monkeypatch):
             order("X", extra={"customer_email": None}))
         Projection(store).refresh()
         plain = Projection(store).frames()
-        monkeypatch.setattr(projection_module, "BIG_CATEGORICAL", 0)  # every categorical the fast way
+        monkeypatch.setattr(projection_module, "MANY_LABELS", 0)  # every categorical the fast way
         fast = Projection(store).frames()
     assert fast[0]["customer_email"].isna().sum() == 1
     for got, want in zip(fast, plain):
