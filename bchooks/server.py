@@ -1,90 +1,84 @@
-"""Serving the receiver on gunicorn: pre-forked sync workers, graceful on SIGTERM and Ctrl-C.
+"""Serving the receiver on granian: HTTP handled in Rust, the Bottle app on each worker's threads; graceful on
+SIGTERM and Ctrl-C.
 
-Why gunicorn: measured here, 2 sync workers verified and committed more signed posts per second, at a lower p99,
-than gthread, waitress, cheroot or wsgiref (see README, "Choice of server").
+Why granian: measured here with `bench/receiver.py`, the same app stored about 1.8 times as many signed posts a
+second under granian as under gunicorn's threaded workers (whose HTTP parsing and connection handling run in
+Python, under the GIL), at a lower p99 (see README, "Architecture and choice of server").
 """
 
 import logging
-import signal
+import multiprocessing
+import os
 import sys
-
-from gunicorn.app.base import BaseApplication
-from gunicorn.arbiter import Arbiter
-from gunicorn.workers.gthread import ThreadWorker
-from gunicorn.workers.sync import SyncWorker
 
 from .receiver import create_app
 from .store import EventStore
 
 log = logging.getLogger("bchooks.server")
 
-
-class GracefulArbiter(Arbiter):
-    """Ctrl-C (SIGINT) stops gracefully like SIGTERM: requests in flight finish first."""
-
-    def handle_int(self):
-        raise StopIteration
+# What the parent hands its forked workers: (config, store_events). Set by `serve`, read by `worker_app`.
+_SERVING = None
 
 
-class GracefulWorker(SyncWorker):
-    """A worker that leaves SIGINT to the arbiter (a terminal sends Ctrl-C to the whole process group)."""
-
-    def init_signals(self):
-        super().init_signals()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class GracefulThreadWorker(ThreadWorker):
-    """The threaded worker (keep-alive, many connections per process), leaving SIGINT to the arbiter too."""
-
-    def init_signals(self):
-        super().init_signals()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+def worker_app():
+    """The WSGI app of one worker process (granian calls this after forking): its own store connection, its own
+    group committer."""
+    if _SERVING is None:
+        raise RuntimeError("bchooks.server.worker_app runs only in workers forked by bchooks.server.serve")
+    config, store_events = _SERVING
+    _drop_secrets_from_environment()
+    store = EventStore.from_config(config, group_commit=True)
+    return create_app(config, store, store_events=store_events)
 
 
-class ReceiverServer(BaseApplication):
-    def __init__(self, config, app):
-        self._config = config
-        self._app = app
-        super().__init__()
+def _drop_secrets_from_environment():
+    """granian copies the process environment into every request's WSGI environ; the secret, read already, is no
+    business of a request's."""
+    for name in ("BCHOOKS_SECRET", "BCHOOKS_TOKEN"):
+        os.environ.pop(name, None)
 
-    def load_config(self):
-        host = f"[{self._config.host}]" if ":" in self._config.host else self._config.host
-        settings = {
-            "bind": f"{host}:{self._config.port}",
-            "workers": self._config.workers,
-            "worker_class": ("bchooks.server.GracefulThreadWorker" if self._config.threads > 1
-                             else "bchooks.server.GracefulWorker"),
-            "threads": self._config.threads,
-            "keepalive": 5,
-            "graceful_timeout": 30,
-            "timeout": 30,
-            "accesslog": None,
-            "errorlog": "-",
-            "loglevel": "warning",
-            "proc_name": "bchooks-receiver",
-            "limit_request_line": 8190,
-        }
-        for key, value in settings.items():
-            self.cfg.set(key, value)
 
-    def load(self):
-        return self._app
+# granian's own messages: on stderr in the kit's format, beside the receiver's (which stay as the CLI set them)
+_LOGGING = {
+    "formatters": {"kit": {"()": "logging.Formatter", "fmt": "%(asctime)s granian %(message)s"}},
+    "handlers": {"console": {"formatter": "kit", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+    "loggers": {"_granian": {"handlers": ["console"], "level": "WARNING", "propagate": False}},
+}
 
-    def run(self):
-        try:
-            GracefulArbiter(self).run()
-        except RuntimeError as error:
-            print(f"bchooks: cannot serve: {error}", file=sys.stderr)
-            sys.exit(1)
+
+def _granian(config):
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    return Granian(
+        "bchooks.server:worker_app",
+        factory=True,
+        address=config.host,
+        port=config.port,
+        interface=Interfaces.WSGI,
+        workers=config.workers,
+        blocking_threads=config.threads,
+        log_level=LogLevels.warning,
+        log_dictconfig=_LOGGING,
+    )
 
 
 def serve(config, *, store_events=True):
     """Open (and migrate) the store, then serve until stopped. Raises BchooksError before binding if unusable."""
-    store = EventStore.from_config(config, group_commit=True)
-    app = create_app(config, store, store_events=store_events)
+    global _SERVING
+    EventStore.from_config(config).close()  # migrate once, here: workers only open it
     if not store_events:
         log.warning("--no-store: verified events are answered 200 and NOT STORED (for measurement only)")
-    store.close()  # each worker opens its own connection after fork
-    log.warning("bchooks receiver on %s (store %s, %d workers)", config.webhook_url, config.db, config.workers)
-    ReceiverServer(config, app).run()
+    if multiprocessing.get_start_method(allow_none=True) != "fork":
+        multiprocessing.set_start_method("fork", force=True)  # workers inherit `_SERVING`, never re-read secrets
+    _SERVING = (config, store_events)
+    log.warning("bchooks receiver on %s (store %s, %d workers of %d threads)", config.webhook_url, config.db,
+                config.workers, config.threads)
+    try:
+        _granian(config).serve()
+    except OSError as error:
+        print(f"bchooks: cannot serve on {config.host}:{config.port}: {error.strerror or error}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        _SERVING = None
