@@ -6,9 +6,11 @@ second under granian as under gunicorn's threaded workers (whose HTTP parsing an
 Python, under the GIL), at a lower p99 (see README, "Architecture and choice of server").
 """
 
+import errno
 import logging
 import multiprocessing
 import os
+import socket
 import sys
 
 from .receiver import create_app
@@ -38,10 +40,20 @@ def _drop_secrets_from_environment():
         os.environ.pop(name, None)
 
 
+class _Advice(logging.Filter):
+    """Drops granian's advice against more Python threads than cores: the threads are meant (requests waiting on
+    a commit hold a thread, not a core, and share the commit)."""
+
+    def filter(self, record):
+        return not record.getMessage().startswith("Configuration allows spawning up to")
+
+
 # granian's own messages: on stderr in the kit's format, beside the receiver's (which stay as the CLI set them)
 _LOGGING = {
     "formatters": {"kit": {"()": "logging.Formatter", "fmt": "%(asctime)s granian %(message)s"}},
-    "handlers": {"console": {"formatter": "kit", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+    "filters": {"advice": {"()": _Advice}},
+    "handlers": {"console": {"formatter": "kit", "class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                             "filters": ["advice"]}},
     "loggers": {"_granian": {"handlers": ["console"], "level": "WARNING", "propagate": False}},
 }
 
@@ -61,13 +73,32 @@ def _granian(config):
         blocking_threads=config.threads,
         log_level=LogLevels.warning,
         log_dictconfig=_LOGGING,
+        respawn_failed_workers=True,  # a worker that dies is replaced; the others go on answering
     )
+
+
+def _check_port(config):
+    """One line and exit 1, instead of granian's traceback, when the address cannot be bound."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((config.host, config.port))
+        except OSError as error:
+            reason = "the port is in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
+            _cannot_serve(config, reason)
+
+
+def _cannot_serve(config, reason):
+    print(f"bchooks: cannot serve on {config.host}:{config.port}: {reason}", file=sys.stderr)
+    sys.exit(1)
 
 
 def serve(config, *, store_events=True):
     """Open (and migrate) the store, then serve until stopped. Raises BchooksError before binding if unusable."""
     global _SERVING
     EventStore.from_config(config).close()  # migrate once, here: workers only open it
+    _check_port(config)
     if not store_events:
         log.warning("--no-store: verified events are answered 200 and NOT STORED (for measurement only)")
     if multiprocessing.get_start_method(allow_none=True) != "fork":
@@ -77,8 +108,7 @@ def serve(config, *, store_events=True):
                 config.workers, config.threads)
     try:
         _granian(config).serve()
-    except OSError as error:
-        print(f"bchooks: cannot serve on {config.host}:{config.port}: {error.strerror or error}", file=sys.stderr)
-        sys.exit(1)
+    except (OSError, RuntimeError) as error:  # granian reports a socket it cannot bind as RuntimeError
+        _cannot_serve(config, str(error).splitlines()[0])
     finally:
         _SERVING = None

@@ -1,10 +1,13 @@
 """Integration: the real `bchooks serve` process on a random loopback port."""
 
+import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import requests
@@ -114,3 +117,59 @@ def test_serve_on_a_bad_database_exits_1_with_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bchooks", "serve", "--db", str(bad)], env=env,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_serve_on_a_port_in_use_exits_1_with_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BCHOOKS_SECRET": SECRET}
+        result = subprocess.run([sys.executable, "-m", "bchooks", "serve", "--db", str(tmp_path / "e.db"),
+                                 "--port", str(taken.getsockname()[1])], env=env, capture_output=True, text=True,
+                                timeout=30)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "port is in use" in result.stderr and "Traceback" not in result.stderr
+
+
+def children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def test_a_killed_worker_is_replaced_and_nothing_else_stops(receiver):
+    first = envelope()
+    assert requests.post(receiver.url + "/webhook", data=first, headers=signed(first)).status_code == 200
+    workers = children(receiver.process.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    resets = 0
+    for n in range(20):  # the other worker answers meanwhile; the replacement joins within seconds
+        body = envelope(payload={"id": f"after-{n}"})
+        for attempt in range(3):  # a connection caught in the dying worker is reset: the sender retries it
+            try:
+                assert requests.post(receiver.url + "/webhook", data=body, headers=signed(body),
+                                     timeout=10).status_code == 200
+                break
+            except requests.ConnectionError:
+                resets += 1
+                time.sleep(0.2)
+        else:
+            raise AssertionError(f"post {n} was never answered")
+    assert resets <= 2
+    deadline = time.monotonic() + 20
+    while len(children(receiver.process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    replaced = children(receiver.process.pid)
+    assert len(replaced) == 2 and workers[0] not in replaced and workers[1] in replaced
+    assert receiver.process.poll() is None and len(rows(receiver.db)) == 21
+
+
+def test_a_workers_environment_no_longer_holds_the_secret(monkeypatch, tmp_path):
+    from bchooks import server
+    from bchooks.config import Config
+
+    monkeypatch.setenv("BCHOOKS_SECRET", SECRET)
+    monkeypatch.setattr(server, "_SERVING", (Config.load(env={}, secrets=SECRET, db=str(tmp_path / "e.db")), True))
+    app = server.worker_app()  # granian copies os.environ into every request's WSGI environ
+    assert "BCHOOKS_SECRET" not in os.environ
+    app.store.close()
