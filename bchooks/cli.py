@@ -302,7 +302,7 @@ def _serve_flags(parser):
     parser.add_argument("--port", help="port (BCHOOKS_PORT, default 8080)")
     parser.add_argument("--path", help="webhook path (BCHOOKS_PATH, default /webhook)")
     parser.add_argument("--workers", help="worker processes (BCHOOKS_WORKERS, default 2)")
-    parser.add_argument("--threads", help="threads per worker (BCHOOKS_THREADS, default 16; 1: sync workers)")
+    parser.add_argument("--threads", help="Python threads per worker (BCHOOKS_THREADS, default 16)")
     parser.add_argument("--max-body", dest="max_body", help="largest body in bytes (BCHOOKS_MAX_BODY, default 1 MiB)")
     parser.add_argument("--synchronous", help="SQLite synchronous: NORMAL or FULL (BCHOOKS_SYNCHRONOUS)")
 

@@ -89,7 +89,10 @@ SETTINGS = (
     Setting("path", "BCHOOKS_PATH", "/webhook", _path, "URL path that accepts webhook POSTs.", "--path"),
     Setting("workers", "BCHOOKS_WORKERS", 2, _whole(1), "Receiver worker processes.", "--workers"),
     Setting("threads", "BCHOOKS_THREADS", 16, _whole(1),
-            "Threads per worker; above 1, concurrent requests share group commits.", "--threads"),
+            "Python threads per worker; above 1, concurrent requests share group commits.", "--threads"),
+    Setting("stop_timeout", "BCHOOKS_STOP_TIMEOUT", 30, _whole(1),
+            "Seconds a stopping receiver waits for requests in flight (a sender still trickling its body, say) "
+            "before ending its workers."),
     Setting("max_body", "BCHOOKS_MAX_BODY", 1048576, _whole(1), "Largest accepted body in bytes (413 above).",
             "--max-body"),
     Setting("synchronous", "BCHOOKS_SYNCHRONOUS", "NORMAL", _synchronous,
@@ -131,6 +134,7 @@ class Config:
     path: str = "/webhook"
     workers: int = 2
     threads: int = 16
+    stop_timeout: int = 30
     max_body: int = 1048576
     synchronous: str = "NORMAL"
     max_db_mb: int = 0

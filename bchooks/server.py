@@ -73,7 +73,8 @@ def _granian(config):
         blocking_threads=config.threads,
         log_level=LogLevels.warning,
         log_dictconfig=_LOGGING,
-        respawn_failed_workers=True,  # a worker that dies is replaced; the others go on answering
+        respawn_failed_workers=True,
+        workers_kill_timeout=config.stop_timeout,  # a trickling sender must not hold a stop forever  # a worker that dies is replaced; the others go on answering
     )
 
 

@@ -173,3 +173,22 @@ def test_a_workers_environment_no_longer_holds_the_secret(monkeypatch, tmp_path)
     app = server.worker_app()  # granian copies os.environ into every request's WSGI environ
     assert "BCHOOKS_SECRET" not in os.environ
     app.store.close()
+
+
+def test_a_trickling_sender_delays_a_stop_only_up_to_the_stop_timeout(tmp_path):
+    receiver = Receiver(tmp_path / "events.db", extra_env={"BCHOOKS_STOP_TIMEOUT": "2"})
+    body = envelope()
+    trickle = socket.create_connection(("127.0.0.1", receiver.port))
+    try:
+        trickle.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        + f"X-Webhook-Signature: {sign(body, SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                        + body[:5])
+        time.sleep(0.5)
+        started = time.monotonic()
+        receiver.process.send_signal(signal.SIGTERM)
+        receiver.process.wait(timeout=20)
+        assert time.monotonic() - started < 15
+        assert rows(receiver.db) == []  # the unfinished body was never acknowledged nor stored
+    finally:
+        trickle.close()
+        receiver.stop()
