@@ -1,7 +1,7 @@
 """Serving the receiver on granian: HTTP handled in Rust, the Bottle app on each worker's threads; graceful on
 SIGTERM and Ctrl-C.
 
-Why granian: measured here with `bench/receiver.py`, the same app stored about 1.8 times as many signed posts a
+Why granian: measured here with `bench/receiver.py`, the same app stored about 1.6 times as many signed posts a
 second under granian as under gunicorn's threaded workers (whose HTTP parsing and connection handling run in
 Python, under the GIL), at a lower p99 (see README, "Architecture and choice of server").
 """
@@ -73,8 +73,8 @@ def _granian(config):
         blocking_threads=config.threads,
         log_level=LogLevels.warning,
         log_dictconfig=_LOGGING,
-        respawn_failed_workers=True,
-        workers_kill_timeout=config.stop_timeout,  # a trickling sender must not hold a stop forever  # a worker that dies is replaced; the others go on answering
+        respawn_failed_workers=True,  # a worker that dies is replaced; the others go on answering
+        workers_kill_timeout=config.stop_timeout,  # a trickling sender must not hold a stop forever
     )
 
 

@@ -79,9 +79,10 @@ def test_log_has_one_line_per_request_and_no_secret_or_body(receiver):
     assert SECRET not in log and "someone@example.com" not in log and sign(body, SECRET) not in log
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_stops_cleanly_finishing_requests_in_flight(tmp_path, sig):
-    receiver = Receiver(tmp_path / "events.db", workers=1)
+@pytest.mark.parametrize("sig, group", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+                         ids=["sigterm", "sigint", "ctrl-c-to-the-process-group"])
+def test_stops_cleanly_finishing_requests_in_flight(tmp_path, sig, group):
+    receiver = Receiver(tmp_path / "events.db", workers=1, new_session=group)
     import http.client
     body = envelope()
     conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
@@ -90,7 +91,8 @@ def test_stops_cleanly_finishing_requests_in_flight(tmp_path, sig):
         conn.putheader(name, value)
     conn.endheaders()
     conn.send(body[:10])  # the request is in flight when the signal arrives
-    stopper = threading.Timer(0.5, receiver.process.send_signal, args=(sig,))
+    stopper = (threading.Timer(0.5, os.killpg, args=(receiver.process.pid, sig)) if group
+               else threading.Timer(0.5, receiver.process.send_signal, args=(sig,)))
     stopper.start()
     stopper.join()
     conn.send(body[10:])
