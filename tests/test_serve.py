@@ -147,7 +147,7 @@ def test_a_killed_worker_is_replaced_and_nothing_else_stops(receiver):
     resets = 0
     for n in range(20):  # the other worker answers meanwhile; the replacement joins within seconds
         body = envelope(payload={"id": f"after-{n}"})
-        for attempt in range(3):  # a connection caught in the dying worker is reset: the sender retries it
+        for _ in range(3):  # a connection caught in the dying worker is reset: the sender retries it
             try:
                 assert requests.post(receiver.url + "/webhook", data=body, headers=signed(body),
                                      timeout=10).status_code == 200
@@ -171,9 +171,10 @@ def test_a_workers_environment_no_longer_holds_the_secret(monkeypatch, tmp_path)
     from bchooks.config import Config
 
     monkeypatch.setenv("BCHOOKS_SECRET", SECRET)
+    monkeypatch.setenv("BCHOOKS_TOKEN", "a-token")  # both restored after the test
     monkeypatch.setattr(server, "_SERVING", (Config.load(env={}, secrets=SECRET, db=str(tmp_path / "e.db")), True))
     app = server.worker_app()  # granian copies os.environ into every request's WSGI environ
-    assert "BCHOOKS_SECRET" not in os.environ
+    assert "BCHOOKS_SECRET" not in os.environ and "BCHOOKS_TOKEN" not in os.environ
     app.store.close()
 
 
