@@ -195,3 +195,20 @@ def test_a_trickling_sender_delays_a_stop_only_up_to_the_stop_timeout(tmp_path):
     finally:
         trickle.close()
         receiver.stop()
+
+
+def test_chunked_posts_are_read_whole_and_held_to_the_limit(tmp_path):
+    receiver = Receiver(tmp_path / "events.db", extra_env={"BCHOOKS_MAX_BODY": "2000"})
+
+    def pieces(data):  # no Content-Length: requests sends Transfer-Encoding: chunked
+        for start in range(0, len(data), 7):
+            yield data[start:start + 7]
+
+    try:
+        body, big = envelope(), envelope(payload={"note": "y" * 5000})
+        assert requests.post(receiver.url + "/webhook", data=pieces(body), headers=signed(body)).status_code == 200
+        reply = requests.post(receiver.url + "/webhook", data=pieces(big), headers=signed(big))
+        assert reply.status_code == 413 and reply.json()["error"] == "body_too_large"
+    finally:
+        receiver.stop()
+    assert [row[4] for row in rows(receiver.db)] == [body]
