@@ -16,6 +16,7 @@ import threading
 import time
 
 from .errors import BchooksError, StoreUnavailable
+from .store import insert_rows
 
 MAX_BATCH = 256
 CHECKPOINT_EVERY = 0.5  # seconds between background WAL checkpoints
@@ -95,19 +96,31 @@ class GroupCommitter:
             raise slot.error
         return slot.result
 
-    def _lead(self):
-        """Commit the rows at the head of the queue in one transaction, answer them, hand the lead on."""
+    def _take(self):
         with self._mutex:
-            batch = self._queued[:self.max_batch]
+            return self._queued[:self.max_batch]
+
+    def _lead(self):
+        """Commit the rows at the head of the queue in one transaction, answer them, hand the lead on.
+
+        The rows are taken once the transaction has begun, that is once the other processes' commits are done:
+        rows queued while this leader waited for its turn join this commit (measured with two workers under
+        `bench/receiver.py`'s load: 2.7-2.8 rows per commit instead of 2.4, so fewer transactions that start with
+        a page cache another process emptied; requests per second the same within this machine's noise)."""
+        batch = None
         try:
-            results = self.store.append_rows([slot.row for slot in batch])
+            with self.store.transaction() as conn:
+                batch = self._take()
+                results = insert_rows(conn, [slot.row for slot in batch])
             self.batches += 1
             for slot, result in zip(batch, results):
                 slot.result = result
-        except BchooksError as error:
+        except BchooksError as error:  # a store that cannot be written: answered 503 by the receiver
+            batch = batch or self._take()
             for slot in batch:
                 slot.error = error
         except BaseException as error:  # never leave a request waiting, nor answer it 2xx
+            batch = batch or self._take()
             for slot in batch:
                 slot.error = StoreUnavailable(f"the event store failed: {type(error).__name__}")
             if not isinstance(error, Exception):

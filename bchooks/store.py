@@ -140,6 +140,20 @@ def migrate(conn, target=SCHEMA_VERSION):
             raise
 
 
+def insert_rows(conn, rows):
+    """Insert event rows (the `events` columns after `id`) inside the caller's transaction; one `Appended` per
+    row, a body already stored being a duplicate of that row."""
+    results = []
+    for row in rows:
+        inserted = conn.execute(_INSERT, row).fetchall()
+        if inserted:
+            results.append(Appended(inserted[0][0], False))
+        else:
+            found = conn.execute("SELECT id FROM events WHERE body_sha256 = ?", (row[5],)).fetchone()
+            results.append(Appended(found[0], True))
+    return results
+
+
 def _unavailable(error, path):
     text = str(error)
     if "locked" in text or "busy" in text:
@@ -306,16 +320,8 @@ class EventStore:
 
     def append_rows(self, rows):
         """Insert event rows (the `events` columns after `id`) in one transaction; one `Appended` per row."""
-        results = []
         with self.transaction() as conn:
-            for row in rows:
-                inserted = conn.execute(_INSERT, row).fetchall()
-                if inserted:
-                    results.append(Appended(inserted[0][0], False))
-                else:
-                    found = conn.execute("SELECT id FROM events WHERE body_sha256 = ?", (row[5],)).fetchone()
-                    results.append(Appended(found[0], True))
-        return results
+            return insert_rows(conn, rows)
 
     def append_many(self, items, *, received_at=None):
         """Store many (body, envelope) pairs in one transaction (imports, benchmarks); returns how many were new."""

@@ -35,6 +35,59 @@ def test_concurrent_appends_share_commits_and_all_are_stored(db_path):
     store.close()
 
 
+def appender(store, results, n):
+    body = envelope(payload={"id": f"waiting-{n}"})
+    return threading.Thread(target=lambda: results.append(store.append(body, parse_envelope(body))))
+
+
+def wait_for_queue(store, length, deadline=10.0):
+    end = time.monotonic() + deadline
+    while len(store.committer._queued) < length:
+        assert time.monotonic() < end, "the appends never queued"
+        time.sleep(0.01)
+
+
+def test_appends_queued_while_the_leader_waits_for_its_turn_join_its_commit(db_path):
+    store = EventStore(db_path, group_commit=True)
+    results = []
+    with store.writers_turn():  # as if another process were committing
+        threads = [appender(store, results, n) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        wait_for_queue(store, 8)  # the first is the leader, waiting for the writers' lock; the rest queue behind it
+        assert results == []  # nothing answered before its commit
+    for thread in threads:
+        thread.join(10)
+    assert store.committer.batches == 1 and len(results) == 8 and store.count() == 8
+    assert not any(result.duplicate for result in results)
+    store.close()
+
+
+def test_appends_queued_behind_a_leader_whose_turn_fails_all_fail(db_path):
+    store = EventStore(db_path, group_commit=True, busy_timeout=0.2)
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another program holding SQLite's own lock past the busy timeout
+    failures = []
+
+    def append(n):
+        body = envelope(payload={"id": f"failing-{n}"})
+        try:
+            store.append(body, parse_envelope(body))
+        except StoreUnavailable as error:
+            failures.append(error)
+    with store.writers_turn():
+        threads = [threading.Thread(target=append, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        wait_for_queue(store, 6)
+    for thread in threads:
+        thread.join(10)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert len(failures) == 6 and store.committer._queued == [] and store.count() == 0
+    store.close()
+
+
 def test_a_failed_commit_fails_every_waiting_append(db_path):
     store = EventStore(db_path, group_commit=True, busy_timeout=0.05)
     blocker = sqlite3.connect(db_path, isolation_level=None)
