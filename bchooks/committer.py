@@ -1,8 +1,8 @@
 """Group commit: the appends of concurrent requests share one transaction, each answered only after its commit.
 
-No writer thread: a request queues its row; the request at the head of the queue is the leader. The leader commits
-every row queued at that moment (up to `max_batch`) in one transaction, gives each its own result or the store's
-error (for a 503), wakes them, and hands the lead to the next queued request. A lone request therefore commits on
+No writer thread: a request queues its row; the request at the head of the queue is the leader. The leader waits
+for its turn to write, then commits every row queued by then (up to `max_batch`) in one transaction, gives each
+its own result or the store's error (for a 503), wakes them, and hands the lead to the next queued request. A lone request therefore commits on
 its own thread with no hand-off (a thread switch costs more than a commit here), and under load one commit serves
 many requests. Nothing is acknowledged before its commit.
 
@@ -115,14 +115,12 @@ class GroupCommitter:
             self.batches += 1
             for slot, result in zip(batch, results):
                 slot.result = result
-        except BchooksError as error:  # a store that cannot be written: answered 503 by the receiver
-            batch = batch or self._take()
-            for slot in batch:
-                slot.error = error
         except BaseException as error:  # never leave a request waiting, nor answer it 2xx
-            batch = batch or self._take()
+            failure = (error if isinstance(error, BchooksError)  # a store that cannot be written: a 503
+                       else StoreUnavailable(f"the event store failed: {type(error).__name__}"))
+            batch = batch or self._take()  # the turn itself failed: every row queued by now fails with it
             for slot in batch:
-                slot.error = StoreUnavailable(f"the event store failed: {type(error).__name__}")
+                slot.error = failure
             if not isinstance(error, Exception):
                 raise
         finally:
