@@ -2,9 +2,9 @@
 
 No writer thread: a request queues its row; the request at the head of the queue is the leader. The leader waits
 for its turn to write, then commits every row queued by then (up to `max_batch`) in one transaction, gives each
-its own result or the store's error (for a 503), wakes them, and hands the lead to the next queued request. A lone request therefore commits on
-its own thread with no hand-off (a thread switch costs more than a commit here), and under load one commit serves
-many requests. Nothing is acknowledged before its commit.
+its own result or the store's error (for a 503), wakes them, and hands the lead to the next queued request. A
+lone request therefore commits on its own thread with no hand-off (a thread switch costs more than a commit here),
+and under load one commit serves many requests. Nothing is acknowledged before its commit.
 
 WAL checkpoints run on a background thread, so commits on the request path never pay for copying the log into
 the database (the store's connection has auto-checkpoints off); see `_checkpoint` for how the log stays bounded.
