@@ -90,9 +90,9 @@ SETTINGS = (
     Setting("workers", "BCHOOKS_WORKERS", 2, _whole(1), "Receiver worker processes.", "--workers"),
     Setting("threads", "BCHOOKS_THREADS", 16, _whole(1),
             "Python threads per worker; above 1, concurrent requests share group commits.", "--threads"),
-    Setting("stop_timeout", "BCHOOKS_STOP_TIMEOUT", 30, _whole(1),
+    Setting("stop_timeout", "BCHOOKS_STOP_TIMEOUT", 10, _whole(1),
             "Seconds a stopping receiver waits for requests in flight (a sender still trickling its body, say) "
-            "before ending its workers."),
+            "and their connections before ending its workers."),
     Setting("max_body", "BCHOOKS_MAX_BODY", 1048576, _whole(1), "Largest accepted body in bytes (413 above).",
             "--max-body"),
     Setting("synchronous", "BCHOOKS_SYNCHRONOUS", "NORMAL", _synchronous,
@@ -134,7 +134,7 @@ class Config:
     path: str = "/webhook"
     workers: int = 2
     threads: int = 16
-    stop_timeout: int = 30
+    stop_timeout: int = 10
     max_body: int = 1048576
     synchronous: str = "NORMAL"
     max_db_mb: int = 0
@@ -192,3 +192,7 @@ class Config:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}{self.path}"
+
+
+#: the environment variables that hold secrets: those of the settings kept out of `repr`
+SECRET_ENV = tuple(s.env for s in SETTINGS if not Config.__dataclass_fields__[s.field].repr)

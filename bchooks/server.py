@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 
+from .config import SECRET_ENV
 from .receiver import create_app
 from .store import EventStore
 
@@ -34,9 +35,9 @@ def worker_app():
 
 
 def _drop_secrets_from_environment():
-    """granian copies the process environment into every request's WSGI environ; the secret, read already, is no
+    """granian copies the process environment into every request's WSGI environ; the secrets, read already, are no
     business of a request's."""
-    for name in ("BCHOOKS_SECRET", "BCHOOKS_TOKEN"):
+    for name in SECRET_ENV:
         os.environ.pop(name, None)
 
 

@@ -168,6 +168,15 @@ def wait_until(predicate, deadline=20.0, interval=0.05):
     raise TimeoutError(f"condition not met within {deadline} s")
 
 
+def start_trickle(port, body, sent=5):
+    """A socket that has sent a signed POST's headers and the first `sent` bytes of its body, and then stalls."""
+    trickle = socket.create_connection(("127.0.0.1", port))
+    trickle.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + f"X-Webhook-Signature: {sign(body, SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                    + body[:sent])
+    return trickle
+
+
 @pytest.fixture
 def local_receiver(tmp_path):
     """The receiver app on a thread: (webhook URL, its store)."""

@@ -9,7 +9,7 @@ import pytest
 
 from bchooks import EventStore, committer, parse_envelope
 from bchooks.errors import StoreUnavailable
-from conftest import envelope
+from conftest import envelope, wait_until
 
 
 def test_concurrent_appends_share_commits_and_all_are_stored(db_path):
@@ -40,11 +40,8 @@ def appender(store, results, n):
     return threading.Thread(target=lambda: results.append(store.append(body, parse_envelope(body))))
 
 
-def wait_for_queue(store, length, deadline=10.0):
-    end = time.monotonic() + deadline
-    while len(store.committer._queued) < length:
-        assert time.monotonic() < end, "the appends never queued"
-        time.sleep(0.01)
+def wait_for_queue(store, length):
+    wait_until(lambda: len(store.committer._queued) >= length, deadline=10.0, interval=0.01)
 
 
 def test_appends_queued_while_the_leader_waits_for_its_turn_join_its_commit(db_path):

@@ -4,7 +4,6 @@ file, slow and oversized clients. Run alone with `pytest -m faults`."""
 import http.client
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -13,8 +12,7 @@ import time
 import pytest
 import requests
 
-from bchooks.signing import sign
-from conftest import SECRET, Receiver, envelope, signed
+from conftest import Receiver, envelope, signed, start_trickle
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -186,13 +184,9 @@ def test_two_receivers_on_one_file(tmp_path):
 
 def test_slow_client_and_oversized_body_do_not_stall_others(tmp_path):
     receiver = Receiver(tmp_path / "events.db", workers=2)
-    trickle = socket.create_connection(("127.0.0.1", receiver.port))
+    trickle = start_trickle(receiver.port, envelope())
     huge = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
     try:
-        body = envelope()
-        trickle.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                        + f"X-Webhook-Signature: {sign(body, SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-                        + body[:5])
         huge.putrequest("POST", "/webhook")
         huge.putheader("Content-Length", str(200 * 1024 * 1024))
         huge.endheaders()
