@@ -130,22 +130,27 @@ def top_products(items, orders=None, by="revenue", n=10, options=False):
 
 def customers(orders):
     """One row per customer (by email) and currency: name, orders, first and last order, lifetime value
-    (`lifetime_value_cents`, exact integer cents). Sorted by currency, lifetime value descending, then email."""
+    (`lifetime_value_cents`, exact integer cents). Orders without an e-mail form one row per currency whose
+    `customer_email` and `customer_name` are missing, after that currency's customers. Sorted by currency,
+    lifetime value descending, then email."""
     orders = orders_frame(orders)
-    keep = _kept(orders) & orders["customer_email"].notna().to_numpy()
+    keep = _kept(orders)
     (email, emails), (currency, currencies) = (grouping.codes(orders[name]) for name in ("customer_email", "currency"))
     groups = grouping.Groups((email, len(emails)), (currency, len(currencies)), keep=keep)
     created = orders["created_at"].to_numpy("datetime64[us]").view("int64")
     known = created != np.iinfo(np.int64).min  # NaT
     ltv = groups.sum(_int_cents(orders["total_cents"]))
-    order = np.lexsort((grouping.ranks(emails, groups.keys[0]), -ltv, grouping.ranks(currencies, groups.keys[1])))
+    anonymous = groups.keys[0] < 0
+    order = np.lexsort((grouping.ranks(emails, groups.keys[0]), -ltv, anonymous,
+                        grouping.ranks(currencies, groups.keys[1])))
     first_at = groups.min(np.where(known, created, np.iinfo(np.int64).max))[order]
     last_at = groups.max(created)[order]
+    # sorted by created_at: the newest row carries the latest name (none for orders without an e-mail)
+    names = orders["customer_name"].take(groups.last_row()[order]).reset_index(drop=True)
     result = pd.DataFrame({
         "customer_email": grouping.labels_of(emails, groups.keys[0][order]),
         "currency": grouping.labels_of(currencies, groups.keys[1][order]),
-        # sorted by created_at: the newest row carries the latest name
-        "customer_name": orders["customer_name"].take(groups.last_row()[order]).reset_index(drop=True),
+        "customer_name": names.where(~anonymous[order]),
         "orders": groups.size()[order],
         "first_order": pd.to_datetime(np.where(first_at == np.iinfo(np.int64).max, last_at, first_at),
                                       unit="us", utc=True),
@@ -156,7 +161,8 @@ def customers(orders):
 
 
 def repeat_rate(orders):
-    """Share of customers (by email) with two or more orders not refunded; 0.0 with no customers."""
+    """Share of customers (by email) with two or more orders not refunded; 0.0 with no customers. Orders without an
+    e-mail cannot be told apart by customer and are left out of the rate (`summary` counts them)."""
     orders = orders_frame(orders)
     keep = _kept(orders) & orders["customer_email"].notna().to_numpy()
     email, emails = grouping.codes(orders["customer_email"])
@@ -205,8 +211,27 @@ def shipping_times(orders):
     return result.sort_values(["time_to_ship", "order_id"], ascending=[False, True], ignore_index=True)
 
 
+def _duration_text(value):
+    """A duration as a person writes it: `18 h 35 min`, `3 d 4 h`, `12 min`, `45 s`."""
+    seconds = int(pd.Timedelta(value).total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
+def _moment_text(value):
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def summary(source):
-    """Headline numbers in one call: a one-column DataFrame indexed by metric."""
+    """Headline numbers in one call, written for a person: a one-column DataFrame indexed by metric. Counts are
+    integers, revenue exact `Decimal` per currency, the repeat rate a percentage (`53.6%`), times as text
+    (`18 h 35 min`, `2026-11-30 14:02 UTC`); the reports have the same figures as numbers."""
     orders, items = _frames(source) if not isinstance(source, pd.DataFrame) else (source, None)
     keep = _kept(orders)
     email, emails = grouping.codes(orders["customer_email"])
@@ -219,10 +244,11 @@ def summary(source):
         "refunded orders": int((~keep).sum()),
         "open orders (unshipped)": int((keep & (orders["shipping_status"] == "unshipped").to_numpy()).sum()),
         "customers": int((counts > 0).sum()),
-        "repeat customer rate": round(float((counts >= 2).sum() / (counts > 0).sum()) if counts.any() else 0.0, 4),
-        "median time to ship": pd.Series(time_to_ship).median() if len(time_to_ship) else None,
-        "first order": orders["created_at"].min() if len(orders) else None,
-        "last order": orders["created_at"].max() if len(orders) else None,
+        "orders without customer e-mail": int((keep & (email < 0)).sum()),
+        "repeat customer rate": f"{100 * (counts >= 2).sum() / (counts > 0).sum() if counts.any() else 0:.1f}%",
+        "median time to ship": _duration_text(pd.Series(time_to_ship).median()) if len(time_to_ship) else None,
+        "first order": _moment_text(orders["created_at"].min()) if len(orders) else None,
+        "last order": _moment_text(orders["created_at"].max()) if len(orders) else None,
     }
     if items is not None:
         rows["units sold"] = int(items["quantity"].to_numpy("int64", na_value=0)[_kept(items)].sum())

@@ -246,7 +246,7 @@ def cmd_worker(args):
         signal.signal(sig, lambda *_: stop.set())
     poll = float(str(args.poll).removesuffix("s"))
     with EventStore.from_config(config) as store:
-        worker = Worker(store, registry, lease=args.lease)
+        worker = Worker(store, registry, lease=args.lease, secrets=config.secret_values())
         print(f"bchooks worker {worker.name}: handlers {', '.join(sorted(registry.handlers))}", file=sys.stderr,
               flush=True)
         worker.run(poll=poll, stop=stop, once=args.once, report=lambda r: print(
@@ -266,8 +266,9 @@ def cmd_replay(args):
 def cmd_failures(args):
     from .store import EventStore
     from .worker import failures
-    with EventStore.from_config(_config(args)) as store:
-        rows = failures(store, args.limit)
+    config = _config(args)
+    with EventStore.from_config(config) as store:
+        rows = failures(store, args.limit, config.secret_values())
     print_table([("EVENT", "TYPE", "HANDLER", "STATUS", "ATTEMPTS", "LAST_ERROR")] + [
         (str(r["event_id"]), r["type"], r["handler"], r["status"], str(r["attempts"]), (r["last_error"] or "")[:80])
         for r in rows], "no failed or dead handler runs")

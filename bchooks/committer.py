@@ -23,13 +23,6 @@ CHECKPOINT_EVERY = 0.5  # seconds between background WAL checkpoints
 WAL_LIMIT = 64 * 2 ** 20  # bytes of log above which a checkpoint holds writers back for a moment to finish
 
 
-def _size(path):
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
 class _Slot:
     __slots__ = ("row", "done", "result", "error", "wake")
 
@@ -70,15 +63,11 @@ class GroupCommitter:
         while True:
             time.sleep(CHECKPOINT_EVERY)
             try:
-                conn = sqlite3.connect(self.store.path, timeout=1)
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    if _size(f"{self.store.path}-wal") > WAL_LIMIT:
-                        with self.store.writers_turn():
-                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                finally:
-                    conn.close()
-            except (sqlite3.Error, OSError):
+                self.store.check_files()  # a deleted log or a restored database, noticed without a write
+                if self.store.checkpoint() > WAL_LIMIT:
+                    with self.store.writers_turn():
+                        self.store.checkpoint()
+            except (BchooksError, sqlite3.Error, OSError):
                 pass  # the next round tries again; a failing store shows up in the writes themselves
 
     def submit(self, row):
@@ -114,7 +103,10 @@ class GroupCommitter:
                 results = insert_rows(conn, [slot.row for slot in batch])
             self.batches += 1
             for slot, result in zip(batch, results):
-                slot.result = result
+                if isinstance(result, Exception):  # this row alone could not be stored
+                    slot.error = result
+                else:
+                    slot.result = result
         except BaseException as error:  # never leave a request waiting, nor answer it 2xx
             failure = (error if isinstance(error, BchooksError)  # a store that cannot be written: a 503
                        else StoreUnavailable(f"the event store failed: {type(error).__name__}"))

@@ -181,6 +181,10 @@ class Config:
             f"token:     {'set' if self.token else 'NOT SET (BCHOOKS_TOKEN)'}",
         ])
 
+    def secret_values(self):
+        """Every configured secret value (signing secrets, token, chat webhook URL), for `secrecy.redact`."""
+        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url) if v)
+
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 

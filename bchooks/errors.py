@@ -56,6 +56,12 @@ class InvalidEnvelope(RequestError):
     code = "invalid_envelope"
 
 
+class UnstorableEvent(RequestError):
+    """A verified event whose values the database cannot take; only its own request fails."""
+
+    code = "unstorable_event"
+
+
 class StoreError(BchooksError):
     """The event store cannot be opened or is of an unknown schema."""
 
@@ -66,6 +72,12 @@ class StoreUnavailable(StoreError):
     """The store cannot write right now (locked, read-only, full); retrying later may work."""
 
     code = "store_unavailable"
+
+
+class HandlerError(BchooksError):
+    """A built-in handler's action failed (the worker retries it)."""
+
+    code = "handler_failed"
 
 
 class ApiError(BchooksError):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import requests
 
-from .errors import ConfigError
+from .errors import ConfigError, HandlerError
 
 ANY = "*"
 
@@ -111,6 +111,10 @@ def chat_poster(url, timeout=10.0):
         order_id = data.get("id") if data else payload.get("id")
         name = " ".join(str(attributes.get(k) or "") for k in ("customer_first_name", "customer_last_name")).strip()
         text = f"New order {order_id}: {attributes.get('total', '?')} from {name or 'a customer'}"
-        reply = requests.post(url, json={"text": text}, timeout=timeout)
-        reply.raise_for_status()
+        try:  # (requests' own errors name the URL, whose path is the webhook's key: never let it out)
+            reply = requests.post(url, json={"text": text}, timeout=timeout)
+        except requests.RequestException as error:
+            raise HandlerError(f"the chat webhook could not be reached ({type(error).__name__})") from None
+        if not reply.ok:
+            raise HandlerError(f"the chat webhook answered {reply.status_code} {reply.reason}")
     return post

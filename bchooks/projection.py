@@ -27,12 +27,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import feather
 
-from .records import ORDER_TYPES, Batch, cents_column
+from .records import ORDER_TYPES, TIE_COLUMNS, Batch, cents_column
 from .state import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_labels_dtype
 
 log = logging.getLogger("bchooks.projection")
 
-FORMAT = 2  # 1: Parquet segments; 2: Arrow IPC
+FORMAT = 3  # 1: Parquet segments; 2: Arrow IPC; 3: the tie-break on the whole body digest
 CHUNK = 100_000  # events per build task
 PARALLEL_FROM = 200_000  # events; below this a build runs in-process
 ORDER_SCHEMA = {
@@ -40,7 +40,8 @@ ORDER_SCHEMA = {
     "completed_at": TIME, "currency": "category", "country": "category", "country_name": "str",
     "customer_email": "category", "customer_name": "str", "item_count": "Int64", "item_total_cents": "Int64",
     "discount_total_cents": "Int64", "shipping_total_cents": "Int64", "tax_total_cents": "Int64",
-    "total_cents": "Int64", "shipping_status": "category", "payment_status": "category", "rank_tie": "int64",
+    "total_cents": "Int64", "shipping_status": "category", "payment_status": "category",
+    **{name: "uint64" for name in TIE_COLUMNS},
 }
 ITEM_SCHEMA = {
     "order_id": "str", "event_id": "int64", "line": "int64", "product_id": "str", "product_name": "category",
@@ -61,8 +62,8 @@ def _column(values, dtype, money=False):
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             text = pd.Series(values, dtype="str")
             return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(TIME)
-    if dtype == "int64":
-        return pd.Series(np.fromiter(values, dtype=np.int64, count=len(values)))
+    if dtype in ("int64", "uint64"):
+        return pd.Series(np.fromiter(values, dtype=dtype, count=len(values)))
     if dtype not in ("str", "category"):
         return pd.Series(values, dtype=dtype)
     try:
@@ -297,7 +298,7 @@ class Projection:
         if self.cache_dir is None:
             state = self._memory[1] if self._memory else settle(*typed(Batch()))
         orders, items = state
-        return orders.drop(columns=["rank_tie"]), items
+        return orders.drop(columns=list(TIE_COLUMNS)), items
 
     def _cached_state(self):
         with self._locked():

@@ -12,8 +12,8 @@ import time
 import bottle
 
 from . import __version__
-from .errors import (BchooksError, BodyTooLarge, InvalidEnvelope, InvalidJSON, MissingSignature, RequestError,
-                     StoreUnavailable, VerificationError)
+from .errors import (BchooksError, BodyTooLarge, InvalidEnvelope, InvalidJSON, RequestError,
+                     StoreUnavailable, UnstorableEvent, VerificationError)
 from .events import parse_envelope
 from .signing import Verifier, signatures_from_environ
 from .store import EventStore
@@ -24,6 +24,7 @@ log = logging.getLogger("bchooks.receiver")
 HTTP_STATUS = (
     (BodyTooLarge, 413),
     (InvalidEnvelope, 422),
+    (UnstorableEvent, 422),
     (InvalidJSON, 400),
     (RequestError, 400),
     (VerificationError, 401),
@@ -99,19 +100,7 @@ def create_app(config, store=None, *, verifier=None, store_events=True):
         try:
             body = read_body(environ, config.max_body)
             size = len(body)
-            headers = signatures_from_environ(environ)
-            if not headers:
-                raise MissingSignature("no signature: send the HMAC-SHA256 of the body in X-Webhook-Signature")
-            failure = None
-            for _name, value in headers:
-                try:
-                    verifier.verify(body, value)
-                    signature = value.strip()
-                    break
-                except VerificationError as error:
-                    failure = failure or error
-            else:
-                raise failure
+            signature = verifier.verify_headers(body, signatures_from_environ(environ))
             envelope = parse_envelope(body)
         except (RequestError, VerificationError) as error:
             if size is None and isinstance(error, BodyTooLarge):
@@ -133,10 +122,15 @@ def create_app(config, store=None, *, verifier=None, store_events=True):
 
     @app.route("/healthz", method=["GET", "HEAD"])
     def healthz():
-        try:
+        try:  # (on the read connection: a writer holding its turn does not delay the answer)
             count = store.count()
         except BchooksError as error:
             return json_response(503, {"status": "unavailable", "store": error.code, "message": str(error)})
+        problem = store.check_files(timeout=0)
+        if problem:
+            log.error("health check: %s", problem)
+            return json_response(503, {"status": "unavailable", "store": "files_changed", "message": problem,
+                                       "events": count})
         return json_response(200, {"status": "ok", "store": "ok", "version": __version__, "events": count,
                                    "path": config.path})
 

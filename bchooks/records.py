@@ -20,10 +20,13 @@ import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
 ORDER_TYPES = ("order.created", "order.updated", "order.reconciled")
+#: the body's whole SHA-256 as four unsigned 64-bit numbers, most significant first: between two bodies with the
+#: same `updated_at`, the greater digest wins, whatever the arrival order
+TIE_COLUMNS = ("rank_tie", "rank_tie_2", "rank_tie_3", "rank_tie_4")
 MONEY = ("item_total", "discount_total", "shipping_total", "tax_total", "total")
 ORDER_COLUMNS = ("order_id", "account_id", "event_id", "updated_at", "created_at", "completed_at", "currency",
                  "country", "country_name", "customer_email", "customer_name", "item_count",
-                 *(f"{m}_cents" for m in MONEY), "shipping_status", "payment_status", "rank_tie")
+                 *(f"{m}_cents" for m in MONEY), "shipping_status", "payment_status", *TIE_COLUMNS)
 ITEM_COLUMNS = ("order_row", "line", "product_id", "product_name", "option_name", "quantity", "price_cents",
                 "total_cents")  # order_row: the item's order in `orders` (its id, event, currency, payment status)
 _DIGITS = frozenset("0123456789")
@@ -60,6 +63,12 @@ def cents(value):
     return int((amount * 100).quantize(Decimal(1), ROUND_HALF_UP))
 
 
+def tie_keys(sha256_hex):
+    """The four `TIE_COLUMNS` numbers of a hex SHA-256 digest."""
+    return (int(sha256_hex[0:16], 16), int(sha256_hex[16:32], 16), int(sha256_hex[32:48], 16),
+            int(sha256_hex[48:64], 16))
+
+
 def _text(value):
     if type(value) is str:
         return value
@@ -87,19 +96,21 @@ def _ref_id(relationships, name):
 
 
 def _flat(payload):
-    """(order id, attributes, currency, country, [line item dicts]) of a flattened order."""
+    """(order id, attributes, currency, country, country name, [line item dicts]) of a flattened order."""
     currency = payload.get("currency")
     if isinstance(currency, dict):
         currency = currency.get("id")
+    shipping_country = payload.get("shipping_country")
+    shipping_country = shipping_country if isinstance(shipping_country, dict) else {}
     country = payload.get("shipping_country_id")
     if not country:
-        shipping_country = payload.get("shipping_country")
-        country = shipping_country.get("id") if isinstance(shipping_country, dict) else None
+        country = shipping_country.get("id")
+    country_name = _text(payload.get("shipping_country_name")) or _text(shipping_country.get("name"))
     items = [i for i in _list(payload.get("items")) if isinstance(i, dict)]
     for item in items:
         if not item.get("product_id") and isinstance(item.get("product"), dict):
             item["product_id"] = item["product"].get("id")
-    return payload.get("id"), payload, currency, country, items
+    return payload.get("id"), payload, currency, country, country_name, items
 
 
 def _jsonapi(document):
@@ -118,11 +129,19 @@ def _jsonapi(document):
         items.append({**line_attributes, "product_id": _ref_id(line_relationships, "product")})
     currency = _ref_id(relationships, "currency") or attributes.get("currency")
     country = _ref_id(relationships, "shipping_country") or attributes.get("shipping_country_id")
-    return data.get("id"), attributes, currency, country, items
+    country_name = _text(attributes.get("shipping_country_name"))
+    if not country_name and country is not None:  # the recorded real shape: the name only in `included`
+        for resource in included:
+            resource_attributes = resource.get("attributes")
+            if (resource.get("type") == "countries" and str(resource.get("id")) == str(country)
+                    and isinstance(resource_attributes, dict)):
+                country_name = _text(resource_attributes.get("name"))
+                break
+    return data.get("id"), attributes, currency, country, country_name, items
 
 
 def parse_order(body):
-    """(order id, attributes, currency, country, items) of an order event's body, or None."""
+    """(order id, attributes, currency, country, country name, items) of an order event's body, or None."""
     try:
         document = _loads(body)
     except (ValueError, RecursionError):
@@ -148,6 +167,11 @@ class _Ref(Struct, gc=False):
     id: _Id = None
 
 
+class _Country(Struct, gc=False):
+    id: _Id = None
+    name: str | None = None
+
+
 class _Item(Struct, gc=False):
     product_id: _Id = None
     product: _Ref | None = None
@@ -166,7 +190,7 @@ class _Payload(Struct, gc=False):
     completed_at: str | None = None
     currency: _Ref | str | None = None
     shipping_country_id: _Id = None
-    shipping_country: _Ref | None = None
+    shipping_country: _Country | None = None
     shipping_country_name: str | None = None
     customer_email: str | None = None
     customer_first_name: str | None = None
@@ -260,7 +284,7 @@ class Batch:
         parsed = parse_order(body)
         if parsed is None:
             return False
-        order_id, attributes, currency, country, items = parsed
+        order_id, attributes, currency, country, country_name, items = parsed
         order_id = str(order_id)
         get = attributes.get
         created = _text(get("created_at"))
@@ -269,12 +293,12 @@ class Batch:
         values = (
             order_id, account_id, event_id, _text(get("updated_at")) or created or received_at, created,
             _text(get("completed_at")), _text(currency) or "unknown", _text(country) or "unknown",
-            _text(get("shipping_country_name")),
+            country_name,
             email.strip().lower() if email else None, " ".join(p for p in (first, last) if p) or None,
             _int(get("item_count")), get("item_total"), get("discount_total"), get("shipping_total"),
             get("tax_total"), get("total"),  # money: converted to cents column by column (`cents_column`)
             _text(get("shipping_status")) or "unknown", _text(get("payment_status")) or "unknown",
-            int(body_sha256[:15], 16),  # equal updated_at: the body's hash decides, whatever the arrival order
+            *tie_keys(body_sha256),  # equal updated_at: the body's hash decides, whatever the arrival order
         )
         for append, value in zip(self._order, values):
             append(value)
@@ -319,13 +343,16 @@ class Batch:
             [u or c or row[4] for u, c, row in zip(field["updated_at"], created, rows)], created,
             field["completed_at"],
             [_label(c.id if type(c) is _Ref else c, "unknown") for c in field["currency"]],
-            [_label(c, "unknown") for c in countries], field["shipping_country_name"],
+            [_label(c, "unknown") for c in countries],
+            [name or (p.shipping_country.name if p.shipping_country is not None else None) or None
+             for name, p in zip(field["shipping_country_name"], payloads)],
             [e.strip().lower() if e else None for e in field["customer_email"]],
             [(first + " " + last if first and last else first or last or None)
              for first, last in zip(field["customer_first_name"], field["customer_last_name"])],
             field["item_count"], field["item_total"], field["discount_total"], field["shipping_total"],
             field["tax_total"], field["total"], [s or "unknown" for s in field["shipping_status"]],
-            [s or "unknown" for s in field["payment_status"]], [int(row[3][:15], 16) for row in rows],
+            [s or "unknown" for s in field["payment_status"]],
+            *(list(column) for column in zip(*(tie_keys(row[3]) for row in rows))),
         )
         first_row = len(self)
         for name, values in zip(ORDER_COLUMNS, columns):

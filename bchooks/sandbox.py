@@ -243,8 +243,12 @@ def create_sandbox_app(sandbox):
         return _json({"data": [d["data"] for d in documents],
                       "included": [i for d in documents for i in d["included"]], "meta": meta, "links": links})
 
+    # the control endpoints need the token too: a web page open in the developer's browser must not be able to make
+    # the sandbox send signed events (a cross-origin request cannot set Authorization without a CORS preflight,
+    # which the sandbox never grants)
     @app.post("/sandbox/events")
     def trigger():
+        guard()
         document = _json_object(b"{}", '{"type": ..., "count": N}')
         event_type, count = document.get("type"), document.get("count", 1)
         if event_type not in EVENT_TYPES:
@@ -260,6 +264,7 @@ def create_sandbox_app(sandbox):
 
     @app.get("/sandbox/deliveries")
     def deliveries():
+        guard()
         state = bottle.request.query.get("state") or None
         raw_ids = bottle.request.query.get("event_ids")
         try:
@@ -271,6 +276,7 @@ def create_sandbox_app(sandbox):
 
     @app.post("/sandbox/reset")
     def reset():
+        guard()
         sandbox.reset()
         return _json({"status": "reset"})
 

@@ -13,8 +13,10 @@ from .errors import ConfigError, InvalidSignature, MissingSignature
 SIGNATURE_HEADERS = ("X-Webhook-Signature", "X-Bigcartel-Signature")
 #: WSGI environ keys of those headers
 SIGNATURE_ENVIRON = tuple("HTTP_" + h.upper().replace("-", "_") for h in SIGNATURE_HEADERS)
-#: longest header value looked at; a SHA-256 hex digest is 64 characters
-MAX_SIGNATURE_LENGTH = 256
+#: longest header value looked at: a few 64-character SHA-256 hex digests, comma-separated
+MAX_SIGNATURE_LENGTH = 600
+#: most candidates tried in one header (a repeated header arrives joined with commas)
+MAX_CANDIDATES = 8
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -47,23 +49,47 @@ class Verifier:
         return hmac.new(self._keys[0], body, hashlib.sha256).hexdigest()
 
     def verify(self, body, signature):
-        """Check `signature` (the header value, or None when absent) against `body`, the exact bytes received."""
+        """Check `signature` (the header value, or None when absent) against `body`, the exact bytes received.
+
+        A header sent twice reaches a WSGI app as one value joined with commas: each comma-separated candidate is
+        tried, and the body verifies when any of them matches (at most `MAX_CANDIDATES`). Returns the signature
+        that matched (lowercase)."""
         if signature is None:
             raise MissingSignature("no signature: send the HMAC-SHA256 of the body in X-Webhook-Signature")
         if len(signature) > MAX_SIGNATURE_LENGTH:
             raise InvalidSignature("the signature header is too long to be a SHA-256 hex digest")
-        candidate = signature.strip().lower()
-        if not candidate:
+        candidates = [part.strip().lower() for part in signature.split(",")]
+        candidates = [part for part in candidates if part]
+        if not candidates:
             raise InvalidSignature("the signature header is empty")
-        if len(candidate) != 64 or not _HEX.issuperset(candidate):
+        if len(candidates) > MAX_CANDIDATES:
+            raise InvalidSignature(f"the signature header holds more than {MAX_CANDIDATES} signatures")
+        if not all(len(part) == 64 and _HEX.issuperset(part) for part in candidates):
             raise InvalidSignature("the signature header is not a 64-character hex SHA-256 digest")
-        matched = False
+        matched = None
         for key in self._keys:
             expected = hmac.new(key, body, hashlib.sha256).hexdigest()
-            matched |= hmac.compare_digest(expected, candidate)
-        if not matched:
+            for candidate in candidates:
+                if hmac.compare_digest(expected, candidate):
+                    matched = candidate
+        if matched is None:
             raise InvalidSignature("the signature does not match the body: check the secret, and that the exact "
                                    "bytes sent were signed")
+        return matched
+
+    def verify_headers(self, body, headers):
+        """Verify `body` against the signature headers present (`[(name, value)]`, docs header first): it verifies
+        when any of them matches. Returns the signature that verified; raises `MissingSignature` when there is none,
+        else the first header's `InvalidSignature`."""
+        if not headers:
+            raise MissingSignature("no signature: send the HMAC-SHA256 of the body in X-Webhook-Signature")
+        failure = None
+        for _name, value in headers:
+            try:
+                return self.verify(body, value)
+            except InvalidSignature as error:
+                failure = failure or error
+        raise failure
 
 
 def signatures_from_environ(environ):

@@ -4,6 +4,9 @@
 matters), `shipped_at` is the earliest `updated_at` that showed the order shipped, and an order's line items are
 those of its winning event. `present()` puts frames in their documented order; `merge()` folds a resolved delta
 into a presented state with one gather per frame (a million orders: copies cost more than the logic).
+
+Categorical columns always hold exactly the labels their rows use, sorted (`tidy`), however the frames were made:
+a state merged from deltas equals a rebuild, categories and all.
 """
 
 import numpy as np
@@ -11,6 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import union_categoricals
+
+from .records import TIE_COLUMNS
 
 TIME = "datetime64[us, UTC]"
 _LAST = np.iinfo("int64").max
@@ -34,10 +39,10 @@ def concat(frames):
 
 
 def _unite(columns):
-    """One categorical of several: categories in order of first appearance, as `union_categoricals` gives them,
-    united by Arrow (pandas hashes each part's categories as Python objects: seconds for a million e-mails)."""
+    """One categorical of several, its categories tidy; united by Arrow when there are many (pandas hashes each
+    part's categories as Python objects: seconds for a million e-mails)."""
     if sum(len(c.cat.categories) for c in columns) < MANY_LABELS:  # few: pandas is quicker to start
-        return union_categoricals(columns, ignore_order=True)
+        return tidy(union_categoricals(columns, ignore_order=True))
     try:
         chunks = pa.chunked_array([pa.DictionaryArray.from_arrays(
             pa.array(c.cat.codes.to_numpy(np.int32), mask=c.isna().to_numpy()),
@@ -47,7 +52,37 @@ def _unite(columns):
     codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in chunks.chunks])
     labels = chunks.chunk(0).dictionary if chunks.num_chunks else pa.array([], pa.large_string())
     dtype = unique_labels_dtype(pd.Index(pd.array(labels, dtype="str")))
-    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+    return tidy(pd.Categorical.from_codes(codes, dtype=dtype, validate=False))
+
+
+def tidy(values):
+    """A categorical whose categories are exactly the labels its values use, sorted (as a fresh build makes them),
+    so that frames do not depend on how they were made; returned as is when they already are."""
+    categorical = values.array if isinstance(values, pd.Series) else values
+    codes, labels = categorical.codes, categorical.categories
+    used = np.bincount(codes[codes >= 0], minlength=len(labels)) > 0
+    if used.all() and labels.is_monotonic_increasing:
+        return values
+    keep = np.flatnonzero(used)
+    kept = labels[keep]
+    if len(kept) >= MANY_LABELS and isinstance(kept.dtype, pd.StringDtype):
+        order = pc.array_sort_indices(_text(kept)).to_numpy()  # (byte order of UTF-8 = code point order)
+    else:
+        order = kept.argsort()
+    position = np.full(len(labels) + 1, -1, dtype=np.int64)  # (the last slot: missing values stay -1)
+    position[keep[order]] = np.arange(len(keep))
+    result = pd.Categorical.from_codes(position[codes], dtype=unique_labels_dtype(kept[order]), validate=False)
+    return pd.Series(result, index=values.index, name=values.name) if isinstance(values, pd.Series) else result
+
+
+def tidy_frame(frame):
+    """`frame` with every categorical column `tidy`."""
+    for name in frame.columns:
+        if isinstance(frame[name].dtype, pd.CategoricalDtype):
+            tidied = tidy(frame[name])
+            if tidied is not frame[name]:
+                frame[name] = tidied
+    return frame
 
 
 def unique_labels_dtype(labels):
@@ -69,7 +104,8 @@ def _winners(orders):
     # updated_at among their events that showed the order shipped
     rows = np.flatnonzero(counts[order] > 1)
     updated = orders["updated_at"].to_numpy("datetime64[us]").view("int64")[rows]  # missing (NaT) sorts first
-    ranking = rows[np.lexsort((orders["rank_tie"].to_numpy()[rows], updated, order[rows]))]
+    ties = [orders[name].to_numpy()[rows] for name in reversed(TIE_COLUMNS) if name in orders]  # (least first)
+    ranking = rows[np.lexsort((*ties, updated, order[rows]))]
     last = ranking[np.append(order[ranking][1:] != order[ranking][:-1], True)]
     winner = np.empty(len(counts), dtype=np.int64)
     winner[order] = np.arange(len(order))  # right for single-event orders
@@ -127,7 +163,7 @@ def present(orders, items):
     orders = orders.take(_ranking(_order_key(orders), lambda rows: ids.iloc[rows].to_numpy(dtype=object)))
     orders = orders.reset_index(drop=True)
     rows = _item_rows(orders["event_id"].to_numpy(), items["event_id"].to_numpy(), items["line"].to_numpy())
-    return orders, items.take(rows).reset_index(drop=True)
+    return tidy_frame(orders), tidy_frame(items.take(rows).reset_index(drop=True))
 
 
 def settle(orders, items):
@@ -143,7 +179,7 @@ def settle(orders, items):
     events, item_events = latest["event_id"].to_numpy(), items["event_id"].to_numpy()
     kept = np.flatnonzero(items["event_id"].isin(events).to_numpy())
     rows = kept[_item_rows(events, item_events[kept], items["line"].to_numpy()[kept])]
-    return latest, items.take(rows).reset_index(drop=True)
+    return tidy_frame(latest), tidy_frame(items.take(rows).reset_index(drop=True))
 
 
 def merge(state, delta):
@@ -164,7 +200,7 @@ def merge(state, delta):
         found_starts, lengths[mask] = _blocks(events[mask], own_items["event_id"].to_numpy())
         starts[mask] = found_starts + offset
     item_rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    return _gather(orders, combined, rows), _gather(items, combined_items, item_rows)
+    return tidy_frame(_gather(orders, combined, rows)), tidy_frame(_gather(items, combined_items, item_rows))
 
 
 def _order_key(orders):

@@ -229,7 +229,7 @@ class OperationsPanel(Panel):
         from .reconcile import last_reconciliation
         from .worker import failures
         with self._store() as store:
-            self.rows = failures(store, self.limit)
+            self.rows = failures(store, self.limit, self.config.secret_values())
             last = last_reconciliation(store)
         self.table.value = html_table(self.rows, ["event_id", "type", "handler", "status", "attempts", "last_error"],
                                       empty="no failed or dead handler runs")

@@ -7,15 +7,22 @@ to expire, and the pair runs again (at least once, never marked done without run
 handler's `retries`, `retry_delay` and `retry_backoff`, and survive restarts because they live in the file.
 """
 
+import logging
 import os
+import secrets as random_tokens
 import socket
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .clock import now_iso
-from .errors import InputError
+from .errors import BchooksError, InputError
+from .secrecy import redact
 from .store import event_filter
+
+log = logging.getLogger("bchooks.worker")
 
 DONE, PENDING, RUNNING, FAILED, DEAD = "done", "pending", "running", "failed", "dead"
 
@@ -30,13 +37,15 @@ class Pass:
 
 
 class Worker:
-    def __init__(self, store, registry, *, clock=time.time, lease=60.0, batch=20, name=None):
+    def __init__(self, store, registry, *, clock=time.time, lease=60.0, batch=20, name=None, secrets=()):
+        """`secrets`: values redacted from every error stored or printed (`Config.secret_values()`)."""
         self.store = store
         self.registry = registry
         self.clock = clock
         self.lease = lease
         self.batch = batch
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{random_tokens.token_hex(3)}"
+        self._secrets = tuple(secrets)
 
     def __repr__(self):
         return f"Worker({self.name!r}, handlers={sorted(self.registry.handlers)})"
@@ -86,11 +95,43 @@ class Worker:
                          " WHERE event_id = ? AND handler = ? AND claimed_by = ?",
                          (status, next_at, error, now_iso(), event_id, handler, self.name))
 
+    def renew(self):
+        """Extend the lease of every run this worker holds; returns how many."""
+        with self.store.transaction() as conn:
+            return conn.execute("UPDATE handler_runs SET claimed_until = ? WHERE claimed_by = ? AND status = ?",
+                                (self.clock() + self.lease, self.name, RUNNING)).rowcount
+
+    @contextmanager
+    def _renewing(self):
+        """Renew this worker's claims every third of the lease until the block ends."""
+        done = threading.Event()
+
+        def renew_until_done():
+            while not done.wait(self.lease / 3):
+                try:
+                    self.renew()
+                except BchooksError as error:  # the next round tries again, well within the lease
+                    log.warning("could not renew the claims of %s: %s", self.name, error)
+        thread = threading.Thread(target=renew_until_done, name="bchooks-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
     def run_once(self):
         """Enqueue new events, then run the handlers of what is due; returns what happened."""
         enqueued = self.enqueue()
-        counts = {DONE: 0, FAILED: 0, DEAD: 0}
         claimed = self.claim()
+        if not claimed:
+            return Pass(enqueued, 0, 0, 0, 0)
+        with self._renewing():
+            counts = self._run(claimed)
+        return Pass(enqueued, len(claimed), counts[DONE], counts[FAILED], counts[DEAD])
+
+    def _run(self, claimed):
+        counts = {DONE: 0, FAILED: 0, DEAD: 0}
         for event_id, name, attempts in sorted(claimed):
             handler = self.registry.handlers[name]
             event = self.store.get(event_id)
@@ -98,16 +139,16 @@ class Worker:
                 handler.function(event)
             except Exception as error:
                 dead = attempts > handler.retries
-                detail = f"{type(error).__name__}: {error}"[:1000]
+                detail = redact(f"{type(error).__name__}: {error}", self._secrets)[:1000]
                 self._finish(event_id, name, DEAD if dead else FAILED,
                              None if dead else self.clock() + handler.delay(attempts), detail)
                 counts[DEAD if dead else FAILED] += 1
                 if os.environ.get("BCHOOKS_DEBUG"):
-                    traceback.print_exc()
+                    log.error("%s", redact(traceback.format_exc(), self._secrets))
             else:
                 self._finish(event_id, name, DONE)
                 counts[DONE] += 1
-        return Pass(enqueued, len(claimed), counts[DONE], counts[FAILED], counts[DEAD])
+        return counts
 
     def run(self, poll=1.0, stop=None, once=False, report=None):
         """Process until `stop` (a threading.Event) is set; with `once`, until nothing is due right now."""
@@ -145,9 +186,13 @@ def replay(store, *, event_ids=(), dead=False, event_type=None, since=None, cloc
                             f" AND {' AND '.join(where)}", (clock(), *params)).rowcount
 
 
-def failures(store, limit=100):
-    """Failed and dead (event, handler) pairs with their last error, newest first, as dicts."""
-    return store.read_dicts(
+def failures(store, limit=100, secrets=()):
+    """Failed and dead (event, handler) pairs with their last error (`secrets` redacted from it, also from errors
+    stored before redaction existed), newest first, as dicts."""
+    rows = store.read_dicts(
         "SELECT r.event_id, e.type, r.handler, r.status, r.attempts, r.next_attempt_at, r.last_error, r.updated_at"
         " FROM handler_runs r JOIN events e ON e.id = r.event_id WHERE r.status IN ('failed', 'dead')"
         " ORDER BY r.updated_at DESC, r.event_id DESC LIMIT ?", (limit,))
+    for row in rows:
+        row["last_error"] = redact(row["last_error"], secrets)
+    return rows

@@ -135,8 +135,13 @@ def test_reports_are_sorted_as_documented(fresh):
 
 
 def frames_equal(left, right):
+    """Equal as a user compares them: values, dtypes, and categories in the same order."""
     for a, b in zip(left, right):
-        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_categorical=False)
+        pd.testing.assert_frame_equal(a, b, check_categorical=True)
+        assert a.equals(b)
+        for name in a.columns:
+            if isinstance(a[name].dtype, pd.CategoricalDtype):
+                assert list(a[name].cat.categories) == list(b[name].cat.categories), name
 
 
 @pytest.fixture(params=["pandas", "arrow"])
@@ -251,7 +256,7 @@ def test_settle_is_present_after_resolve(seed, size):
     rng.shuffle(bodies)
     batch = Batch()
     for n, body in enumerate(bodies, start=1):
-        batch.add(n, "1", body, f"{rng.getrandbits(64):016x}", "2026-01-01T00:00:00.000Z")
+        batch.add(n, "1", body, f"{rng.getrandbits(256):064x}", "2026-01-01T00:00:00.000Z")
     raw = typed(batch)
     settled, expected = settle(*raw), present(*resolve(*raw))
     for got, want in zip(settled, expected):
@@ -271,3 +276,56 @@ def test_cached_categoricals_read_the_same_by_either_way(tmp_path, monkeypatch):
     assert fast[0]["customer_email"].isna().sum() == 1
     for got, want in zip(fast, plain):
         pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_read_after_new_events_equals_a_rebuild_categories_included(tmp_path):
+    """US and GB orders, a read, an FR order: the categories are ['FR', 'GB', 'US'] as a fresh build makes them."""
+    with EventStore(tmp_path / "events.db") as store:
+        put(store, order("A", extra={"shipping_country_id": "US"}), order("B", extra={"shipping_country_id": "GB"}))
+        analysis.orders_frame(store)
+        put(store, order("C", extra={"shipping_country_id": "FR"}, payment="refunded"))
+        incremental = Projection(store).frames()
+        assert list(incremental[0]["country"].cat.categories) == ["FR", "GB", "US"]
+        rebuilt = Projection(store, tmp_path / "fresh-cache").frames()
+        frames_equal(incremental, rebuilt)
+        assert incremental[0].sort_values("country").equals(rebuilt[0].sort_values("country"))
+
+
+def test_country_names_come_from_every_documented_shape(fresh):
+    """A flat order's `shipping_country: {id, name}`, and a JSON:API order whose country is only a relationship
+    with the name in `included` (the recorded real shape)."""
+    flat = json.loads(order("A"))
+    del flat["payload"]["shipping_country_name"], flat["payload"]["shipping_country_id"]
+    flat["payload"]["shipping_country"] = {"id": "US", "name": "United States"}
+    jsonapi = json.loads(order("B", shape="jsonapi"))
+    attributes = jsonapi["payload"]["data"]["attributes"]
+    del attributes["shipping_country_name"], attributes["shipping_country_id"]
+    jsonapi["payload"]["data"]["relationships"]["shipping_country"] = {"data": {"id": "FR", "type": "countries"}}
+    jsonapi["payload"]["included"].append({"id": "FR", "type": "countries", "attributes": {"name": "France"}})
+    put(fresh, json.dumps(flat).encode(), json.dumps(jsonapi).encode())
+    orders = analysis.orders_frame(fresh)
+    assert dict(zip(orders["country"], orders["country_name"])) == {"US": "United States", "FR": "France"}
+    countries = analysis.sales_by_country(orders)
+    assert dict(zip(countries["country"], countries["country_name"])) == {"US": "United States", "FR": "France"}
+
+
+def test_orders_without_an_email_are_counted_where_a_seller_sees_them(fresh):
+    put(fresh, order("A"), order("B", extra={"customer_email": None}, total="4.0"),
+        order("C", extra={"customer_email": ""}, total="6.0"))
+    orders = analysis.orders_frame(fresh)
+    by_customer = analysis.customers(orders)
+    assert by_customer["lifetime_value_cents"].tolist() == [1000, 1000]  # Ada, then the orders without an e-mail
+    assert pd.isna(by_customer["customer_email"].iloc[-1]) and pd.isna(by_customer["customer_name"].iloc[-1])
+    assert by_customer["orders"].tolist() == [1, 2]
+    summary = analysis.summary(fresh)["value"]
+    assert summary["customers"] == 1 and summary["orders without customer e-mail"] == 2
+    assert analysis.repeat_rate(orders) == 0.0
+
+
+def test_the_headline_numbers_read_as_a_person_writes_them(fresh):
+    put(fresh, order("A", shipping="shipped", updated="2026-01-01T18:35:11.187Z"), order("A2"),
+        order("B", extra={"customer_email": "b@example.com"}))  # Ada came back, b did not
+    summary = analysis.summary(fresh)["value"]
+    assert summary["median time to ship"] == "18 h 35 min"
+    assert summary["repeat customer rate"] == "50.0%"
+    assert summary["first order"] == "2026-01-01 00:00 UTC"

@@ -124,3 +124,30 @@ def test_the_write_ahead_log_stays_bounded_under_steady_load(db_path, monkeypatc
     assert store.count() == events > 200
     assert wal < events * 3000, f"{events} events, a {wal:,}-byte log"  # unbounded: about 13,000 bytes each
     store.close()
+
+
+def test_a_row_that_cannot_be_stored_fails_only_its_own_request(db_path):
+    """One poison row in a shared commit: its request gets UnstorableEvent (422), every other one is stored."""
+    from bchooks.errors import UnstorableEvent
+    store = EventStore(db_path, group_commit=True)
+    results, failures = [], []
+    poison = ("2026-01-01T00:00:00.000Z", "order.created", "1", "\ud83d", b"{}", "f" * 64, None, None)
+
+    def submit_poison():
+        try:
+            store.committer.submit(poison)  # (a text value that cannot be written as UTF-8)
+        except UnstorableEvent as error:
+            failures.append(error)
+    with store.writers_turn():
+        threads = [appender(store, results, n) for n in range(3)] + [threading.Thread(target=submit_poison)]
+        threads += [appender(store, results, n) for n in range(3, 6)]
+        for thread in threads:
+            thread.start()
+            if thread is threads[0]:
+                wait_for_queue(store, 1)
+        wait_for_queue(store, 7)
+    for thread in threads:
+        thread.join(10)
+    assert len(failures) == 1 and len(results) == 6 and store.count() == 6
+    assert store.committer.batches == 1
+    store.close()

@@ -38,7 +38,8 @@ item = maybe({
 order = maybe({
     "id": field(ident), "created_at": field(text), "updated_at": field(text), "completed_at": field(text),
     "currency": st.one_of(field(st.fixed_dictionaries({"id": field(ident)})), text), "shipping_country_id": field(ident),
-    "shipping_country": field(st.fixed_dictionaries({"id": field(ident)})), "shipping_country_name": field(text),
+    "shipping_country": field(st.fixed_dictionaries({"id": field(ident)}, optional={"name": field(text)})),
+    "shipping_country_name": field(text),
     "customer_email": field(text), "customer_first_name": field(text), "customer_last_name": field(text),
     "item_count": field(st.integers(0, 9)), "item_total": field(money), "discount_total": field(money),
     "shipping_total": field(money), "tax_total": field(money), "total": field(money),

@@ -66,11 +66,23 @@ def test_products_list(sandbox_server):
 
 def test_trigger_validation(sandbox_server):
     url = sandbox_server.url + "/sandbox/events"
-    assert requests.post(url, json={"type": "order.teleported"}).status_code == 422
-    assert requests.post(url, json={"type": "order.created", "count": 0}).status_code == 422
-    assert requests.post(url, data=b"{").status_code == 400
-    reply = requests.post(url, json={"type": "product.created", "count": 2})
+    assert requests.post(url, json={"type": "order.teleported"}, headers=AUTH).status_code == 422
+    assert requests.post(url, json={"type": "order.created", "count": 0}, headers=AUTH).status_code == 422
+    assert requests.post(url, data=b"{", headers=AUTH).status_code == 400
+    reply = requests.post(url, json={"type": "product.created", "count": 2}, headers=AUTH)
     assert reply.status_code == 202 and len(reply.json()["events"]) == 2
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/sandbox/events"), ("POST", "/sandbox/reset"),
+                                         ("GET", "/sandbox/deliveries")])
+def test_control_endpoints_need_the_token(sandbox_server, method, path):
+    """What a page in the developer's browser could send: a cross-origin "simple" request, without the token."""
+    sandbox_server.sandbox.register("http://127.0.0.1:9/hook", ["order.created"])
+    reply = requests.request(method, sandbox_server.url + path, data='{"type": "order.created", "count": 10000}',
+                             headers={"Content-Type": "text/plain", "Origin": "https://evil.example"})
+    assert reply.status_code == 401 and reply.json()["errors"][0]["status"] == "401"
+    assert "Access-Control-Allow-Origin" not in reply.headers
+    assert sandbox_server.sandbox.events == [] and len(sandbox_server.sandbox.webhooks) == 1
 
 
 def test_delivers_signed_docs_envelopes_to_subscribers_only(sandbox_server, local_receiver):
@@ -140,6 +152,6 @@ def test_stop_reports_pending_deliveries():
 def test_reset_clears_state(sandbox_server):
     sandbox_server.sandbox.register("http://x.test/h", ["order.created"])
     sandbox_server.sandbox.trigger("order.created", 3)
-    assert requests.post(sandbox_server.url + "/sandbox/reset").status_code == 200
+    assert requests.post(sandbox_server.url + "/sandbox/reset", headers=AUTH).status_code == 200
     health = requests.get(sandbox_server.url + "/sandbox/healthz").json()
     assert (health["webhooks"], health["orders"], health["events"]) == (0, 0, 0)

@@ -49,3 +49,19 @@ def test_items_follow_their_orders_whether_grouped_or_not(order_events, item_eve
     rows = _item_rows(events, np.array([items[n][0] for n in shuffled], dtype=np.int64),
                       np.array([items[n][1] for n in shuffled], dtype=np.int64))
     assert [shuffled[n] for n in rows] == expected
+
+
+def test_a_tie_is_broken_by_the_whole_digest_not_its_first_bits():
+    """Two bodies of one order with the same updated_at whose digests share their first 60 bits (and more): the
+    greater whole digest wins, whichever arrived first."""
+    from bchooks.projection import typed
+    from bchooks.records import Batch
+    body = b'{"account_id":"1","type":"order.updated","payload":{"id":"A","updated_at":"2026-01-01T00:00:00.000Z"}}'
+    low, high = "ab" * 24 + "00" * 8, "ab" * 24 + "00" * 7 + "01"  # equal in their first 192 bits
+    for digests in ((low, high), (high, low)):
+        batch = Batch()
+        for n, digest in enumerate(digests, start=1):
+            batch.add(n, "1", body, digest, "2026-01-01T00:00:00.000Z")
+        orders, _ = typed(batch)
+        last, _ = _winners(orders)
+        assert [digests[i] for i in last] == [high]

@@ -107,6 +107,9 @@ def test_locked_database_is_unavailable_then_recovers(db_path):
 
 def test_reopens_after_fork_pid_change(store, monkeypatch):
     append(store, envelope())
-    first = store._conn
-    monkeypatch.setattr(store, "_pid", -1)
-    assert store.count() == 1 and store._conn is not first
+    assert store.count() == 1
+    writer, reader = store._conn, store._reader
+    monkeypatch.setattr(store, "_pid", -1)  # as in a forked child: neither inherited connection may be used
+    monkeypatch.setattr(store, "_reader_pid", -1)
+    assert store.count() == 1 and store._reader is not reader
+    assert append(store, envelope(payload={"id": "2"})).duplicate is False and store._conn is not writer

@@ -152,3 +152,83 @@ def test_two_workers_run_every_pair_exactly_once(tmp_path, store, db_path):
         assert worker.returncode == 0, err
     runs = (tmp_path / "runs.log").read_text().split()
     assert sorted(runs, key=int) == [str(i) for i in range(1, 301)]
+
+
+SLOW_HANDLERS = textwrap.dedent("""
+    import json, os, time
+    from bchooks.handlers import on
+
+    @on("*", name="slow")
+    def slow(event):
+        started = time.time()
+        time.sleep(0.5)
+        with open(os.environ["TEST_LOG"], "a") as f:
+            f.write(json.dumps([event.id, os.getpid(), started, time.time()]) + "\\n")
+""")
+
+
+def test_two_workers_with_slow_handlers_and_a_short_lease_run_each_pair_once(tmp_path, store, db_path):
+    """A batch takes longer than the lease (12 pairs of 0.5 s, a 2 s lease): claims are renewed while they wait."""
+    import json
+    (tmp_path / "myhandlers.py").write_text(SLOW_HANDLERS)
+    put(store, 12)
+    workers = [start_worker(tmp_path, db_path, "--lease", "2") for _ in range(2)]  # both keep looking
+    try:
+        wait_until(lambda: store._read("SELECT count(*) FROM handler_runs WHERE status = 'done'")[0][0] == 12,
+                   deadline=60)
+        time.sleep(1.0)  # time for a second run of any pair whose claim had lapsed
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+            out, err = worker.communicate(timeout=60)
+            assert worker.returncode == 0, err
+    runs = [json.loads(line) for line in (tmp_path / "runs.log").read_text().splitlines()]
+    assert sorted(run[0] for run in runs) == list(range(1, 13))  # each pair once, never two at a time
+
+
+def test_renewing_keeps_a_claim_past_its_lease(store):
+    registry = Registry()
+    registry.on("*", name="h")(lambda event: None)
+    put(store, 1)
+    clock = Clock()
+    first, second = Worker(store, registry, clock=clock, lease=10), Worker(store, registry, clock=clock, lease=10)
+    first.enqueue()
+    assert len(first.claim()) == 1
+    clock.now += 8
+    assert first.renew() == 1
+    clock.now += 8  # past the first lease, within the renewed one
+    assert second.claim() == []
+    clock.now += 3
+    assert len(second.claim()) == 1  # not renewed any more (a killed worker): another may take it
+
+
+def test_errors_stored_and_shown_never_hold_the_chat_webhook_url(tmp_path, store, db_path):
+    """A failing chat post: neither handler_runs.last_error nor `failures` shows the URL's key."""
+    import sqlite3
+    from bchooks import Config
+    from bchooks.handlers import Handler, chat_poster
+    from bchooks.sandbox import Sandbox, SandboxServer  # (a loopback server that answers 404 on that path)
+    server = SandboxServer(Sandbox("s"))
+    try:
+        url = f"{server.url}/services/T000/B000/XKEYXKEYXKEY"
+        config = Config.load(env={}, chat_webhook_url=url, token="tok-secret-1234")
+        registry = Registry()
+        registry.add(Handler("bchooks.chat", ("order.created",), chat_poster(url), retries=0))
+        put(store, 1)
+        Worker(store, registry, secrets=config.secret_values()).run_once()
+    finally:
+        server.stop()
+    stored = sqlite3.connect(db_path).execute("SELECT last_error FROM handler_runs").fetchone()[0]
+    assert "404" in stored and "XKEY" not in stored and "/services/" not in stored
+    shown = failures(store, secrets=config.secret_values())[0]["last_error"]
+    assert "XKEY" not in shown
+
+
+def test_redact_hides_secret_values_url_paths_and_credentials():
+    from bchooks.secrecy import redact
+    url = "https://hooks.slack.com/services/T000/B000/KEYKEYKEY"
+    text = (f"HTTPError: 500 for url: {url} (token abcd1234efgh) https://user:hunter2@example.com/x "
+            "and /services/T000/B000/KEYKEYKEY?x")
+    shown = redact(text, [url, "abcd1234efgh"])
+    assert "KEYKEYKEY" not in shown and "abcd1234efgh" not in shown and "hunter2" not in shown
+    assert "[redacted]" in shown and "HTTPError: 500" in shown

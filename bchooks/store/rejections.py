@@ -1,0 +1,93 @@
+"""Rejected requests, kept bounded: counted per minute and reason, with a sample of the most recent ones.
+
+A flood of unsigned posts must never fill the database nor compete with verified events for the writers' turn.
+So a rejection is first counted in memory; at most one transaction a second (per process) writes what was
+counted into `rejection_counts` and the newest rejections into `rejections`, which keeps the last `SAMPLE` rows.
+A rejection after a quiet second is written at once, on the rejecting request's thread (so a person looking
+right after a failed post sees it); during a flood, a background thread writes once a second. A write that fails
+(a locked or full database) keeps what it held in memory, bounded, for the next one.
+"""
+
+import os
+import threading
+import time
+from collections import deque
+
+from ..clock import now_iso
+from ..errors import BchooksError
+
+SAMPLE = 1000  # rows kept in `rejections`
+PER_FLUSH = 100  # most sample rows written by one flush (the rest are only counted)
+KEEP_DAYS = 30  # `rejection_counts` rows older than this are dropped
+FLUSH_EVERY = 1.0  # seconds: the least time between two writes
+FLUSH_TIMEOUT = 0.25  # seconds a write waits for the writers' turn; a rejection never waits for a commit longer
+
+
+class RejectionLog:
+    def __init__(self, store):
+        self.store = store
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._counts = {}  # (minute, reason) -> [count, bytes]
+        self._sample = deque(maxlen=PER_FLUSH)
+        self._last = 0.0  # monotonic time of the last write
+        self._wake = threading.Event()
+        self._pid = None
+
+    def __repr__(self):
+        return f"RejectionLog({self.store!r})"
+
+    def record(self, reason, *, path=None, remote_addr=None, size=None):
+        received_at = now_iso()
+        with self._lock:
+            counted = self._counts.setdefault((received_at[:16] + "Z", reason), [0, 0])
+            counted[0] += 1
+            counted[1] += size or 0
+            self._sample.append((received_at, remote_addr, path, reason, size))
+        if time.monotonic() - self._last >= FLUSH_EVERY and self.flush(wait=False):
+            return
+        self._ensure_flusher()
+        self._wake.set()
+
+    def flush(self, wait=True):
+        """Write what was counted; False when another thread is writing (and `wait` is false) or it failed."""
+        if not self._writing.acquire(blocking=wait):
+            return False
+        try:
+            with self._lock:
+                counts, self._counts = self._counts, {}
+                sample = list(self._sample)
+                self._sample.clear()
+            if not counts:
+                return True
+            self._last = time.monotonic()
+            try:
+                self.store.write_rejections(counts, sample, keep=SAMPLE, keep_days=KEEP_DAYS,
+                                            timeout=FLUSH_TIMEOUT)
+            except BchooksError:
+                with self._lock:  # keep them for the next write (bounded: minutes x reasons, and the sample)
+                    for key, (count, size) in counts.items():
+                        counted = self._counts.setdefault(key, [0, 0])
+                        counted[0] += count
+                        counted[1] += size
+                    self._sample = deque([*sample, *self._sample], maxlen=PER_FLUSH)  # (the newest kept)
+                return False
+            return True
+        finally:
+            self._writing.release()
+
+    def _ensure_flusher(self):
+        if self._pid != os.getpid():  # threads do not survive fork: each process starts its own
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    threading.Thread(target=self._flush_later, name="bchooks-rejections", daemon=True).start()
+
+    def _flush_later(self):
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            time.sleep(max(0.0, self._last + FLUSH_EVERY - time.monotonic()))
+            if not self.flush():
+                time.sleep(FLUSH_EVERY)
+                self._wake.set()
