@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 NOTEBOOK_SECRET = "notebook-test-secret"
+DEMO_END = "2026-12-01T12:00:00.000Z"  # the demo history of the stored notebooks ends here, whatever today is
 _state = {"notebook": None, "stack": None, "dir": None}
 
 
@@ -27,7 +28,7 @@ def start_notebook_stack():
     folder = Path(tempfile.mkdtemp(prefix="bchooks-nb-"))
     stack = Stack(folder / "run", secret=NOTEBOOK_SECRET, db=folder / "bchooks.db", receiver_port=0,
                   sandbox_port=0).start()
-    os.environ.update(stack.env())
+    os.environ.update(stack.env(), BCHOOKS_DEMO_END=DEMO_END)
     return stack, folder
 
 

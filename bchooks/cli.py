@@ -7,24 +7,65 @@ import sys
 
 from . import __version__
 from .config import Config
-from .errors import BchooksError, ConfigError, InputError
+from .errors import BchooksError, ConfigError, InputError, MissingStore
 
 
 def exit_code(error):
-    """The one place errors become exit statuses: 2 for usage, configuration and input, 1 for the rest."""
-    return 2 if isinstance(error, (ConfigError, InputError)) else 1
+    """The one place errors become exit statuses: 2 for usage, configuration and input (a store path that does not
+    exist included), 1 for the rest."""
+    return 2 if isinstance(error, (ConfigError, InputError, MissingStore)) else 1
+
+
+class UsageError(ConfigError):
+    """A command line argparse refused; its message already names the command."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise ConfigError(f"{self.prog}: {message} (see --help)")
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+RUN_DIR = ".bchooks/run"  # (kit.RUN_DIR)
+_noted = []
+
+
+def _kit_defaults(args):
+    """Settings of the kit `bchooks dev` runs in this folder, for the commands that talk to a kit, else None.
+    They rank below flags and BCHOOKS_* variables; using them is said in one line."""
+    if not getattr(args, "uses_kit", False):
+        return None
+    from .stack import running_kit
+    kit = running_kit(RUN_DIR)
+    if kit is None:
+        return None
+    if not _noted:
+        _noted.append(True)
+        print(f"bchooks: using the kit `bchooks dev` runs in this folder (pid {kit['supervisor']}): sandbox "
+              f"{kit['sandbox_url']}, receiver {kit['receiver_url']}, store {kit['db']}", file=sys.stderr)
+    return {"api_url": kit["sandbox_url"], "token": kit.get("sandbox_token", "sandbox-token"),
+            "sandbox_token": kit.get("sandbox_token", "sandbox-token"), "db": kit["db"],
+            "receiver_url": kit["receiver_url"]}
 
 
 def _config(args, **extra):
     fields = ("db", "host", "port", "path", "workers", "threads", "max_body", "synchronous", "api_url", "token",
               "account_id", "sandbox_token", "handlers")
     given = {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
-    return Config.load(**given, **extra)
+    return Config.load(defaults=_kit_defaults(args), **given, **extra)
+
+
+def _token_source(args):
+    if getattr(args, "token", None):
+        return "the token given with --token"
+    import os
+    if os.environ.get("BCHOOKS_TOKEN", "").strip():
+        return "BCHOOKS_TOKEN"
+    return "the sandbox token of the kit running here" if _noted else "BCHOOKS_TOKEN"
+
+
+def _open_store(config, create=True):
+    from .store import EventStore
+    return EventStore.from_config(config, create=create)
 
 
 def _setup_logging():
@@ -42,59 +83,27 @@ def cmd_serve(args):
     return 0
 
 
-RUN_DIR = ".bchooks/run"
-
-
 def cmd_dev(args):
-    import os
-    import signal
-    import subprocess
-    import threading
-    from pathlib import Path
-
-    from .devsecret import ensure_dev_secret
-    from .stack import Stack, free_port
-    notebooks = Path(args.notebooks)
-    if not args.no_lab and not notebooks.is_dir():
-        raise ConfigError(f"no notebooks folder at {notebooks.resolve()}: run from the repository or pass --notebooks")
-    secret, path = ensure_dev_secret()
+    from .kit import Kit
     config = _config(args)
-    stack = Stack(RUN_DIR, secret=secret, db=config.db, receiver_port=config.port, sandbox_port=args.sandbox_port)
-    stopping = threading.Event()
-    lab = None
+    return Kit(db=config.db, receiver_port=config.port, sandbox_port=args.sandbox_port, lab_port=args.lab_port,
+               notebooks=args.notebooks, lab=not args.no_lab, browser=not args.no_browser).run()
 
-    def stop(*_):
-        stopping.set()
-        if lab is not None and lab.poll() is None:
-            lab.terminate()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, stop)
-    signal.signal(signal.SIGINT, lambda *_: stopping.set() if lab is None else None)  # JupyterLab handles Ctrl-C
-    stack.start()
-    try:
-        print(f"bchooks dev: development secret in {path} (readable only by you)\n"
-              f"  receiver  {stack.receiver_url}  (store {stack.db})\n"
-              f"  sandbox   {stack.sandbox_url}  (token {stack.sandbox_token})\n"
-              f"  logs and process ids in {stack.run_dir}; stop with Ctrl-C or `bchooks stop`", file=sys.stderr,
-              flush=True)
-        if args.no_lab:
-            while not stopping.wait(0.5):
-                pass
-            return 0
-        lab_args = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", f"--port={free_port(args.lab_port)}",
-                    f"--ServerApp.root_dir={notebooks.resolve()}", "--LabApp.news_url=None"]
-        if args.no_browser:
-            lab_args.append("--no-browser")
-        if os.geteuid() == 0:
-            lab_args.append("--allow-root")
-        lab = subprocess.Popen(lab_args, env={**os.environ, **stack.env()})
-        stack.add("jupyterlab", lab)
-        if stopping.is_set():
-            lab.terminate()
-        return 0 if lab.wait() in (0, -signal.SIGTERM) else 1
-    finally:
-        stack.stop()
-        print("bchooks dev: stopped JupyterLab, receiver and sandbox", file=sys.stderr)
+
+def cmd_env(args):
+    """Shell lines that point BCHOOKS_* at the kit running in this folder (for scripts and a Python shell)."""
+    import shlex
+
+    from .stack import running_kit
+    kit = running_kit(RUN_DIR)
+    if kit is None:
+        raise InputError("no kit runs in this folder: start one with `bchooks dev` (or `python3 tools/kit.py start`)")
+    values = {"BCHOOKS_API_URL": kit["sandbox_url"], "BCHOOKS_TOKEN": kit.get("sandbox_token", "sandbox-token"),
+              "BCHOOKS_DB": kit["db"], "BCHOOKS_RECEIVER_URL": kit["receiver_url"]}
+    for name, value in values.items():
+        print(f"export {name}={shlex.quote(value)}")
+    print('export BCHOOKS_SECRET="$(cat .bchooks/dev-secret)"  # the development secret, read from its file')
+    return 0
 
 
 def cmd_stop(args):
@@ -105,9 +114,12 @@ def cmd_stop(args):
 
 
 def cmd_events(args):
-    from .store import EventStore
     config = _config(args)
-    with EventStore.from_config(config) as store:
+    if args.limit < 1:
+        raise InputError(f"--limit must be a whole number of at least 1, got {args.limit}")
+    with _open_store(config, create=False) as store:
+        if args.type:
+            _check_type(args.type, store)
         events = store.latest(args.limit, type=args.type)[::-1]
     if args.json:
         for event in events:
@@ -122,6 +134,26 @@ def cmd_events(args):
     return 0
 
 
+def _check_type(event_type, store):
+    """An event type is one Big Cartel documents or one the store holds (unknown types are stored too)."""
+    from .events import EVENT_TYPES
+    stored = store.counts_by_type()
+    if event_type not in EVENT_TYPES and event_type not in stored:
+        known = list(EVENT_TYPES) + sorted(set(stored) - set(EVENT_TYPES))
+        raise InputError(f"unknown event type {event_type!r}; known: {', '.join(known)}")
+
+
+def _check_since(since, flag="--since"):
+    """ISO-8601 text as the store and the API write it; `InputError` for anything else (checked before sending)."""
+    if since is None:
+        return None
+    from .clock import iso, parse_iso
+    try:
+        return iso(parse_iso(since))
+    except ValueError:
+        raise InputError(f"{flag} must be an ISO-8601 time such as 2026-11-01T00:00:00Z, got {since!r}") from None
+
+
 def signing_secret(config):
     """The first configured secret, else the development secret (created on first use)."""
     if config.secrets:
@@ -132,9 +164,9 @@ def signing_secret(config):
     return secret
 
 
-def _client(config):
+def _client(config, args=None):
     from .client import BigCartelClient
-    return BigCartelClient.from_config(config)
+    return BigCartelClient.from_config(config, token_source=_token_source(args))
 
 
 def cmd_sandbox(args):
@@ -183,8 +215,9 @@ def cmd_simulate(args):
     if args.via_sandbox:
         events, summary = trigger_in_sandbox(config, args.type, args.n, shape=args.shape, format=args.format,
                                              wait=args.wait)
-        print(f"triggered {len(events)} {args.type} event(s) in the sandbox; {summary.sent} deliveries: {summary}")
-        if summary.sent == 0:
+        print(f"triggered {len(events)} {args.type} event(s) in the sandbox; "
+              f"{summary.sent + sum(summary.not_sent.values())} deliveries: {summary}")
+        if summary.sent + sum(summary.not_sent.values()) == 0:
             print("bchooks: no webhook is subscribed to that type in the sandbox (see `bchooks register`)",
                   file=sys.stderr)
         return 0 if summary.ok == summary.sent else 1
@@ -199,7 +232,7 @@ def cmd_simulate(args):
 
 def cmd_register(args):
     config = _config(args)
-    with _client(config) as client:
+    with _client(config, args) as client:
         webhook = client.register_webhook(args.url or config.webhook_url, args.events)
     print(f"registered webhook {webhook.get('id')}: {webhook.get('url')} for {', '.join(webhook.get('events', []))}")
     return 0
@@ -207,7 +240,7 @@ def cmd_register(args):
 
 def cmd_webhooks(args):
     config = _config(args)
-    with _client(config) as client:
+    with _client(config, args) as client:
         webhooks = client.list_webhooks()
     rows = [("ID", "URL", "EVENTS", "CREATED_AT")]
     rows += [(str(w.get("id")), str(w.get("url")), ",".join(w.get("events", [])), str(w.get("created_at", "")))
@@ -220,7 +253,7 @@ def cmd_unregister(args):
     config = _config(args)
     if bool(args.id) == bool(args.all):
         raise InputError("give either a webhook ID or --all")
-    with _client(config) as client:
+    with _client(config, args) as client:
         if args.all:
             removed = client.unregister_all(url=args.url)
             print(f"unregistered {removed} webhook(s)" + (f" pointing at {args.url}" if args.url else ""))
@@ -232,7 +265,6 @@ def cmd_unregister(args):
 
 def cmd_worker(args):
     from .handlers import load
-    from .store import EventStore
     from .worker import Worker
     import signal
     import threading
@@ -245,29 +277,42 @@ def cmd_worker(args):
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     poll = float(str(args.poll).removesuffix("s"))
-    with EventStore.from_config(config) as store:
+    with _open_store(config) as store:
         worker = Worker(store, registry, lease=args.lease, secrets=config.secret_values())
         print(f"bchooks worker {worker.name}: handlers {', '.join(sorted(registry.handlers))}", file=sys.stderr,
               flush=True)
-        worker.run(poll=poll, stop=stop, once=args.once, report=lambda r: print(
-            f"ran {r.ran}: {r.done} done, {r.failed} failed, {r.dead} dead", file=sys.stderr, flush=True))
+        reports = []
+
+        def report(burst):
+            reports.append(burst)
+            print(f"ran {burst.ran} handler run(s): {burst.done} done, {burst.failed} failed (to be retried), "
+                  f"{burst.dead} dead", file=sys.stderr, flush=True)
+        worker.run(poll=poll, stop=stop, once=args.once, report=report)
+        if args.once and not reports:
+            print("nothing was due", file=sys.stderr)
     return 0
 
 
 def cmd_replay(args):
-    from .store import EventStore
     from .worker import replay
-    with EventStore.from_config(_config(args)) as store:
-        count = replay(store, event_ids=args.ids, dead=args.dead, event_type=args.type, since=args.since)
+    since = _check_since(args.since)
+    with _open_store(_config(args), create=False) as store:
+        missing = [i for i in args.ids if store.get(i) is None]
+        if missing:
+            raise InputError(f"no event {', '.join(map(str, missing))} in the store {store.path}")
+        if args.type:
+            _check_type(args.type, store)
+        count = replay(store, event_ids=args.ids, dead=args.dead, event_type=args.type, since=since)
     print(f"{count} (event, handler) pair(s) back to pending")
     return 0
 
 
 def cmd_failures(args):
-    from .store import EventStore
     from .worker import failures
     config = _config(args)
-    with EventStore.from_config(config) as store:
+    if args.limit < 1:
+        raise InputError(f"--limit must be a whole number of at least 1, got {args.limit}")
+    with _open_store(config, create=False) as store:
         rows = failures(store, args.limit, config.secret_values())
     print_table([("EVENT", "TYPE", "HANDLER", "STATUS", "ATTEMPTS", "LAST_ERROR")] + [
         (str(r["event_id"]), r["type"], r["handler"], r["status"], str(r["attempts"]), (r["last_error"] or "")[:80])
@@ -277,9 +322,9 @@ def cmd_failures(args):
 
 def cmd_reconcile(args):
     from .reconcile import reconcile
-    from .store import EventStore
+    args.since = _check_since(args.since)
     config = _config(args)
-    with EventStore.from_config(config) as store, _client(config) as client:
+    with _open_store(config) as store, _client(config, args) as client:
         print(reconcile(store, client, since=args.since))
     return 0
 
@@ -332,6 +377,10 @@ def build_parser():
                      help="only sandbox and receiver, until Ctrl-C or `bchooks stop`")
     dev.set_defaults(run=cmd_dev)
 
+    env = commands.add_parser("env", help="print export lines pointing BCHOOKS_* at the kit running here: "
+                              'eval "$(bchooks env)"')
+    env.set_defaults(run=cmd_env)
+
     stop = commands.add_parser("stop", help="stop what `bchooks dev` started in this folder")
     stop.set_defaults(run=cmd_stop)
 
@@ -340,7 +389,7 @@ def build_parser():
     events.add_argument("--type", help="only events of this type")
     events.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     events.add_argument("--json", action="store_true", help="one JSON object per line, with the body")
-    events.set_defaults(run=cmd_events)
+    events.set_defaults(run=cmd_events, uses_kit=True)
 
     sandbox = commands.add_parser("sandbox", help="run a local Big Cartel (API + signed event delivery)")
     sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -370,24 +419,24 @@ def build_parser():
     simulate.add_argument("--wait", type=float, default=60.0,
                           help="with --via-sandbox, seconds to wait for deliveries (default 60)")
     _api_flags(simulate)
-    simulate.set_defaults(run=cmd_simulate)
+    simulate.set_defaults(run=cmd_simulate, uses_kit=True)
 
     register = commands.add_parser("register", help="register a webhook with the API")
     register.add_argument("--url", help="receiver URL (default: BCHOOKS_RECEIVER_URL or host, port, path)")
     register.add_argument("--events", required=True, help="comma-separated event types")
     _api_flags(register)
-    register.set_defaults(run=cmd_register)
+    register.set_defaults(run=cmd_register, uses_kit=True)
 
     webhooks = commands.add_parser("webhooks", help="list registered webhooks")
     _api_flags(webhooks)
-    webhooks.set_defaults(run=cmd_webhooks)
+    webhooks.set_defaults(run=cmd_webhooks, uses_kit=True)
 
     unregister = commands.add_parser("unregister", help="remove a webhook, or all of them")
     unregister.add_argument("id", nargs="?", help="webhook id")
     unregister.add_argument("--all", action="store_true", help="remove every webhook")
     unregister.add_argument("--url", help="with --all, only webhooks pointing at this URL")
     _api_flags(unregister)
-    unregister.set_defaults(run=cmd_unregister)
+    unregister.set_defaults(run=cmd_unregister, uses_kit=True)
 
     worker = commands.add_parser("worker", help="run your handlers for stored events, with retries")
     _store_flags(worker)
@@ -396,7 +445,7 @@ def build_parser():
     worker.add_argument("--poll", default="1s", help="seconds between looks for new events (default 1s)")
     worker.add_argument("--lease", type=float, default=60.0,
                         help="seconds a claimed run may take before another worker may retry it (default 60)")
-    worker.set_defaults(run=cmd_worker)
+    worker.set_defaults(run=cmd_worker, uses_kit=True)
 
     replay = commands.add_parser("replay", help="put events back to pending for their handlers")
     _store_flags(replay)
@@ -404,18 +453,18 @@ def build_parser():
     replay.add_argument("--dead", action="store_true", help="every dead (event, handler) pair")
     replay.add_argument("--type", help="events of this type")
     replay.add_argument("--since", help="events received at or after this ISO time")
-    replay.set_defaults(run=cmd_replay)
+    replay.set_defaults(run=cmd_replay, uses_kit=True)
 
     failures = commands.add_parser("failures", help="failed and dead handler runs with their last error")
     _store_flags(failures)
     failures.add_argument("--limit", type=int, default=50)
-    failures.set_defaults(run=cmd_failures)
+    failures.set_defaults(run=cmd_failures, uses_kit=True)
 
     reconcile = commands.add_parser("reconcile", help="store orders the API has and the store lacks or has older")
     _store_flags(reconcile)
     reconcile.add_argument("--since", help="only orders updated at or after this ISO time")
     _api_flags(reconcile)
-    reconcile.set_defaults(run=cmd_reconcile)
+    reconcile.set_defaults(run=cmd_reconcile, uses_kit=True)
     return parser
 
 
@@ -432,6 +481,9 @@ def main(argv=None):
             build_parser().print_help()
             return 2
         return args.run(args)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return exit_code(error)
     except BchooksError as error:
         print(f"bchooks: {error}", file=sys.stderr)
         return exit_code(error)

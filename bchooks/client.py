@@ -53,9 +53,12 @@ def _detail(reply):
 
 class BigCartelClient:
     def __init__(self, api_url="https://api.bigcartel.com", token="", *, account_id="", receiver_url="",
-                 timeout=10.0, retries=3, backoff=0.5):
+                 timeout=10.0, retries=3, backoff=0.5, token_source="BCHOOKS_TOKEN"):
+        """`token_source` says where the token came from, for the message when it is rejected ("the token given
+        with --token", "the token typed in the panel"...)."""
         self.api_url = api_url.rstrip("/")
         self._token = token
+        self.token_source = token_source
         self._account_id = str(account_id or "")
         self.receiver_url = receiver_url
         self.timeout = timeout
@@ -106,7 +109,8 @@ class BigCartelClient:
         detail = _detail(reply)
         status = reply.status_code
         if status == 401:
-            message = "the API rejected the access token (401): check BCHOOKS_TOKEN"
+            message = (f"the API rejected the access token (401): check {self.token_source}" if self._token else
+                       "the API needs an access token (401): set BCHOOKS_TOKEN")
         elif webhooks and status in (404, 405):
             message = (f"{self.api_url} offers no webhook registration ({status}): set your app's webhook URL in "
                        f"Big Cartel instead, to {self.receiver_url or 'your receiver URL'}")

@@ -62,6 +62,17 @@ def _path(name, raw):
     return value
 
 
+def _moment(name, raw):
+    value = str(raw).strip()
+    if not value:
+        return ""
+    from .clock import iso, parse_iso
+    try:
+        return iso(parse_iso(value))
+    except ValueError:
+        raise ConfigError(f"{name} must be an ISO-8601 time such as 2026-12-01T12:00:00Z, got {value!r}") from None
+
+
 def _url(name, raw):
     value = str(raw).strip().rstrip("/")
     if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
@@ -117,6 +128,9 @@ SETTINGS = (
             "Built-in handler: post new orders to this Slack-compatible webhook URL (off when empty; kept secret)."),
     Setting("receiver_url", "BCHOOKS_RECEIVER_URL", "", _text,
             "Public URL of your receiver, as Big Cartel should call it (default: built from host, port, path)."),
+    Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
+            "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
+            "bytes every time (the tests and the stored notebooks do)."),
 )
 
 
@@ -148,6 +162,7 @@ class Config:
     jsonl_path: str = ""
     chat_webhook_url: str = field(default="", repr=False)
     receiver_url: str = ""
+    demo_end: str = ""
 
     @classmethod
     def load(cls, env=None, defaults=None, **overrides):
@@ -176,7 +191,7 @@ class Config:
         return "\n".join([
             f"API:       {self.api_url}",
             f"receiver:  {self.webhook_url}",
-            f"store:     {os.path.basename(self.db)}",
+            f"store:     {os.path.abspath(self.db)}",
             f"secret:    {'set' if self.secrets else 'NOT SET (BCHOOKS_SECRET)'}",
             f"token:     {'set' if self.token else 'NOT SET (BCHOOKS_TOKEN)'}",
         ])

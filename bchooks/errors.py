@@ -18,6 +18,12 @@ class ConfigError(BchooksError):
     code = "bad_config"
 
 
+class KitRunning(BchooksError):
+    """`bchooks dev` already runs in this folder."""
+
+    code = "kit_running"
+
+
 class InputError(BchooksError):
     """A value the user gave (URL, event type, count...) is not acceptable; nothing was sent."""
 
@@ -66,6 +72,12 @@ class StoreError(BchooksError):
     """The event store cannot be opened or is of an unknown schema."""
 
     code = "store_error"
+
+
+class MissingStore(StoreError):
+    """A command that only reads was pointed at a store that does not exist (nothing is created)."""
+
+    code = "no_store"
 
 
 class StoreUnavailable(StoreError):

@@ -17,7 +17,11 @@ Raising means failure: the worker retries it on its schedule, then marks it dead
 """
 
 import importlib
+import importlib.util
 import json
+import os
+import sys
+from pathlib import Path
 from dataclasses import dataclass
 
 import requests
@@ -77,13 +81,30 @@ registry = Registry()
 on = registry.on
 
 
+def _import(name):
+    """Import a handlers module by name (from the working directory too, as `python -m` would) or by file path."""
+    if name.endswith(".py") or os.sep in name:
+        path = Path(name).resolve()
+        if not path.is_file():
+            raise ConfigError(f"no handlers file at {path}")
+        spec = importlib.util.spec_from_file_location(f"bchooks_handlers_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return
+    if os.getcwd() not in sys.path and "" not in sys.path:  # (the `bchooks` script leaves the folder out)
+        sys.path.insert(0, os.getcwd())
+    importlib.import_module(name)
+
+
 def load(module_names, config=None):
-    """Import the user's handler modules (comma-separated) and add the built-ins the config switches on."""
+    """Import the user's handler modules (comma-separated module names, found from the working directory as
+    well, or paths of .py files) and add the built-ins the config switches on."""
     for name in [m.strip() for m in (module_names or "").split(",") if m.strip()]:
         try:
-            importlib.import_module(name)
+            _import(name)
         except ImportError as error:
-            raise ConfigError(f"cannot import the handlers module {name!r}: {error}") from None
+            raise ConfigError(f"cannot import the handlers module {name!r} (from {os.getcwd()}): {error}") from None
     if config is not None:
         if config.jsonl_path and "bchooks.jsonl" not in registry.handlers:
             registry.add(Handler("bchooks.jsonl", (ANY,), jsonl_writer(config.jsonl_path)))

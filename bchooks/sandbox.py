@@ -18,7 +18,7 @@ from .clock import iso, now_iso, parse_iso
 from .delivery import DEFAULT_SCHEDULE, Dispatcher
 from .events import EVENT_TYPES
 from .sender import HEADER_FOR_FORMAT
-from .simulate import FORMATS, SHAPES, Shop, envelope, jsonapi_order, jsonapi_product
+from .simulate import FORMATS, SHAPES, Shop, envelope, jsonapi_order, jsonapi_product, real_time, run_tag
 
 JSONAPI = "application/vnd.api+json"
 DEFAULT_TOKEN = "sandbox-token"
@@ -28,10 +28,13 @@ SORTABLE = ("created_at", "updated_at", "completed_at")
 
 class Sandbox:
     def __init__(self, secret, *, token=DEFAULT_TOKEN, seed=0, shape="flat", format="docs", drop=0.0,
-                 schedule=DEFAULT_SCHEDULE, timeout=5.0):
+                 schedule=DEFAULT_SCHEDULE, timeout=5.0, clock=real_time):
+        """`clock`: the time events are stamped with (the real time); order ids carry the time the shop was made
+        (`BCSB-<run tag>-000001`), so a restarted sandbox never reuses one."""
         if shape not in SHAPES or format not in FORMATS:
             raise ValueError("shape must be flat or jsonapi, format docs or guide")
         self._token = token
+        self._clock = clock
         self.seed, self.shape, self.format = seed, shape, format
         self.lock = threading.RLock()
         self.dispatcher = Dispatcher(secret, schedule=schedule, drop=drop, seed=seed, timeout=timeout)
@@ -42,7 +45,8 @@ class Sandbox:
 
     def reset(self):
         with self.lock:
-            self.shop = Shop(self.seed)
+            started = self._clock()
+            self.shop = Shop(self.seed, clock=self._clock, order_prefix=f"BCSB-{run_tag(started, fresh=True)}")
             self.webhooks = {}
             self.events = []
             self._webhook_ids = itertools.count(1)

@@ -46,20 +46,31 @@ def describe_failure(failure):
     return type(failure).__name__
 
 
+#: deliveries that were never attempted, with what to say about them
+NOT_SENT = {"dropped": "dropped on purpose by the sandbox (--drop)"}
+
+
 @dataclass
 class Summary:
     sent: int = 0
     ok: int = 0
     failures: Counter = field(default_factory=Counter)  # status code (or "connection failed") -> count
     latencies_ms: list = field(default_factory=list)
+    not_sent: Counter = field(default_factory=Counter)  # "dropped" -> count: never attempted, on purpose
+    failed_urls: set = field(default_factory=set)
 
-    def add(self, attempt):
+    def add(self, attempt, url=None):
+        if attempt.status is None and attempt.error in NOT_SENT:
+            self.not_sent[attempt.error] += 1
+            return
         self.sent += 1
         self.latencies_ms.append(attempt.latency_ms)
         if attempt.ok:
             self.ok += 1
         else:
             self.failures[attempt.status if attempt.status is not None else attempt.error] += 1
+            if url:
+                self.failed_urls.add(url)
 
     def percentile(self, q):
         if not self.latencies_ms:
@@ -70,11 +81,15 @@ class Summary:
 
     def as_dict(self):
         return {"sent": self.sent, "ok": self.ok, "failures": {str(k): v for k, v in self.failures.items()},
+                "not_sent": dict(self.not_sent), "failed_urls": sorted(self.failed_urls),
                 "p50_ms": round(self.percentile(50), 2), "p99_ms": round(self.percentile(99), 2)}
 
     def __str__(self):
         failures = ", ".join(f"{n}× {k}" for k, n in sorted(self.failures.items(), key=str)) or "none"
-        return (f"sent {self.sent}, 2xx {self.ok}, failures: {failures}; "
+        if self.failed_urls:
+            failures += f" (at {', '.join(sorted(self.failed_urls))})"
+        not_sent = "".join(f"; not sent: {n} {NOT_SENT[k]}" for k, n in sorted(self.not_sent.items()))
+        return (f"sent {self.sent}, 2xx {self.ok}, failures: {failures}{not_sent}; "
                 f"latency p50 {self.percentile(50):.1f} ms, p99 {self.percentile(99):.1f} ms")
 
 
@@ -92,7 +107,7 @@ def send(url, bodies, secret, *, header="X-Webhook-Signature", concurrency=4, ti
                 sessions.append(local.session)
         attempt = post_signed(local.session, url, body, secret, header=header, timeout=timeout)
         with lock:
-            summary.add(attempt)
+            summary.add(attempt, url)
         if progress:
             progress(1)
 

@@ -1,14 +1,16 @@
 """A deterministic simulated Big Cartel shop: realistic orders, products and account events.
 
-`Shop(seed)` holds the state (products, orders, a virtual clock) and makes events of every catalog type; the
-same seed gives the same bytes. Money is exact (`Decimal`) and written as Big Cartel writes it ("45.0"), totals
+`Shop(seed)` holds the state (products, orders, a clock) and makes events of every catalog type. With its
+virtual clock (the default) the same seed gives the same bytes; with a `clock` (the sandbox, `bchooks simulate`)
+events are stamped with the time it tells, the real time by default, and `history.py` backdates a year of trading. Money is exact (`Decimal`) and written as Big Cartel writes it ("45.0"), totals
 add up (`item_total` = sum of line totals; `total` = item_total - discount + shipping + tax).
 """
 
 import itertools
 import json
 import random
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 from . import catalog
@@ -35,13 +37,39 @@ def dumps(document):
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+_last_tag = [0]
+_tag_lock = threading.Lock()
+
+
+def run_tag(moment, fresh=False):
+    """A short tag for a shop started at `moment` (base-36 milliseconds since the epoch, e.g. `MJ2K8Z3Q`): order
+    ids carry it, so shops started at other times (a restarted sandbox, another simulation) never reuse an id.
+    `fresh`: never a tag this process gave before (two shops made within one millisecond get two)."""
+    number = int(moment.timestamp() * 1000)
+    if fresh:
+        with _tag_lock:
+            number = _last_tag[0] = max(number, _last_tag[0] + 1)
+    digits = ""
+    while number:
+        number, digit = divmod(number, 36)
+        digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[digit] + digits
+    return digits or "0"
+
+
+def real_time():
+    return datetime.now(timezone.utc)
+
+
 class Shop:
     def __init__(self, seed=0, *, account_id="1234567", start="2026-01-01T09:00:00.000Z", mean_gap_minutes=30.0,
-                 order_prefix="BCSB"):
+                 order_prefix="BCSB", clock=None):
+        """`clock` (a function returning an aware datetime, e.g. `real_time`): stamp events with its time instead of
+        the virtual clock that starts at `start` and advances by random gaps of `mean_gap_minutes`."""
         self.rng = random.Random(seed)
         self.order_prefix = order_prefix
         self.account_id = str(account_id)
-        self.clock = parse_iso(start)
+        self._clock = clock
+        self.clock = clock() if clock is not None else parse_iso(start)
         self.mean_gap = float(mean_gap_minutes)
         self.products = {}
         self.orders = {}
@@ -60,8 +88,17 @@ class Shop:
             self._new_product(name, category, options)
 
     # -- clock and ids
-    def tick(self):
-        self.clock += timedelta(minutes=self.rng.expovariate(1 / self.mean_gap))
+    def tick(self, at=None):
+        """The next event's time: `at` (a backdated history), the clock's time (never before the previous event's,
+        a millisecond later at least), or the virtual clock advanced by a random gap."""
+        if at is not None:
+            self.clock = at
+            return iso(self.clock)
+        gap = timedelta(minutes=self.rng.expovariate(1 / self.mean_gap))  # (drawn on every clock: same seed, same shop)
+        if self._clock is not None:
+            self.clock = max(self._clock(), self.clock + timedelta(milliseconds=1))
+        else:
+            self.clock += gap
         return iso(self.clock)
 
     def _new_product(self, name, category, options):
@@ -86,11 +123,12 @@ class Shop:
         return product
 
     # -- orders
-    def create_order(self):
+    def create_order(self, at=None, featured=None):
+        """A new order (at `at`, else the next tick); `featured`: a product id this order certainly includes."""
         if not self.products:
             self._new_product(*catalog.PRODUCTS[0])
         rng = self.rng
-        now = self.tick()
+        now = self.tick(at)
         self._order_seq += 1
         oid = f"{self.order_prefix}-{self._order_seq:06d}"
         customer = self._customer()
@@ -103,6 +141,8 @@ class Shop:
         fx, tax_rate = catalog.FX[currency], Decimal(tax_rate)
         items, item_total, tax_total = [], Decimal(0), Decimal(0)
         product_ids = rng.sample(sorted(self.products), k=min(rng.randint(1, 5), len(self.products)))
+        if featured in self.products and featured not in product_ids:
+            product_ids[0] = featured
         for n, pid in enumerate(product_ids, start=1):
             product = self.products[pid]
             option = rng.choice(product["options"])
@@ -151,6 +191,23 @@ class Shop:
         self._customers += 1
         return self._customers - 1
 
+    def ship_order(self, order_id, at=None):
+        """Ship this order (all its items)."""
+        order = self.orders[order_id]
+        order["updated_at"] = self.tick(at)
+        order["shipping_status"] = "shipped"
+        for item in order["items"]:
+            item["quantity_shipped"], item["quantity_unshipped"] = item["quantity"], 0
+        if order_id in self._unshipped:
+            self._unshipped.remove(order_id)
+        return order
+
+    def refund_order(self, order_id, at=None):
+        order = self.orders[order_id]
+        order["updated_at"] = self.tick(at)
+        order["payment_status"] = "refunded"
+        return order
+
     def update_order(self):
         """Ship an open order (most updates), or refund one."""
         if not self.orders:
@@ -171,10 +228,10 @@ class Shop:
         return order
 
     # -- products and account
-    def create_product(self):
-        now = self.tick()
-        name, category, options = self.rng.choice(catalog.PRODUCTS)
-        product = self._new_product(f"{name} (Edition {self._product_seq + 1})", category, options)
+    def create_product(self, at=None, name=None):
+        now = self.tick(at)
+        base, category, options = self.rng.choice(catalog.PRODUCTS)
+        product = self._new_product(name or f"{base} (Edition {self._product_seq + 1})", category, options)
         product["created_at"] = product["updated_at"] = now
         return product
 

@@ -6,6 +6,7 @@ waits until they answer, and writes `state.json` (ports, URLs, process ids, log 
 `env()` is what clients, notebooks and JupyterLab need to talk to it.
 """
 
+import fcntl
 import json
 import os
 import signal
@@ -17,9 +18,49 @@ from pathlib import Path
 
 import requests
 
-from .errors import BchooksError
+from .errors import BchooksError, KitRunning
 
 STATE = "state.json"
+LOCK = "kit.lock"  # held by the `bchooks dev` of the folder for as long as it runs
+
+
+def claim_folder(run_dir):
+    """Take the folder's kit lock, held until the returned handle is closed (one kit per folder), or raise
+    `KitRunning` naming the kit that holds it."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / LOCK, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        state = _read_state(run_dir) or {}
+        where = f"receiver {state['receiver_url']}, sandbox {state['sandbox_url']}" if "sandbox_url" in state else \
+            "starting"
+        raise KitRunning(f"bchooks dev is already running in this folder (pid {state.get('supervisor', '?')}, "
+                         f"{where}): use it, or stop it first with `bchooks stop`") from None
+    return handle
+
+
+def _read_state(run_dir):
+    try:
+        return json.loads((Path(run_dir) / STATE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def running_kit(run_dir):
+    """The recorded state of the kit running in `run_dir` (its `bchooks dev` holds the folder's lock), else None."""
+    run_dir = Path(run_dir)
+    state = _read_state(run_dir)
+    if not state or not (run_dir / LOCK).exists():
+        return None
+    with open(run_dir / LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return state  # held: its kit runs
+    return None
 
 
 def free_port(preferred=0, host="127.0.0.1"):
@@ -147,7 +188,7 @@ class Stack:
         self._spawn("receiver", ["serve", "--port", str(self.receiver_port), "--db", self.db],
                     f"http://127.0.0.1:{self.receiver_port}/healthz")
         state = {"supervisor": os.getpid(), "receiver_url": self.receiver_url, "sandbox_url": self.sandbox_url,
-                 "db": self.db,
+                 "sandbox_token": self.sandbox_token, "db": self.db,
                  "pids": {name: p.pid for name, p in self.processes.items()},
                  "logs": {name: str(self.run_dir / f"{name}.log") for name in self.processes}}
         (self.run_dir / STATE).write_text(json.dumps(state, indent=2))
@@ -164,7 +205,9 @@ class Stack:
     def stop(self):
         for name in reversed(list(self.processes)):
             end_child(self.processes.pop(name))
-        (self.run_dir / STATE).unlink(missing_ok=True)
+        state = _read_state(self.run_dir)
+        if state is not None and state.get("supervisor") == os.getpid():  # never another kit's state
+            (self.run_dir / STATE).unlink(missing_ok=True)
 
     def __enter__(self):
         return self.start()

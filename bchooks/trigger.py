@@ -8,13 +8,16 @@ from .client import BigCartelClient
 from .errors import ConfigError, InputError
 from .events import EVENT_TYPES
 from .sender import HEADER_FOR_FORMAT, Attempt, Summary, send
-from .simulate import FORMATS, SHAPES, Shop
+from .simulate import FORMATS, SHAPES, Shop, real_time, run_tag
 
-def direct_shop(seed=None):
-    """A simulated shop for sending straight to a receiver. Its order ids start with `S<seed>-`, so shops of other
-    seeds and the sandbox's (`BCSB-`) never collide; without a seed, a random one makes every run new."""
+
+def direct_shop(seed=None, clock=real_time):
+    """A simulated shop for sending straight to a receiver, its events stamped with the real time (`clock`). Its
+    order ids start with `S<seed>-<run tag>-`, so shops of other seeds, of other runs and the sandbox's (`BCSB-`)
+    never share an order id; the same seed gives the same customers, products and amounts."""
     seed = secrets.randbelow(10 ** 6) if seed is None else seed
-    return Shop(seed, order_prefix=f"S{seed}")
+    start = clock()
+    return Shop(seed, order_prefix=f"S{seed}-{run_tag(start, fresh=True)}", clock=lambda: max(clock(), start))
 
 
 def check(event_type, count, shape=None, format=None):
@@ -71,25 +74,33 @@ def trigger_in_sandbox(config, event_type, count, *, shape=None, format=None, wa
     summary = Summary()
     for delivery in deliveries:
         last = delivery["attempts"][-1] if delivery["attempts"] else None
-        if delivery["state"] in ("pending", "dropped") or last is None:
-            summary.add(Attempt(None, 0.0, delivery["state"]))
+        if delivery["state"] == "dropped":
+            summary.add(Attempt(None, 0.0, "dropped"))
+        elif delivery["state"] == "pending" or last is None:
+            summary.add(Attempt(None, 0.0, f"still pending after {wait:g} s"), delivery["url"])
         else:
-            summary.add(Attempt(last["status"], last["latency_ms"], last["error"]))
+            summary.add(Attempt(last["status"], last["latency_ms"], last["error"]), delivery["url"])
     return events, summary
 
 
-def fill_demo_data(config, store, *, orders=300, updates=120, seed=7):
-    """When the store holds no order events, send simulated ones so the analysis has something to show.
-
-    Returns one sentence saying what was done."""
+def fill_demo_data(config, store, *, orders=300, seed=7):
+    """When the store holds no order events, send a year of simulated trading (`history.trading_history`, ending
+    at `config.demo_end`, else now) so the analysis has something to show. Returns one sentence saying what was
+    done."""
+    from .clock import parse_iso
+    from .history import trading_history
     from .records import ORDER_TYPES
     present = sum(store.count(type=t) for t in ORDER_TYPES)
     if present:
         return f"The store holds {present} order events; nothing was added."
-    shop = direct_shop(seed)
-    for event_type, count in (("order.created", orders), ("order.updated", updates)):
-        summary = send_simulated(config, event_type, count, shop=shop, concurrency=1)
-        if summary.ok != summary.sent:
-            raise ConfigError(f"the receiver did not accept the demo events ({summary})")
-    return (f"The store had no orders: sent {orders} order.created and {updates} order.updated simulated events "
-            f"(seed {seed}).")
+    end = parse_iso(config.demo_end) if config.demo_end else real_time()
+    bodies, counts = trading_history(seed, orders, end)
+    secret = config.secrets[0] if config.secrets else None
+    if not secret:
+        raise ConfigError("BCHOOKS_SECRET is not set: the simulator signs with the receiver's secret")
+    summary = send(config.webhook_url, bodies, secret, concurrency=1)
+    if summary.ok != summary.sent:
+        raise ConfigError(f"the receiver did not accept the demo events ({summary})")
+    return (f"The store had no orders: sent a year of trading up to {end:%Y-%m-%d} (seed {seed}): "
+            f"{counts.get('order.created', 0)} orders, {counts.get('order.updated', 0)} shipments and refunds, "
+            f"{counts.get('product.created', 0)} product drop.")

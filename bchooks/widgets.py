@@ -90,8 +90,9 @@ class WebhookPanel(Panel):
         ])
 
     def client(self):
-        return BigCartelClient(self.config.api_url, self.token.value.strip() or self.config.token,
-                               receiver_url=self.url.value.strip())
+        typed = self.token.value.strip()
+        return BigCartelClient(self.config.api_url, typed or self.config.token, receiver_url=self.url.value.strip(),
+                               token_source="the token typed in the panel" if typed else "BCHOOKS_TOKEN")
 
     def chosen(self):
         return [name for name, box in self.events.items() if box.value]
@@ -150,7 +151,7 @@ class SimulatorPanel(Panel):
             where = f"to {self.config.webhook_url}"
         else:
             events, summary = trigger_in_sandbox(self.config, kind, count, progress=self._advance)
-            if summary.sent == 0:
+            if summary.sent + sum(summary.not_sent.values()) == 0:
                 self.last = summary
                 self.say(f"The sandbox made {len(events)} {kind} event(s), but no webhook is subscribed to "
                          f"{kind}: register one first (01_setup_webhooks).", ok=False)

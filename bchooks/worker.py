@@ -151,19 +151,30 @@ class Worker:
         return counts
 
     def run(self, poll=1.0, stop=None, once=False, report=None):
-        """Process until `stop` (a threading.Event) is set; with `once`, until nothing is due right now."""
-        while stop is None or not stop.is_set():
-            result = self.run_once()
-            if report and (result.ran or result.enqueued):
-                report(result)
-            if result.ran:
-                continue
-            if once:
-                return
-            if stop is not None:
-                stop.wait(poll)
-            else:
-                time.sleep(poll)
+        """Process until `stop` (a threading.Event) is set; with `once`, until nothing is due right now.
+        `report(Pass)` is called once per burst of work (when the worker goes idle, or stops), with its totals."""
+        burst = [0, 0, 0, 0, 0]
+
+        def flush():
+            if report and any(burst):
+                report(Pass(*burst))
+            burst[:] = [0, 0, 0, 0, 0]
+        try:
+            while stop is None or not stop.is_set():
+                result = self.run_once()
+                burst[:] = [a + b for a, b in zip(burst, (result.enqueued, result.ran, result.done, result.failed,
+                                                          result.dead))]
+                if result.ran:
+                    continue
+                flush()
+                if once:
+                    return
+                if stop is not None:
+                    stop.wait(poll)
+                else:
+                    time.sleep(poll)
+        finally:
+            flush()
 
 
 def replay(store, *, event_ids=(), dead=False, event_type=None, since=None, clock=time.time):

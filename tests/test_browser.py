@@ -156,3 +156,20 @@ def test_send_from_the_simulator_and_see_it_in_the_feed(lab, page):
     expect(feed.locator(".bchooks-table")).to_contain_text("order.created")
     with EventStore(stack.db) as store:
         assert store.count() == before + 12
+
+
+def test_the_analysis_plots_show_as_pictures(lab, page):
+    """Notebook 3 in Lab: each of its three plots is an image of real size in the output area, not a text repr."""
+    from playwright.sync_api import expect
+    base, _ = lab
+    document = json.loads((ROOT / "notebooks" / "03_analyze_orders.ipynb").read_text())
+    code_cells = sum(cell["cell_type"] == "code" for cell in document["cells"])
+    run_all(page, base, "03_analyze_orders.ipynb", code_cells)
+    images = page.locator(".jp-OutputArea-output img")
+    expect(images).to_have_count(3)
+    for index in range(3):
+        image = images.nth(index)
+        image.scroll_into_view_if_needed()
+        width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        assert width >= 600 and height >= 250, (width, height)
+    assert "<Figure size" not in page.locator(".jp-OutputArea-output").all_text_contents()[0]

@@ -77,3 +77,79 @@ def test_dev_secret_is_private_and_stable(tmp_path):
 def test_module_entry_point_prints_version(tmp_path):
     result = run(["--version"], cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.startswith("bchooks ")
+
+
+def test_a_read_command_never_creates_a_store(tmp_path):
+    result = run(["events", "--db", "missing.db"], cwd=tmp_path)
+    assert result.returncode == 2 and "no event store at" in result.stderr and result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its lock
+    for args in (["failures", "--db", "missing.db"], ["replay", "--dead", "--db", "missing.db"]):
+        result = run(args, cwd=tmp_path)
+        assert result.returncode == 2 and "no event store" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["events", "--type", "order.creatd"], "known: account.updated"),
+    (["events", "--limit", "0"], "--limit must be a whole number of at least 1"),
+    (["events", "--limit", "-1"], "--limit must be a whole number of at least 1"),
+    (["failures", "--limit", "0"], "--limit must be"),
+    (["replay", "9999"], "no event 9999"),
+    (["replay", "--since", "notatime"], "--since must be an ISO-8601 time"),
+    (["replay", "--type", "order.creatd"], "unknown event type 'order.creatd'"),
+    (["reconcile", "--since", "yesterday", "--api-url", "http://127.0.0.1:9"], "--since must be an ISO-8601 time"),
+])
+def test_mistakes_are_one_line_and_exit_2_before_anything_is_sent(filled, args, needle):
+    result = run([*args, "--db", str(filled)], cwd=filled.parent)
+    assert result.returncode == 2, result.stderr
+    assert needle in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_type_the_store_holds_is_accepted_even_if_not_documented(db_path, capsys):
+    with EventStore(db_path) as store:
+        body = envelope(type="order.teleported")
+        store.append(body, parse_envelope(body))
+    assert main(["events", "--db", str(db_path), "--type", "order.teleported"]) == 0
+    assert "order.teleported" in capsys.readouterr().out
+
+
+def test_a_usage_error_names_the_command_once(tmp_path):
+    result = run(["register"], cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("bchooks register: ")
+    assert "bchooks: bchooks" not in result.stderr
+
+
+def test_the_readmes_handlers_layout_imports_from_the_working_directory(tmp_path, db_path):
+    """myshop/hooks.py beside the store, as in the README: `--handlers myshop.hooks` (and a file path) work."""
+    (tmp_path / "myshop").mkdir()
+    (tmp_path / "myshop" / "hooks.py").write_text(
+        "from bchooks.handlers import on\n\n@on('order.created')\ndef notify_packing(event):\n"
+        "    open('packed.txt', 'a').write(event.resource_id + '\\n')\n")
+    with EventStore(db_path) as store:
+        body = envelope()
+        store.append(body, parse_envelope(body))
+    result = run(["worker", "--handlers", "myshop.hooks", "--once", "--db", str(db_path)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "packed.txt").read_text() == "NGRP-000001\n"
+    assert result.stderr.count("ran 1 handler run(s): 1 done") == 1  # one line for the whole pass
+    (tmp_path / "other.db").unlink(missing_ok=True)
+    result = run(["worker", "--handlers", str(tmp_path / "myshop" / "hooks.py"), "--once", "--db",
+                  str(tmp_path / "other.db")], cwd=tmp_path.parent)
+    assert result.returncode == 0 and "nothing was due" in result.stderr, result.stderr
+
+
+def test_worker_once_prints_one_line_for_many_batches(tmp_path, db_path):
+    (tmp_path / "quiet.py").write_text("from bchooks.handlers import on\n\n@on('*')\ndef noop(event):\n    pass\n")
+    with EventStore(db_path) as store:
+        for n in range(65):  # more than three claims of 20
+            body = envelope(payload={"id": f"N{n}"})
+            store.append(body, parse_envelope(body))
+    result = run(["worker", "--handlers", "quiet", "--once", "--db", str(db_path)], cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr.count("\nran ") + result.stderr.startswith("ran ") == 1
+    assert "ran 65 handler run(s): 65 done" in result.stderr
+
+
+def test_describe_shows_the_stores_full_path(tmp_path, monkeypatch):
+    from bchooks import Config
+    monkeypatch.chdir(tmp_path)
+    assert f"store:     {tmp_path / 'bchooks.db'}" in Config.load(env={}).describe()

@@ -70,3 +70,14 @@ def test_no_secrets_tokens_paths_or_widget_state(path):
     for cell in document["cells"]:
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{path.name} stores an error"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_plot_cell_stores_an_image(path):
+    """nbval compares text only: a plot stored as `<Figure size ...>` text alone would pass it unseen."""
+    plotted = [c for c in cells(path) if c["cell_type"] == "code" and "_figure(" in source(c)]
+    for cell in plotted:
+        kinds = [kind for output in cell["outputs"] for kind in output.get("data", {})]
+        assert "image/png" in kinds, f"a plot stored without an image: {source(cell)[:60]!r}"
+    if path.name == "03_analyze_orders.ipynb":
+        assert len(plotted) == 3

@@ -1,6 +1,7 @@
 """The sandbox's HTTP contract and its delivery of signed events."""
 
 import json
+import re
 
 import pytest
 import requests
@@ -112,7 +113,8 @@ def test_guide_format_and_jsonapi_shape(local_receiver):
         server.stop()
     body = json.loads(store.get(1).body)
     assert set(body) == {"type", "data"} and body["data"]["data"]["type"] == "orders"
-    assert {e.resource_id for e in store.iter_events()} == {"BCSB-000001", "BCSB-000002"}
+    ids = sorted(e.resource_id for e in store.iter_events())
+    assert len(ids) == 2 and all(re.fullmatch(r"BCSB-[0-9A-Z]+-00000[12]", i) for i in ids), ids
     assert store.get(1).account_id is None
 
 
@@ -155,3 +157,19 @@ def test_reset_clears_state(sandbox_server):
     assert requests.post(sandbox_server.url + "/sandbox/reset", headers=AUTH).status_code == 200
     health = requests.get(sandbox_server.url + "/sandbox/healthz").json()
     assert (health["webhooks"], health["orders"], health["events"]) == (0, 0, 0)
+
+
+def test_a_new_sandbox_never_reuses_an_order_id_and_stamps_the_real_time():
+    from bchooks.clock import parse_iso
+    from datetime import datetime, timezone
+    first, second = Sandbox(SECRET, seed=3), Sandbox(SECRET, seed=3)
+    try:
+        ids = [e["resource_id"] for e in first.trigger("order.created", 3) + second.trigger("order.created", 3)]
+        first.reset()
+        ids += [e["resource_id"] for e in first.trigger("order.created", 3)]
+        assert len(set(ids)) == 9, ids
+        created = parse_iso(first.shop.orders[ids[-1]]["created_at"])
+        assert abs((datetime.now(timezone.utc) - created).total_seconds()) < 60
+    finally:
+        first.stop()
+        second.stop()

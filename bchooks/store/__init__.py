@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from ..clock import now_iso
-from ..errors import StoreError, StoreUnavailable, UnstorableEvent
+from ..errors import MissingStore, StoreError, StoreUnavailable, UnstorableEvent
 from .files import FileIdentity, WriterLock, writers_turn
 from .rejections import RejectionLog
 from .schema import MIGRATIONS, SCHEMA_VERSION, migrate
@@ -122,7 +122,7 @@ def _connect(path, timeout, create):
     if _in_memory(path):
         return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     if not create and not os.path.exists(path):
-        raise StoreError(f"no event store at {os.path.abspath(path)}")
+        raise MissingStore(f"no event store at {os.path.abspath(path)} (check --db or BCHOOKS_DB)")
     return sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode={'rwc' if create else 'rw'}", uri=True,
                            timeout=timeout, isolation_level=None, check_same_thread=False)
 

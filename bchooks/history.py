@@ -1,0 +1,115 @@
+"""A year of trading for the demo shop: order times with the rhythms a real shop has, ending now.
+
+`order_times(rng, count, end)` spreads `count` order times over the `days` before `end`: more on weekdays than at
+weekends, more at lunch and in the evening than at night, a slow growth over the year, a holiday season (from late
+November to Christmas, Black Friday weekend above all) and a quiet January, and a product drop: one day a few
+months back when a limited product launched and orders spiked for a fortnight. `trading_history(...)` turns them
+into the events such a shop would have sent: each order created, then shipped a few days later (or now and then
+refunded), except the last few days' orders, still open, as in a real shop.
+
+Everything is drawn from the seed, relative to `end`: the same seed and the same `end` give the same bytes, so
+tests and stored notebooks pin `end` (`BCHOOKS_DEMO_END`) and everyone else gets a history that ends today.
+"""
+
+import random
+from datetime import datetime, timedelta, timezone
+
+from .simulate import Shop, envelope, run_tag
+
+DAYS = 365
+WEEKDAY = (1.1, 1.15, 1.1, 1.05, 1.0, 0.8, 0.7)  # Monday first
+HOURS = (0.2, 0.1, 0.1, 0.1, 0.15, 0.3, 0.5, 0.8, 1.0, 1.1, 1.2, 1.4, 1.6, 1.5, 1.2, 1.1, 1.1, 1.2, 1.4,
+         1.7, 1.9, 1.7, 1.1, 0.5)  # UTC hour of day
+DROP_DAYS_AGO = 120  # the product drop
+DROP_NAME = "Limited Drop: Aurora Risograph"
+
+
+def _black_friday(year):
+    november = datetime(year, 11, 1, tzinfo=timezone.utc)
+    thursdays = [november + timedelta(days=d) for d in range(30) if (november + timedelta(days=d)).weekday() == 3]
+    return (thursdays[3] + timedelta(days=1)).date()
+
+
+def day_weight(day, start, end):
+    """How busy `day` is, relative to an ordinary weekday at the start of the year."""
+    weight = WEEKDAY[day.weekday()] * (0.75 + 0.5 * (day - start.date()).days / DAYS)
+    friday = _black_friday(day.year)
+    if friday <= day <= friday + timedelta(days=3):  # Black Friday to Cyber Monday
+        weight *= (4.0, 2.5, 2.5, 3.0)[(day - friday).days]
+    elif (day.month == 11 and day.day >= 20) or (day.month == 12 and day.day <= 21):
+        weight *= 2.0  # the holiday season
+    elif day.month == 12 and day.day >= 25 or day.month == 1 and day.day <= 15:
+        weight *= 0.6  # after Christmas
+    since_drop = (day - (end - timedelta(days=DROP_DAYS_AGO)).date()).days
+    if 0 <= since_drop < 14:
+        weight *= 1 + 7.0 / (1 + since_drop)
+    return weight
+
+
+def order_times(rng, count, end, days=DAYS):
+    """`count` sorted order times in the `days` before `end` (exclusive), spread by `day_weight` and `HOURS`."""
+    start = end - timedelta(days=days)
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    calendar = [(first + timedelta(days=n)).date() for n in range(days + 1)]
+    weights = [day_weight(day, start, end) for day in calendar]
+    times = []
+    while len(times) < count:
+        day = rng.choices(calendar, weights)[0]
+        hour = rng.choices(range(24), HOURS)[0]
+        moment = datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc) + timedelta(
+            seconds=rng.randrange(3600), milliseconds=rng.randrange(1000))
+        if start <= moment < end:
+            times.append(moment)
+    return sorted(times)
+
+
+def _ship_delay(rng):
+    """Days from order to shipment: most within two days, a few after a week."""
+    return min(rng.expovariate(1 / 1.6) + 0.2, 12.0)
+
+
+def trading_history(seed, orders, end, *, shape="flat", format="docs"):
+    """The events (bodies, in time order) of a year of trading that ends at `end`: `orders` orders created, their
+    shipments and refunds, and the product drop. Returns (bodies, counts by event type)."""
+    rng = random.Random(seed)
+    shop = Shop(seed, start=_iso(end - timedelta(days=DAYS + 30)), order_prefix=f"S{seed}-{run_tag(end)}")
+    drop_at = (end - timedelta(days=DROP_DAYS_AGO)).replace(hour=9, minute=0, second=0, microsecond=0)
+    timeline = [(moment, "order.created", None) for moment in order_times(rng, orders, end)]
+    timeline.append((drop_at, "product.created", None))
+    timeline.sort(key=lambda entry: entry[0])
+    events, counts, drop, index = [], {}, None, 0
+    while index < len(timeline):
+        moment, event_type, order_id = timeline[index]
+        index += 1
+        if event_type == "product.created":
+            resource = drop = shop.create_product(at=moment, name=DROP_NAME)
+        elif event_type == "order.created":
+            featured = drop["id"] if drop and moment - drop_at < timedelta(days=21) and rng.random() < 0.6 else None
+            resource = shop.create_order(at=moment, featured=featured)
+            later = moment + timedelta(days=_ship_delay(rng))
+            refund = rng.random() < 0.03
+            if refund:
+                later = moment + timedelta(days=rng.uniform(1, 10))
+            if later < end:  # the latest orders are still open
+                _insert(timeline, index, (later, "order.refunded" if refund else "order.shipped", resource["id"]))
+        elif event_type == "order.shipped":
+            resource = shop.ship_order(order_id, at=moment)
+        else:
+            resource = shop.refund_order(order_id, at=moment)
+        kind = "order.updated" if event_type in ("order.shipped", "order.refunded") else event_type
+        events.append(envelope(kind, resource, shop.account_id, shape=shape, format=format))
+        counts[kind] = counts.get(kind, 0) + 1
+    return events, counts
+
+
+def _insert(timeline, start, entry):
+    """Put `entry` into the sorted `timeline`, after position `start`."""
+    position = start
+    while position < len(timeline) and timeline[position][0] <= entry[0]:
+        position += 1
+    timeline.insert(position, entry)
+
+
+def _iso(moment):
+    from .clock import iso
+    return iso(moment)

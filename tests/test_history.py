@@ -1,0 +1,68 @@
+"""The demo shop's year of trading: ends now (or when pinned), reaches back a year, has a shop's rhythms."""
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bchooks import EventStore, analysis, parse_envelope
+from bchooks.clock import parse_iso
+from bchooks.history import DROP_DAYS_AGO, DROP_NAME, trading_history
+
+END = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def year():
+    return trading_history(7, 1500, END)
+
+
+def payloads(bodies, kind):
+    return [json.loads(b)["payload"] for b in bodies if json.loads(b)["type"] == kind]
+
+
+def test_the_same_seed_and_end_give_the_same_bytes_and_another_end_other_ids(year):
+    bodies, _ = year
+    assert trading_history(7, 1500, END)[0] == bodies
+    other, _ = trading_history(7, 50, END + timedelta(days=1))
+    assert not {o["id"] for o in payloads(other, "order.created")} & {o["id"] for o in payloads(bodies, "order.created")}
+
+
+def test_it_reaches_back_a_year_and_ends_before_the_end(year):
+    bodies, counts = year
+    created = sorted(parse_iso(o["created_at"]) for o in payloads(bodies, "order.created"))
+    assert counts["order.created"] == 1500 and len(created) == 1500
+    assert END - timedelta(days=366) <= created[0] < END - timedelta(days=350)
+    assert END - timedelta(days=3) < created[-1] < END
+    updated = [parse_iso(o["updated_at"]) for o in payloads(bodies, "order.updated")]
+    assert max(updated) < END
+
+
+def test_weekdays_the_holidays_and_the_drop_are_busier(year):
+    bodies, _ = year
+    created = [parse_iso(o["created_at"]) for o in payloads(bodies, "order.created")]
+    by_weekday = Counter(moment.weekday() for moment in created)
+    assert min(by_weekday[d] for d in range(5)) > max(by_weekday[5], by_weekday[6])
+    december_before_christmas = sum(1 for m in created if m.month == 12 and m.day <= 21 or m.month == 11 and m.day >= 20)
+    february = sum(1 for m in created if m.month == 2)
+    assert december_before_christmas > 1.5 * february  # (about 32 days against 28)
+    drop_day = (END - timedelta(days=DROP_DAYS_AGO)).date()
+    per_day = Counter(moment.date() for moment in created)
+    assert per_day[drop_day] > 3 * (len(created) / 365)
+    drops = [o for o in payloads(bodies, "order.created") if any(i["product_name"] == DROP_NAME for i in o["items"])]
+    assert len(drops) > 20 and all(parse_iso(o["created_at"]).date() >= drop_day for o in drops)
+
+
+def test_a_year_of_weekly_revenue_and_only_recent_orders_open(tmp_path, year):
+    bodies, _ = year
+    with EventStore(tmp_path / "events.db") as store:
+        for body in bodies:
+            store.append(body, parse_envelope(body))
+        orders = analysis.orders_frame(store)
+    weekly = analysis.revenue(orders, "W")
+    assert weekly["period"].nunique() >= 52
+    open_orders = analysis.open_orders(orders, now=END)
+    assert 0 < len(open_orders) < 40 and open_orders["age"].max() < timedelta(days=13)
+    shipped = orders[orders["shipping_status"] == "shipped"]
+    assert len(shipped) > 0.9 * len(orders)

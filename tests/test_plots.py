@@ -1,0 +1,31 @@
+"""Plots are pictures: every plot helper's figure has a PNG representation, which Jupyter displays and stores."""
+
+import pytest
+from IPython.core.formatters import DisplayFormatter
+
+from bchooks import EventStore, analysis, parse_envelope, plots
+from bchooks.simulate import Shop
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    with EventStore(tmp_path_factory.mktemp("plots") / "events.db") as store:
+        shop = Shop(3)
+        for body in shop.events("order.created", 60) + shop.events("order.updated", 20):
+            store.append(body, parse_envelope(body))
+        return analysis.orders_frame(store), analysis.line_items_frame(store)
+
+
+def figures(orders, items):
+    units = analysis.top_products(items, by="units", n=5, options=True)
+    return [plots.revenue_figure(analysis.revenue(orders, "W")), plots.top_products_figure(units, "units"),
+            plots.countries_figure(analysis.sales_by_country(orders))]
+
+
+def test_every_plot_displays_as_a_png_image(frames):
+    for figure in figures(*frames):
+        data, _ = DisplayFormatter().format(figure)
+        png = data.get("image/png")
+        assert png and png[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert width >= 600 and height >= 250, (width, height)
