@@ -12,6 +12,7 @@ tests and stored notebooks pin `end` (`BCHOOKS_DEMO_END`) and everyone else gets
 """
 
 import random
+import re
 from datetime import datetime, timedelta, timezone
 
 from .simulate import Shop, envelope, run_tag
@@ -22,6 +23,10 @@ HOURS = (0.2, 0.1, 0.1, 0.1, 0.15, 0.3, 0.5, 0.8, 1.0, 1.1, 1.2, 1.4, 1.6, 1.5, 
          1.7, 1.9, 1.7, 1.1, 0.5)  # UTC hour of day
 DROP_DAYS_AGO = 120  # the product drop
 DROP_NAME = "Limited Drop: Aurora Risograph"
+DEMO_PREFIX = "DEMO"  # order ids of the demo year: DEMO7-MX4NA800-000001
+#: order ids the kit's simulators make (sandbox, `bchooks simulate`, the demo year): a store holding only these holds
+#: no real shop's orders
+SIMULATED_ID = re.compile(r"^(BCSB|S\d+|DEMO\d+)-[0-9A-Z]+-\d{6}$")
 
 
 def _black_friday(year):
@@ -72,7 +77,7 @@ def trading_history(seed, orders, end, *, shape="flat", format="docs"):
     """The events (bodies, in time order) of a year of trading that ends at `end`: `orders` orders created, their
     shipments and refunds, and the product drop. Returns (bodies, counts by event type)."""
     rng = random.Random(seed)
-    shop = Shop(seed, start=_iso(end - timedelta(days=DAYS + 30)), order_prefix=f"S{seed}-{run_tag(end)}")
+    shop = Shop(seed, start=_iso(end - timedelta(days=DAYS + 30)), order_prefix=f"{DEMO_PREFIX}{seed}-{run_tag(end)}")
     drop_at = (end - timedelta(days=DROP_DAYS_AGO)).replace(hour=9, minute=0, second=0, microsecond=0)
     timeline = [(moment, "order.created", None) for moment in order_times(rng, orders, end)]
     timeline.append((drop_at, "product.created", None))

@@ -84,15 +84,21 @@ def trigger_in_sandbox(config, event_type, count, *, shape=None, format=None, wa
 
 
 def fill_demo_data(config, store, *, orders=300, seed=7):
-    """When the store holds no order events, send a year of simulated trading (`history.trading_history`, ending
-    at `config.demo_end`, else now) so the analysis has something to show. Returns one sentence saying what was
-    done."""
+    """Give the analysis something to show: when the store holds no real shop's orders (none, or only what the
+    sandbox and the simulator made today) and no demo year yet, send a year of simulated trading
+    (`history.trading_history`, ending at `config.demo_end`, else now). Returns one sentence saying what was done."""
     from .clock import parse_iso
-    from .history import trading_history
+    from .history import DEMO_PREFIX, SIMULATED_ID, trading_history
     from .records import ORDER_TYPES
-    present = sum(store.count(type=t) for t in ORDER_TYPES)
-    if present:
-        return f"The store holds {present} order events; nothing was added."
+    simulated = 0
+    for resource_id in store.resource_ids(type=ORDER_TYPES):
+        if resource_id is None:
+            continue
+        if not SIMULATED_ID.match(resource_id):
+            return "The store holds a shop's own orders; no demo orders were added."
+        if resource_id.startswith(DEMO_PREFIX):
+            return "The store already holds the demo year; nothing was added."
+        simulated += 1
     end = parse_iso(config.demo_end) if config.demo_end else real_time()
     bodies, counts = trading_history(seed, orders, end)
     secret = config.secrets[0] if config.secrets else None
@@ -101,6 +107,7 @@ def fill_demo_data(config, store, *, orders=300, seed=7):
     summary = send(config.webhook_url, bodies, secret, concurrency=1)
     if summary.ok != summary.sent:
         raise ConfigError(f"the receiver did not accept the demo events ({summary})")
-    return (f"The store had no orders: sent a year of trading up to {end:%Y-%m-%d} (seed {seed}): "
+    held = f"only {simulated} simulated orders" if simulated else "no orders"
+    return (f"The store had {held}: sent a year of simulated trading up to {end:%Y-%m-%d} (seed {seed}): "
             f"{counts.get('order.created', 0)} orders, {counts.get('order.updated', 0)} shipments and refunds, "
             f"{counts.get('product.created', 0)} product drop.")

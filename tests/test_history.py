@@ -66,3 +66,27 @@ def test_a_year_of_weekly_revenue_and_only_recent_orders_open(tmp_path, year):
     assert 0 < len(open_orders) < 40 and open_orders["age"].max() < timedelta(days=13)
     shipped = orders[orders["shipping_status"] == "shipped"]
     assert len(shipped) > 0.9 * len(orders)
+
+
+def test_the_demo_year_is_added_to_simulated_orders_once_and_never_to_a_real_shop(local_receiver):
+    from bchooks import Config
+    from bchooks.trigger import fill_demo_data, send_simulated
+    from conftest import SECRET, envelope, signed
+    url, store = local_receiver
+    config = Config.load(env={}, secrets=SECRET, receiver_url=url, demo_end="2026-12-01T12:00:00Z")
+    send_simulated(config, "order.created", 5, seed=2, concurrency=1)  # what notebook 2 sends first
+    said = fill_demo_data(config, store, orders=80)
+    assert said.startswith("The store had only 5 simulated orders: sent a year") and store.count() > 85
+    assert fill_demo_data(config, store, orders=80) == "The store already holds the demo year; nothing was added."
+
+
+def test_a_real_shops_orders_never_get_demo_orders(tmp_path):
+    from bchooks import Config
+    from bchooks.trigger import fill_demo_data
+    from conftest import SECRET, envelope
+    with EventStore(tmp_path / "events.db") as store:
+        body = envelope(payload={"id": "NGRP-090092"})
+        store.append(body, parse_envelope(body))
+        config = Config.load(env={}, secrets=SECRET, receiver_url="http://127.0.0.1:9/webhook")
+        assert fill_demo_data(config, store) == "The store holds a shop's own orders; no demo orders were added."
+        assert store.count() == 1

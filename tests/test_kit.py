@@ -145,3 +145,30 @@ def test_the_readmes_hand_signed_example_is_stored_with_its_currency_and_country
         orders = analysis.orders_frame(store)
     row = orders[orders["order_id"] == "NGRP-1"].iloc[0]
     assert (row["currency"], row["country"], row["country_name"]) == ("USD", "US", "United States")
+
+
+def test_messages_say_what_happened(tmp_path):
+    """Deliveries the sandbox drops on purpose are not counted as sent; a rejected --token is named as such."""
+    from conftest import SandboxProcess, Receiver, SECRET
+    sandbox = SandboxProcess(tmp_path, "--drop", "0.5", "--seed", "1")
+    receiver = Receiver(tmp_path / "events.db")
+    env = {"BCHOOKS_API_URL": sandbox.url, "BCHOOKS_TOKEN": "sandbox-token", "BCHOOKS_SECRET": SECRET,
+           "BCHOOKS_RECEIVER_URL": receiver.url + "/webhook"}
+    try:
+        assert bchooks(tmp_path, "register", "--events", "order.created", env=env).returncode == 0
+        result = bchooks(tmp_path, "simulate", "order.created", "-n", "20", "--via-sandbox", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        line = result.stdout.strip()
+        sent = int(line.split("sent ")[1].split(",")[0])
+        dropped = int(line.split("not sent: ")[1].split(" ")[0])
+        assert sent + dropped == 20 and dropped > 0 and "dropped on purpose by the sandbox" in line
+        assert f"2xx {sent}," in line
+        result = bchooks(tmp_path, "webhooks", "--token", "wrong-token", env=env)
+        assert result.returncode == 1 and result.stderr.strip().endswith("check the token given with --token")
+        assert "wrong-token" not in result.stderr
+        result = bchooks(tmp_path, "simulate", "order.created", "-n", "2", "--to", "http://127.0.0.1:9/webhook",
+                         env=env)
+        assert result.returncode == 1 and "connection failed (at http://127.0.0.1:9/webhook)" in result.stdout
+    finally:
+        receiver.stop()
+        sandbox.stop()

@@ -455,6 +455,13 @@ class EventStore:
         where, params = event_filter(type=type)
         return self._read(f"SELECT count(*) FROM events WHERE {' AND '.join(where) or '1'}", params)[0][0]
 
+    def resource_ids(self, *, type=None):
+        """The distinct resource ids of the events of one `type` (or a tuple of types), in no particular order."""
+        where, params = event_filter(type=type)
+        for (resource_id,) in self._read(f"SELECT DISTINCT resource_id FROM events WHERE "
+                                         f"{' AND '.join(where) or '1'}", params):
+            yield resource_id
+
     def counts_by_type(self):
         return dict(self._read("SELECT type, count(*) FROM events GROUP BY type ORDER BY count(*) DESC, type"))
 
