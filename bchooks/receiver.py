@@ -73,13 +73,15 @@ def read_body(environ, limit):
     return b"".join(parts)
 
 
-def create_app(config, store=None, *, verifier=None, store_events=True):
-    """The receiver as a WSGI app. `store` defaults to the config's database.
+def create_app(config, store=None, *, appender=None, verifier=None, store_events=True):
+    """The receiver as a WSGI app. `store` defaults to the config's database; `appender` (default: the store)
+    takes the verified events, e.g. a `committer.GroupCommitter` around the store.
 
     `store_events=False` is for measurement only (`serve --no-store`): verified events are answered 200 with
     `"stored": false` and not kept."""
     verifier = verifier or Verifier(config.secrets)
     store = store if store is not None else EventStore.from_config(config)
+    appender = appender if appender is not None else store
     app = bottle.Bottle()
     app.config["bchooks.store"] = store
 
@@ -110,7 +112,7 @@ def create_app(config, store=None, *, verifier=None, store_events=True):
         if not store_events:
             return json_response(200, {"status": "verified", "stored": False})
         try:
-            result = store.append(body, envelope, signature_header=signature,
+            result = appender.append(body, envelope, signature_header=signature,
                                   remote_addr=environ.get("REMOTE_ADDR"))
         except StoreUnavailable as error:
             environ["bchooks.reason"] = error.code

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .clock import now_iso, parse_iso
+from .clock import parse_iso
 from .errors import BchooksError
 from .events import envelope_from
 from .projection import Projection
@@ -31,10 +31,7 @@ class Reconciliation:
 
 def reconcile(store, client, since=None):
     """Compare the API's orders (updated at or after `since`, ISO text) with the store; record what differs."""
-    started = now_iso()
-    with store.transaction() as conn:
-        run = conn.execute("INSERT INTO reconciliations (started_at, since) VALUES (?, ?)",
-                           (started, since)).lastrowid
+    run = store.reconciliations.start(since)
     try:
         orders = Projection(store).frames()[0]
         known = dict(zip(orders["order_id"].astype(str), orders["updated_at"]))
@@ -54,18 +51,12 @@ def reconcile(store, client, since=None):
                           "payload": document})
             store.append(body, envelope_from(json.loads(body)), remote_addr="api")
     except BchooksError as error:
-        with store.transaction() as conn:
-            conn.execute("UPDATE reconciliations SET finished_at = ?, error = ? WHERE id = ?",
-                         (now_iso(), str(error), run))
+        store.reconciliations.fail(run, error)
         raise
-    with store.transaction() as conn:
-        conn.execute("UPDATE reconciliations SET finished_at = ?, checked = ?, missing = ?, stale = ? WHERE id = ?",
-                     (now_iso(), checked, missing, stale, run))
+    store.reconciliations.finish(run, checked=checked, missing=missing, stale=stale)
     return Reconciliation(checked, missing, stale)
 
 
 def last_reconciliation(store):
     """The newest reconciliation run as a dict, or None."""
-    rows = store.read_dicts("SELECT id, started_at, finished_at, since, checked, missing, stale, error"
-                            " FROM reconciliations ORDER BY id DESC LIMIT 1")
-    return rows[0] if rows else None
+    return store.reconciliations.last()

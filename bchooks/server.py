@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 
+from .committer import GroupCommitter
 from .config import SECRET_ENV
 from .receiver import create_app
 from .store import EventStore
@@ -30,8 +31,8 @@ def worker_app():
         raise RuntimeError("bchooks.server.worker_app runs only in workers forked by bchooks.server.serve")
     config, store_events = _SERVING
     _drop_secrets_from_environment()
-    store = EventStore.from_config(config, group_commit=True)
-    return create_app(config, store, store_events=store_events)
+    store = EventStore.from_config(config, auto_checkpoint=False)
+    return create_app(config, store, appender=GroupCommitter(store), store_events=store_events)
 
 
 def _drop_secrets_from_environment():

@@ -17,14 +17,12 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .clock import now_iso
 from .errors import BchooksError, InputError
 from .secrecy import redact
-from .store import event_filter
+from .store.runs import DEAD, DONE, FAILED
 
 log = logging.getLogger("bchooks.worker")
 
-DONE, PENDING, RUNNING, FAILED, DEAD = "done", "pending", "running", "failed", "dead"
 
 
 @dataclass(frozen=True)
@@ -51,55 +49,19 @@ class Worker:
         return f"Worker({self.name!r}, handlers={sorted(self.registry.handlers)})"
 
     def enqueue(self):
-        """Add a pending row for each handler and each event stored since that handler last looked."""
-        added = 0
-        now = self.clock()
-        with self.store.transaction() as conn:
-            for handler in self.registry.handlers.values():
-                mark = conn.execute("SELECT watermark FROM handler_marks WHERE handler = ?", (handler.name,)).fetchone()
-                mark = mark[0] if mark else 0
-                where, params = "id > ?", [mark]
-                if "*" not in handler.types:
-                    where += f" AND type IN ({','.join('?' * len(handler.types))})"
-                    params += list(handler.types)
-                cursor = conn.execute(
-                    f"INSERT OR IGNORE INTO handler_runs (event_id, handler, status, next_attempt_at, updated_at)"
-                    f" SELECT id, ?, ?, ?, ? FROM events WHERE {where}",
-                    (handler.name, PENDING, now, now_iso(), *params))
-                added += cursor.rowcount
-                latest = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-                conn.execute("INSERT INTO handler_marks (handler, watermark) VALUES (?, ?) ON CONFLICT (handler)"
-                             " DO UPDATE SET watermark = excluded.watermark", (handler.name, max(mark, latest)))
-        return added
+        """Add a pending run for each handler and each event stored since that handler last looked."""
+        return self.store.runs.enqueue([(h.name, h.types) for h in self.registry.handlers.values()], self.clock())
 
     def claim(self):
-        """Atomically take up to `batch` due pairs (pending, failed and due, or running with an expired lease)."""
-        now = self.clock()
-        names = list(self.registry.handlers)
-        if not names:
-            return []
-        with self.store.transaction() as conn:
-            return conn.execute(
-                f"UPDATE handler_runs SET status = ?, claimed_by = ?, claimed_until = ?, attempts = attempts + 1,"
-                f" updated_at = ? WHERE rowid IN (SELECT rowid FROM handler_runs WHERE handler IN"
-                f" ({','.join('?' * len(names))}) AND ((status IN (?, ?) AND next_attempt_at <= ?)"
-                f" OR (status = ? AND claimed_until < ?)) ORDER BY event_id LIMIT ?)"
-                f" RETURNING event_id, handler, attempts",
-                (RUNNING, self.name, now + self.lease, now_iso(), *names, PENDING, FAILED, now, RUNNING, now,
-                 self.batch)).fetchall()
+        """Atomically take up to `batch` due runs (pending, failed and due, or running with an expired lease)."""
+        return self.store.runs.claim(list(self.registry.handlers), self.name, self.clock(), self.lease, self.batch)
 
     def _finish(self, event_id, handler, status, next_at=None, error=None):
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE handler_runs SET status = ?, next_attempt_at = coalesce(?, next_attempt_at),"
-                         " last_error = ?, claimed_by = NULL, claimed_until = NULL, updated_at = ?"
-                         " WHERE event_id = ? AND handler = ? AND claimed_by = ?",
-                         (status, next_at, error, now_iso(), event_id, handler, self.name))
+        self.store.runs.finish(event_id, handler, self.name, status, next_at, error)
 
     def renew(self):
         """Extend the lease of every run this worker holds; returns how many."""
-        with self.store.transaction() as conn:
-            return conn.execute("UPDATE handler_runs SET claimed_until = ? WHERE claimed_by = ? AND status = ?",
-                                (self.clock() + self.lease, self.name, RUNNING)).rowcount
+        return self.store.runs.renew(self.name, self.clock() + self.lease)
 
     @contextmanager
     def _renewing(self):
@@ -179,31 +141,15 @@ class Worker:
 
 def replay(store, *, event_ids=(), dead=False, event_type=None, since=None, clock=time.time):
     """Put events back to pending for their handlers; returns how many (event, handler) pairs."""
-    where, params = [], []
-    if event_ids:
-        where.append(f"event_id IN ({','.join('?' * len(event_ids))})")
-        params += [int(i) for i in event_ids]
-    if dead:
-        where.append("status = 'dead'")
-    if event_type or since:
-        sub, sub_params = event_filter(type=event_type, since=since)
-        where.append(f"event_id IN (SELECT id FROM events WHERE {' AND '.join(sub)})")
-        params += sub_params
-    if not where:
+    if not (event_ids or dead or event_type or since):
         raise InputError("say what to replay: event ids, --dead, or --type/--since")
-    with store.transaction() as conn:
-        return conn.execute(f"UPDATE handler_runs SET status = 'pending', attempts = 0, next_attempt_at = ?,"
-                            f" last_error = NULL, claimed_by = NULL, claimed_until = NULL WHERE status != 'running'"
-                            f" AND {' AND '.join(where)}", (clock(), *params)).rowcount
+    return store.runs.replay(clock(), event_ids=event_ids, dead=dead, type=event_type, since=since)
 
 
 def failures(store, limit=100, secrets=()):
     """Failed and dead (event, handler) pairs with their last error (`secrets` redacted from it, also from errors
     stored before redaction existed), newest first, as dicts."""
-    rows = store.read_dicts(
-        "SELECT r.event_id, e.type, r.handler, r.status, r.attempts, r.next_attempt_at, r.last_error, r.updated_at"
-        " FROM handler_runs r JOIN events e ON e.id = r.event_id WHERE r.status IN ('failed', 'dead')"
-        " ORDER BY r.updated_at DESC, r.event_id DESC LIMIT ?", (limit,))
+    rows = store.runs.failures(limit)
     for row in rows:
         row["last_error"] = redact(row["last_error"], secrets)
     return rows

@@ -8,12 +8,19 @@ import time
 import pytest
 
 from bchooks import EventStore, committer, parse_envelope
+from bchooks.committer import GroupCommitter
 from bchooks.errors import StoreUnavailable
 from conftest import envelope, wait_until
 
 
+def group_committed(db_path, **options):
+    """A store as the receiver opens it, and the group committer around it."""
+    store = EventStore(db_path, auto_checkpoint=False, **options)
+    return store, GroupCommitter(store)
+
+
 def test_concurrent_appends_share_commits_and_all_are_stored(db_path):
-    store = EventStore(db_path, group_commit=True)
+    store, grouped = group_committed(db_path)
     results = []
     barrier = threading.Barrier(16)
 
@@ -21,7 +28,7 @@ def test_concurrent_appends_share_commits_and_all_are_stored(db_path):
         barrier.wait()
         for i in range(25):
             body = envelope(payload={"id": f"{n}-{i % 20}"})  # the last five repeat earlier bodies
-            results.append((body, store.append(body, parse_envelope(body))))
+            results.append((body, grouped.append(body, parse_envelope(body))))
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
     for thread in threads:
         thread.start()
@@ -31,37 +38,37 @@ def test_concurrent_appends_share_commits_and_all_are_stored(db_path):
     assert sum(not r.duplicate for _, r in results) == 16 * 20
     for body, result in results:
         assert store.get(result.id).body == body
-    assert store.committer.batches < len(results)  # commits were shared
+    assert grouped.batches < len(results)  # commits were shared
     store.close()
 
 
-def appender(store, results, n):
+def appender(grouped, results, n):
     body = envelope(payload={"id": f"waiting-{n}"})
-    return threading.Thread(target=lambda: results.append(store.append(body, parse_envelope(body))))
+    return threading.Thread(target=lambda: results.append(grouped.append(body, parse_envelope(body))))
 
 
-def wait_for_queue(store, length):
-    wait_until(lambda: len(store.committer._queued) >= length, deadline=10.0, interval=0.01)
+def wait_for_queue(grouped, length):
+    wait_until(lambda: len(grouped._queued) >= length, deadline=10.0, interval=0.01)
 
 
 def test_appends_queued_while_the_leader_waits_for_its_turn_join_its_commit(db_path):
-    store = EventStore(db_path, group_commit=True)
+    store, grouped = group_committed(db_path)
     results = []
     with store.writers_turn():  # as if another process were committing
-        threads = [appender(store, results, n) for n in range(8)]
+        threads = [appender(grouped, results, n) for n in range(8)]
         for thread in threads:
             thread.start()
-        wait_for_queue(store, 8)  # the first is the leader, waiting for the writers' lock; the rest queue behind it
+        wait_for_queue(grouped, 8)  # the first is the leader, waiting for the writers' lock; the rest queue behind it
         assert results == []  # nothing answered before its commit
     for thread in threads:
         thread.join(10)
-    assert store.committer.batches == 1 and len(results) == 8 and store.count() == 8
+    assert grouped.batches == 1 and len(results) == 8 and store.count() == 8
     assert not any(result.duplicate for result in results)
     store.close()
 
 
 def test_appends_queued_behind_a_leader_whose_turn_fails_all_fail(db_path):
-    store = EventStore(db_path, group_commit=True, busy_timeout=0.2)
+    store, grouped = group_committed(db_path, busy_timeout=0.2)
     blocker = sqlite3.connect(db_path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # another program holding SQLite's own lock past the busy timeout
     failures = []
@@ -69,32 +76,32 @@ def test_appends_queued_behind_a_leader_whose_turn_fails_all_fail(db_path):
     def append(n):
         body = envelope(payload={"id": f"failing-{n}"})
         try:
-            store.append(body, parse_envelope(body))
+            grouped.append(body, parse_envelope(body))
         except StoreUnavailable as error:
             failures.append(error)
     with store.writers_turn():
         threads = [threading.Thread(target=append, args=(n,)) for n in range(6)]
         for thread in threads:
             thread.start()
-        wait_for_queue(store, 6)
+        wait_for_queue(grouped, 6)
     for thread in threads:
         thread.join(10)
     blocker.execute("ROLLBACK")
     blocker.close()
-    assert len(failures) == 6 and store.committer._queued == [] and store.count() == 0
+    assert len(failures) == 6 and grouped._queued == [] and store.count() == 0
     store.close()
 
 
 def test_a_failed_commit_fails_every_waiting_append(db_path):
-    store = EventStore(db_path, group_commit=True, busy_timeout=0.05)
+    store, grouped = group_committed(db_path, busy_timeout=0.05)
     blocker = sqlite3.connect(db_path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     body = envelope()
     with pytest.raises(StoreUnavailable, match="locked"):
-        store.append(body, parse_envelope(body))
+        grouped.append(body, parse_envelope(body))
     blocker.execute("ROLLBACK")
     blocker.close()
-    assert store.append(body, parse_envelope(body)).duplicate is False
+    assert grouped.append(body, parse_envelope(body)).duplicate is False
     store.close()
 
 
@@ -103,7 +110,7 @@ def test_the_write_ahead_log_stays_bounded_under_steady_load(db_path, monkeypatc
     over instead of growing for as long as the load lasts (every event adds pages to it: about 13 KB here)."""
     monkeypatch.setattr(committer, "CHECKPOINT_EVERY", 0.05)
     monkeypatch.setattr(committer, "WAL_LIMIT", 2 ** 20)
-    store = EventStore(db_path, group_commit=True)
+    store, grouped = group_committed(db_path)
     stop = time.monotonic() + 1.5
     written = []
 
@@ -111,7 +118,7 @@ def test_the_write_ahead_log_stays_bounded_under_steady_load(db_path, monkeypatc
         i = 0
         while time.monotonic() < stop:
             body = envelope(payload={"id": f"{n}-{i}", "note": "x" * 1000})
-            store.append(body, parse_envelope(body))
+            grouped.append(body, parse_envelope(body))
             i += 1
         written.append(i)
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
@@ -129,25 +136,25 @@ def test_the_write_ahead_log_stays_bounded_under_steady_load(db_path, monkeypatc
 def test_a_row_that_cannot_be_stored_fails_only_its_own_request(db_path):
     """One poison row in a shared commit: its request gets UnstorableEvent (422), every other one is stored."""
     from bchooks.errors import UnstorableEvent
-    store = EventStore(db_path, group_commit=True)
+    store, grouped = group_committed(db_path)
     results, failures = [], []
     poison = ("2026-01-01T00:00:00.000Z", "order.created", "1", "\ud83d", b"{}", "f" * 64, None, None)
 
     def submit_poison():
         try:
-            store.committer.submit(poison)  # (a text value that cannot be written as UTF-8)
+            grouped.submit(poison)  # (a text value that cannot be written as UTF-8)
         except UnstorableEvent as error:
             failures.append(error)
     with store.writers_turn():
-        threads = [appender(store, results, n) for n in range(3)] + [threading.Thread(target=submit_poison)]
-        threads += [appender(store, results, n) for n in range(3, 6)]
+        threads = [appender(grouped, results, n) for n in range(3)] + [threading.Thread(target=submit_poison)]
+        threads += [appender(grouped, results, n) for n in range(3, 6)]
         for thread in threads:
             thread.start()
             if thread is threads[0]:
-                wait_for_queue(store, 1)
-        wait_for_queue(store, 7)
+                wait_for_queue(grouped, 1)
+        wait_for_queue(grouped, 7)
     for thread in threads:
         thread.join(10)
     assert len(failures) == 1 and len(results) == 6 and store.count() == 6
-    assert store.committer.batches == 1
+    assert grouped.batches == 1
     store.close()

@@ -4,6 +4,7 @@ verified events."""
 import threading
 
 from bchooks import Config, EventStore
+from bchooks.committer import GroupCommitter
 from bchooks.receiver import create_app
 from bchooks.store import rejections
 from conftest import SECRET, envelope, signed
@@ -35,8 +36,8 @@ def test_a_flood_of_unsigned_posts_is_counted_not_stored_row_by_row(db_path):
 
 def test_verified_events_are_stored_while_a_flood_goes_on(db_path):
     config = Config.load(env={}, secrets=SECRET, db=str(db_path))
-    store = EventStore.from_config(config, group_commit=True)
-    app = create_app(config, store)
+    store = EventStore.from_config(config, auto_checkpoint=False)
+    app = create_app(config, store, appender=GroupCommitter(store))
     stop = threading.Event()
     sent = []
 

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from bchooks import Config, EventStore, parse_envelope
+from bchooks.committer import GroupCommitter
 from bchooks.errors import StoreUnavailable
 from bchooks.receiver import create_app
 from conftest import Receiver, envelope, signed
@@ -30,8 +31,8 @@ def hold_writer_lock(db_path, seconds):
 
 def test_a_held_writers_lock_gives_503_after_the_busy_timeout_and_health_answers_at_once(tmp_path):
     db_path = tmp_path / "events.db"
-    store = EventStore(db_path, busy_timeout=0.3, group_commit=True)
-    app = create_app(Config.load(env={}, secrets="s", db=str(db_path)), store)
+    store = EventStore(db_path, busy_timeout=0.3, auto_checkpoint=False)
+    app = create_app(Config.load(env={}, secrets="s", db=str(db_path)), store, appender=GroupCommitter(store))
     holder = hold_writer_lock(db_path, 30)
     try:
         started = time.monotonic()

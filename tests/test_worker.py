@@ -133,14 +133,14 @@ def test_killed_worker_loses_nothing(tmp_path, store, db_path):
     first.send_signal(signal.SIGKILL)
     first.wait()
     first.communicate()
-    assert store._read("SELECT count(*) FROM handler_runs WHERE status = 'running'")[0][0] >= 1
+    assert store.runs.count("running") >= 1
     time.sleep(1.2)  # the killed worker's lease runs out
     second = start_worker(tmp_path, db_path, "--once")
     out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
     runs = (tmp_path / "runs.log").read_text().split()
     assert sorted(runs) == ["1", "2", "3"]  # event 1 ran again after the kill, never marked done unrun
-    assert store._read("SELECT count(*) FROM handler_runs WHERE status = 'done'")[0][0] == 3
+    assert store.runs.count("done") == 3
 
 
 def test_two_workers_run_every_pair_exactly_once(tmp_path, store, db_path):
@@ -174,7 +174,7 @@ def test_two_workers_with_slow_handlers_and_a_short_lease_run_each_pair_once(tmp
     put(store, 12)
     workers = [start_worker(tmp_path, db_path, "--lease", "2") for _ in range(2)]  # both keep looking
     try:
-        wait_until(lambda: store._read("SELECT count(*) FROM handler_runs WHERE status = 'done'")[0][0] == 12,
+        wait_until(lambda: store.runs.count("done") == 12,
                    deadline=60)
         time.sleep(1.0)  # time for a second run of any pair whose claim had lapsed
     finally:

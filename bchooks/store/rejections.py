@@ -62,8 +62,7 @@ class RejectionLog:
                 return True
             self._last = time.monotonic()
             try:
-                self.store.write_rejections(counts, sample, keep=SAMPLE, keep_days=KEEP_DAYS,
-                                            timeout=FLUSH_TIMEOUT)
+                self._write(counts, sample)
             except BchooksError:
                 with self._lock:  # keep them for the next write (bounded: minutes x reasons, and the sample)
                     for key, (count, size) in counts.items():
@@ -75,6 +74,32 @@ class RejectionLog:
             return True
         finally:
             self._writing.release()
+
+    def _write(self, counts, sample):
+        """Add `counts` ({(minute, reason): [count, bytes]}) and the `sample` rows in one transaction, keeping the
+        newest `SAMPLE` sample rows and `KEEP_DAYS` days of counts."""
+        with self.store.transaction(timeout=FLUSH_TIMEOUT) as conn:
+            conn.executemany("INSERT INTO rejection_counts (minute, reason, count, bytes) VALUES (?, ?, ?, ?)"
+                             " ON CONFLICT (minute, reason) DO UPDATE SET count = count + excluded.count,"
+                             " bytes = bytes + excluded.bytes",
+                             [(minute, reason, count, size) for (minute, reason), (count, size) in counts.items()])
+            conn.executemany("INSERT INTO rejections (received_at, remote_addr, path, reason, size)"
+                             " VALUES (?, ?, ?, ?, ?)", sample)
+            conn.execute("DELETE FROM rejections WHERE id <= (SELECT max(id) FROM rejections) - ?", (SAMPLE,))
+            conn.execute("DELETE FROM rejection_counts WHERE minute < strftime('%Y-%m-%dT%H:%MZ', 'now', ?)",
+                         (f"-{KEEP_DAYS} days",))
+
+    def sample(self, limit=20):
+        """The newest rejections kept, as dicts, newest first (what this process counted is written first)."""
+        self.flush()
+        return self.store.read_dicts("SELECT id, received_at, remote_addr, path, reason, size FROM rejections"
+                                     " ORDER BY id DESC LIMIT ?", (limit,))
+
+    def counts(self, since=None):
+        """{reason: count}, from the minute of `since` (ISO) on, or all kept."""
+        self.flush()
+        return dict(self.store._read("SELECT reason, sum(count) FROM rejection_counts WHERE minute >= ?"
+                                     " GROUP BY reason ORDER BY sum(count) DESC, reason", ((since or "")[:16],)))
 
     def _ensure_flusher(self):
         if self._pid != os.getpid():  # threads do not survive fork: each process starts its own
