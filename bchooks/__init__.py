@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 from .config import Config
 from .errors import BchooksError
-from .events import EVENT_TYPES, Envelope, parse_envelope
+from .wire import EVENT_TYPES, Envelope, parse_envelope
 from .signing import Verifier, sign
 from .store import EventStore
 

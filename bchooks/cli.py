@@ -136,7 +136,7 @@ def cmd_events(args):
 
 def _check_type(event_type, store):
     """An event type is one Big Cartel documents or one the store holds (unknown types are stored too)."""
-    from .events import EVENT_TYPES
+    from .wire import EVENT_TYPES
     stored = store.counts_by_type()
     if event_type not in EVENT_TYPES and event_type not in stored:
         known = list(EVENT_TYPES) + sorted(set(stored) - set(EVENT_TYPES))
@@ -173,7 +173,7 @@ def cmd_sandbox(args):
     import signal
     import threading
 
-    from .sandbox import Sandbox, SandboxServer
+    from .simulator.sandbox import Sandbox, SandboxServer
     config = _config(args)
     schedule = _schedule(args.retry_schedule)
     if not 0 <= args.drop < 1:
@@ -209,7 +209,7 @@ def _schedule(text):
 
 
 def cmd_simulate(args):
-    from .trigger import check, send_simulated, trigger_in_sandbox
+    from .simulator.runs import check, send_simulated, trigger_in_sandbox
     config = _config(args)
     check(args.type, args.n, args.shape, args.format)
     if args.via_sandbox:

@@ -14,7 +14,7 @@ from urllib3.util.retry import Retry
 
 from . import __version__
 from .errors import ApiError, InputError
-from .events import EVENT_TYPES
+from .wire import EVENT_TYPES
 
 JSONAPI = "application/vnd.api+json"
 USER_AGENT = f"bchooks/{__version__} (Big Cartel webhook kit; +https://pypi.org/project/bchooks/)"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import requests
 
 from .errors import ConfigError, HandlerError
+from .wire import parse_order
 
 ANY = "*"
 
@@ -126,10 +127,8 @@ def jsonl_writer(path):
 def chat_poster(url, timeout=10.0):
     """Built-in: POST a short message for each new order to a Slack-compatible incoming webhook."""
     def post(event):
-        payload = event.json().get("payload") or event.json().get("data") or {}
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else None
-        attributes = data.get("attributes", {}) if data else payload
-        order_id = data.get("id") if data else payload.get("id")
+        parsed = parse_order(event.body)
+        order_id, attributes = (parsed[0], parsed[1]) if parsed else (event.resource_id, {})
         name = " ".join(str(attributes.get(k) or "") for k in ("customer_first_name", "customer_last_name")).strip()
         text = f"New order {order_id}: {attributes.get('total', '?')} from {name or 'a customer'}"
         try:  # (requests' own errors name the URL, whose path is the webhook's key: never let it out)

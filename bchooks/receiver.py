@@ -14,7 +14,7 @@ import bottle
 from . import __version__
 from .errors import (BchooksError, BodyTooLarge, InvalidEnvelope, InvalidJSON, RequestError,
                      StoreUnavailable, UnstorableEvent, VerificationError)
-from .events import parse_envelope
+from .wire import parse_envelope
 from .signing import Verifier, signatures_from_environ
 from .store import EventStore
 

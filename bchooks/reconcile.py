@@ -12,11 +12,9 @@ import pandas as pd
 
 from .clock import parse_iso
 from .errors import BchooksError
-from .events import envelope_from
-from .projection import Projection
-from .simulate import dumps
-
-EVENT_TYPE = "order.reconciled"
+from .analysis.cache import Projection
+from .wire import RECONCILED as EVENT_TYPE
+from .wire import dumps, envelope_from
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ import hashlib
 import hmac
 
 from .errors import ConfigError, InvalidSignature, MissingSignature
+from .wire import SIGNATURE_HEADERS as HEADERS
 
 #: header names that may carry the signature, docs first
-SIGNATURE_HEADERS = ("X-Webhook-Signature", "X-Bigcartel-Signature")
+SIGNATURE_HEADERS = tuple(HEADERS.values())
 #: WSGI environ keys of those headers
 SIGNATURE_ENVIRON = tuple("HTTP_" + h.upper().replace("-", "_") for h in SIGNATURE_HEADERS)
 #: longest header value looked at: a few 64-character SHA-256 hex digests, comma-separated

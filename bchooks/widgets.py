@@ -12,9 +12,9 @@ import ipywidgets as w
 
 from .client import BigCartelClient, receiver_health
 from .errors import BchooksError
-from .events import EVENT_TYPES
+from .wire import EVENT_TYPES
 from .store import EventStore
-from .trigger import direct_shop, send_simulated, trigger_in_sandbox
+from .simulator.runs import direct_shop, send_simulated, trigger_in_sandbox
 
 DEFAULT_EVENTS = ("order.created", "order.updated")
 

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bchooks import EventStore, parse_envelope  # noqa: E402
-from bchooks.records import ORDER_TYPES  # noqa: E402
-from bchooks.simulate import Shop  # noqa: E402
+from bchooks.analysis.rows import ORDER_TYPES  # noqa: E402
+from bchooks.simulator.shop import Shop  # noqa: E402
 
 CHUNK = 5000
 
@@ -77,7 +77,7 @@ def phase_naive(db):
 
 
 def phase_build(db):
-    from bchooks.projection import Projection
+    from bchooks.analysis.cache import Projection
     with EventStore(db) as store:
         projection = Projection(store)
         shutil.rmtree(projection.cache_dir, ignore_errors=True)
@@ -89,15 +89,15 @@ def phase_warm(db):
     with EventStore(db) as store:
         orders, items = analysis.Projection(store).frames()
         reports = [analysis.revenue(orders, f) for f in ("D", "W", "M")]
-        reports += [analysis.top_products(items, orders, by=b, n=20, options=o) for b in ("revenue", "units")
+        reports += [analysis.top_products(items, by=b, n=20, options=o) for b in ("revenue", "units")
                     for o in (False, True)]
         reports += [analysis.customers(orders), analysis.sales_by_country(orders), analysis.open_orders(orders),
-                    analysis.shipping_times(orders), analysis.summary((orders, items))]
+                    analysis.shipping_times(orders), analysis.summary(orders, items)]
         return {"orders": len(orders), "items": len(items), "repeat_rate": round(analysis.repeat_rate(orders), 4)}
 
 
 def phase_refresh(db):
-    from bchooks.projection import Projection
+    from bchooks.analysis.cache import Projection
     with EventStore(db) as store:
         return {"events": Projection(store).refresh()}
 

@@ -144,7 +144,7 @@ def receiver(tmp_path):
 
 @pytest.fixture
 def sandbox_server():
-    from bchooks.sandbox import Sandbox, SandboxServer
+    from bchooks.simulator.sandbox import Sandbox, SandboxServer
     server = SandboxServer(Sandbox(SECRET, schedule=(0.2, 0.5, 1.0)))
     yield server
     server.stop()

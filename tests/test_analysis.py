@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bchooks import EventStore, analysis, parse_envelope
-from bchooks.projection import Projection
-from bchooks.simulate import Shop
+from bchooks.analysis.cache import Projection
+from bchooks.simulator.shop import Shop
 
 
 def put(store, *bodies):
@@ -55,15 +55,15 @@ def fresh(tmp_path):
 def test_newest_update_wins_whatever_the_arrival_order(fresh):
     put(fresh, order(updated="2026-01-03T00:00:00.000Z", shipping="shipped"),
         order(updated="2026-01-02T00:00:00.000Z", shipping="unshipped"))  # an older update arrives later
-    orders = analysis.orders_frame(fresh)
+    orders = analysis.frames(fresh).orders
     assert len(orders) == 1 and orders.loc[0, "shipping_status"] == "shipped"
     assert orders.loc[0, "shipped_at"] == pd.Timestamp("2026-01-03", tz="UTC")
 
 
 def test_duplicates_count_once_and_formats_and_shapes_agree(fresh):
     put(fresh, order(), order(fmt="guide"), order(shape="jsonapi", updated="2026-01-02T00:00:00Z"))
-    orders = analysis.orders_frame(fresh)
-    items = analysis.line_items_frame(fresh)
+    orders = analysis.frames(fresh).orders
+    items = analysis.frames(fresh).items
     assert len(orders) == 1 and len(items) == 1
     assert items.loc[0, "product_name"] == "Tee" and items.loc[0, "total_cents"] == 1000
     assert orders.loc[0, "customer_email"] == "a@example.com" and orders.loc[0, "customer_name"] == "Ada Lovelace"
@@ -76,7 +76,7 @@ def test_update_before_create_and_ties_are_deterministic(tmp_path):
     for name, sequence in (("a", (first, second)), ("b", (second, first))):
         with EventStore(tmp_path / f"{name}.db") as store:
             put(store, *sequence)
-            results.append(analysis.orders_frame(store).loc[0, "total_cents"])
+            results.append(analysis.frames(store).orders.loc[0, "total_cents"])
     assert results[0] == results[1]
 
 
@@ -85,10 +85,10 @@ def test_unknown_currency_zero_totals_refunds_and_deletions(fresh):
         order("B", payment="refunded", total="20.0"),
         json.dumps({"account_id": "1", "type": "product.deleted", "payload": {"id": "9"}}).encode(),
         json.dumps({"account_id": "1", "type": "order.created", "payload": {"total": "5.0"}}).encode())  # no id
-    orders = analysis.orders_frame(fresh)
+    orders = analysis.frames(fresh).orders
     assert sorted(orders["order_id"]) == ["A", "B"]
     assert set(orders["currency"].astype(str)) == {"XTS", "USD"}
-    summary = analysis.summary(fresh)["value"]
+    summary = analysis.summary(*analysis.frames(fresh))["value"]
     assert summary["revenue XTS"] == Decimal("0.00") and "revenue USD" not in summary
     assert summary["refunded orders"] == 1
 
@@ -106,21 +106,21 @@ def test_money_sums_equal_exact_decimal_sums(fresh):
         if payload["payment_status"] != "refunded":
             currency = payload["currency"]["id"]
             exact[currency] = exact.get(currency, Decimal(0)) + Decimal(payload["total"])
-    summary = analysis.summary(fresh)["value"]
+    summary = analysis.summary(*analysis.frames(fresh))["value"]
     for currency, total in exact.items():
         assert summary[f"revenue {currency}"] == total
-    weekly = analysis.revenue(analysis.orders_frame(fresh), "W")
+    weekly = analysis.revenue(analysis.frames(fresh).orders, "W")
     for currency, total in exact.items():
         assert sum(weekly[weekly["currency"] == currency]["revenue"]) == total
 
 
 def test_reports_are_sorted_as_documented(fresh):
     put(fresh, *Shop(8).events("order.created", 200), *Shop(8).events("order.updated", 60))
-    orders, items = analysis.orders_frame(fresh), analysis.line_items_frame(fresh)
+    orders, items = analysis.frames(fresh).orders, analysis.frames(fresh).items
     revenue = analysis.revenue(orders, "M")
     assert list(revenue.columns) == ["period", "currency", "orders", "revenue"]
     assert revenue[["period", "currency"]].apply(tuple, axis=1).is_monotonic_increasing
-    top = analysis.top_products(items, orders, by="units", n=5)
+    top = analysis.top_products(items, by="units", n=5)
     assert top["units"].is_monotonic_decreasing and len(top) == 5
     countries = analysis.sales_by_country(orders)
     assert countries["orders"].is_monotonic_decreasing
@@ -148,8 +148,8 @@ def frames_equal(left, right):
 def labels_by(request, monkeypatch):
     """Categoricals united and matched by pandas (few labels) or by Arrow (many: forced here)."""
     if request.param == "arrow":
-        import bchooks.state
-        monkeypatch.setattr(bchooks.state, "MANY_LABELS", 0)
+        import bchooks.analysis.latest
+        monkeypatch.setattr(bchooks.analysis.latest, "MANY_LABELS", 0)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -184,15 +184,15 @@ def test_cache_notices_a_replaced_database(tmp_path):
     path = tmp_path / "events.db"
     with EventStore(path) as store:
         put(store, order("A"))
-        assert list(analysis.orders_frame(store)["order_id"]) == ["A"]
+        assert list(analysis.frames(store).orders["order_id"]) == ["A"]
     path.unlink()
     with EventStore(path) as store:
         put(store, order("B"))
-        assert list(analysis.orders_frame(store)["order_id"]) == ["B"]
+        assert list(analysis.frames(store).orders["order_id"]) == ["B"]
 
 
 def test_parallel_build_equals_in_process_build(tmp_path, monkeypatch):
-    import bchooks.projection as projection_module
+    import bchooks.analysis.cache as projection_module
     with EventStore(tmp_path / "events.db") as store:
         shop = Shop(3)
         put(store, *shop.events("order.created", 120), *shop.events("order.updated", 40))
@@ -209,7 +209,7 @@ def test_a_cache_folder_that_cannot_be_written_means_analysis_in_memory(tmp_path
         expected = Projection(store, tmp_path / "good").frames()
         (tmp_path / "a-file").write_text("not a folder")
         projection = Projection(store, tmp_path / "a-file" / "cache")
-        with caplog.at_level("WARNING", logger="bchooks.projection"):
+        with caplog.at_level("WARNING", logger="bchooks.analysis.cache"):
             frames_equal(projection.frames(), expected)
             put(store, *shop.events("order.updated", 5))
             frames_equal(projection.frames(), Projection(store, tmp_path / "good").frames())
@@ -232,7 +232,7 @@ def test_frames_with_a_missing_key_keep_those_rows_in_a_group_of_their_own(fresh
 
 
 def test_typed_columns_match_pandas_also_for_values_that_are_not_text():
-    from bchooks.projection import _column
+    from bchooks.analysis.cache import _column
     for values in (["b", None, "a", "b"], ["a", 5, None]):
         for dtype in ("str", "category"):
             built, expected = _column(values, dtype), pd.Series(values, dtype=dtype)
@@ -244,9 +244,9 @@ def test_typed_columns_match_pandas_also_for_values_that_are_not_text():
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10 ** 6), size=st.integers(0, 80))
 def test_settle_is_present_after_resolve(seed, size):
-    from bchooks.projection import typed
-    from bchooks.records import Batch
-    from bchooks.state import present, resolve, settle
+    from bchooks.analysis.cache import typed
+    from bchooks.analysis.rows import Batch
+    from bchooks.analysis.latest import present, resolve, settle
     rng = random.Random(seed)
     shop = Shop(seed)
     bodies = [shop.events(rng.choice(["order.created", "order.updated"]), 1, shape=rng.choice(["flat", "jsonapi"]))[0]
@@ -264,7 +264,7 @@ def test_settle_is_present_after_resolve(seed, size):
 
 
 def test_cached_categoricals_read_the_same_by_either_way(tmp_path, monkeypatch):
-    import bchooks.projection as projection_module
+    import bchooks.analysis.cache as projection_module
     with EventStore(tmp_path / "events.db") as store:
         shop = Shop(4)
         put(store, *shop.events("order.created", 60), *shop.events("order.updated", 20),
@@ -282,7 +282,7 @@ def test_a_read_after_new_events_equals_a_rebuild_categories_included(tmp_path):
     """US and GB orders, a read, an FR order: the categories are ['FR', 'GB', 'US'] as a fresh build makes them."""
     with EventStore(tmp_path / "events.db") as store:
         put(store, order("A", extra={"shipping_country_id": "US"}), order("B", extra={"shipping_country_id": "GB"}))
-        analysis.orders_frame(store)
+        analysis.frames(store).orders
         put(store, order("C", extra={"shipping_country_id": "FR"}, payment="refunded"))
         incremental = Projection(store).frames()
         assert list(incremental[0]["country"].cat.categories) == ["FR", "GB", "US"]
@@ -303,7 +303,7 @@ def test_country_names_come_from_every_documented_shape(fresh):
     jsonapi["payload"]["data"]["relationships"]["shipping_country"] = {"data": {"id": "FR", "type": "countries"}}
     jsonapi["payload"]["included"].append({"id": "FR", "type": "countries", "attributes": {"name": "France"}})
     put(fresh, json.dumps(flat).encode(), json.dumps(jsonapi).encode())
-    orders = analysis.orders_frame(fresh)
+    orders = analysis.frames(fresh).orders
     assert dict(zip(orders["country"], orders["country_name"])) == {"US": "United States", "FR": "France"}
     countries = analysis.sales_by_country(orders)
     assert dict(zip(countries["country"], countries["country_name"])) == {"US": "United States", "FR": "France"}
@@ -312,12 +312,12 @@ def test_country_names_come_from_every_documented_shape(fresh):
 def test_orders_without_an_email_are_counted_where_a_seller_sees_them(fresh):
     put(fresh, order("A"), order("B", extra={"customer_email": None}, total="4.0"),
         order("C", extra={"customer_email": ""}, total="6.0"))
-    orders = analysis.orders_frame(fresh)
+    orders = analysis.frames(fresh).orders
     by_customer = analysis.customers(orders)
     assert by_customer["lifetime_value_cents"].tolist() == [1000, 1000]  # Ada, then the orders without an e-mail
     assert pd.isna(by_customer["customer_email"].iloc[-1]) and pd.isna(by_customer["customer_name"].iloc[-1])
     assert by_customer["orders"].tolist() == [1, 2]
-    summary = analysis.summary(fresh)["value"]
+    summary = analysis.summary(*analysis.frames(fresh))["value"]
     assert summary["customers"] == 1 and summary["orders without customer e-mail"] == 2
     assert analysis.repeat_rate(orders) == 0.0
 
@@ -325,7 +325,24 @@ def test_orders_without_an_email_are_counted_where_a_seller_sees_them(fresh):
 def test_the_headline_numbers_read_as_a_person_writes_them(fresh):
     put(fresh, order("A", shipping="shipped", updated="2026-01-01T18:35:11.187Z"), order("A2"),
         order("B", extra={"customer_email": "b@example.com"}))  # Ada came back, b did not
-    summary = analysis.summary(fresh)["value"]
+    summary = analysis.summary(*analysis.frames(fresh))["value"]
     assert summary["median time to ship"] == "18 h 35 min"
     assert summary["repeat customer rate"] == "50.0%"
     assert summary["first order"] == "2026-01-01 00:00 UTC"
+
+
+def test_older_calls_keep_working_for_a_release_with_a_deprecation_warning(fresh):
+    put(fresh, order("A"), order("B", total="7.0"))
+    orders, items = analysis.frames(fresh)
+    with pytest.warns(DeprecationWarning, match="analysis.frames"):
+        assert analysis.orders_frame(fresh).equals(orders)
+    with pytest.warns(DeprecationWarning, match="analysis.frames"):
+        assert analysis.line_items_frame(fresh).equals(items)
+    with pytest.warns(DeprecationWarning):
+        assert analysis.summary((orders, items)).equals(analysis.summary(orders, items))
+    with pytest.warns(DeprecationWarning):
+        assert analysis.summary(fresh).equals(analysis.summary(orders, items))
+    with pytest.warns(DeprecationWarning, match="drop the second argument"):
+        assert analysis.top_products(items, orders).equals(analysis.top_products(items))
+    with pytest.warns(DeprecationWarning):
+        assert analysis.revenue(fresh).equals(analysis.revenue(orders))

@@ -8,7 +8,7 @@ import pytest
 
 from bchooks.cli import main
 from bchooks.devsecret import ensure_dev_secret
-from bchooks.events import parse_envelope
+from bchooks.wire import parse_envelope
 from bchooks.store import EventStore
 from conftest import envelope
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from bchooks.errors import InvalidEnvelope, InvalidJSON
-from bchooks.events import EVENT_TYPES, parse_envelope
+from bchooks.wire import EVENT_TYPES, parse_envelope
 
 
 def body(document):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bchooks.grouping import Groups, codes, labels_of, ranks
+from bchooks.analysis.grouping import Groups, codes, labels_of, ranks
 
 rows = st.lists(st.tuples(st.integers(-1, 4), st.integers(-1, 2), st.integers(-(2 ** 40), 2 ** 40),
                           st.integers(0, 30), st.booleans()), max_size=60)

@@ -8,7 +8,7 @@ import pytest
 
 from bchooks import EventStore, analysis, parse_envelope
 from bchooks.clock import parse_iso
-from bchooks.history import DROP_DAYS_AGO, DROP_NAME, trading_history
+from bchooks.simulator.history import DROP_DAYS_AGO, DROP_NAME, trading_history
 
 END = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
 
@@ -59,7 +59,7 @@ def test_a_year_of_weekly_revenue_and_only_recent_orders_open(tmp_path, year):
     with EventStore(tmp_path / "events.db") as store:
         for body in bodies:
             store.append(body, parse_envelope(body))
-        orders = analysis.orders_frame(store)
+        orders = analysis.frames(store).orders
     weekly = analysis.revenue(orders, "W")
     assert weekly["period"].nunique() >= 52
     open_orders = analysis.open_orders(orders, now=END)
@@ -70,7 +70,7 @@ def test_a_year_of_weekly_revenue_and_only_recent_orders_open(tmp_path, year):
 
 def test_the_demo_year_is_added_to_simulated_orders_once_and_never_to_a_real_shop(local_receiver):
     from bchooks import Config
-    from bchooks.trigger import fill_demo_data, send_simulated
+    from bchooks.simulator.runs import fill_demo_data, send_simulated
     from conftest import SECRET, envelope, signed
     url, store = local_receiver
     config = Config.load(env={}, secrets=SECRET, receiver_url=url, demo_end="2026-12-01T12:00:00Z")
@@ -82,7 +82,7 @@ def test_the_demo_year_is_added_to_simulated_orders_once_and_never_to_a_real_sho
 
 def test_a_real_shops_orders_never_get_demo_orders(tmp_path):
     from bchooks import Config
-    from bchooks.trigger import fill_demo_data
+    from bchooks.simulator.runs import fill_demo_data
     from conftest import SECRET, envelope
     with EventStore(tmp_path / "events.db") as store:
         body = envelope(payload={"id": "NGRP-090092"})

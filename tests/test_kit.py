@@ -142,7 +142,7 @@ def test_the_readmes_hand_signed_example_is_stored_with_its_currency_and_country
                             env=CLEAN_ENV)
     assert result.returncode == 0 and "'status': 'stored'" in result.stdout, result.stdout + result.stderr
     with EventStore(state["db"]) as store:
-        orders = analysis.orders_frame(store)
+        orders = analysis.frames(store).orders
     row = orders[orders["order_id"] == "NGRP-1"].iloc[0]
     assert (row["currency"], row["country"], row["country_name"]) == ("USD", "US", "United States")
 

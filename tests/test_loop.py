@@ -11,7 +11,7 @@ import requests
 
 from bchooks.client import BigCartelClient
 from bchooks.signing import sign
-from bchooks.simulate import Shop
+from bchooks.simulator.shop import Shop
 from conftest import SECRET, Receiver, SandboxProcess, wait_until
 
 pytestmark = pytest.mark.integration

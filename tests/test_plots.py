@@ -3,8 +3,9 @@
 import pytest
 from IPython.core.formatters import DisplayFormatter
 
-from bchooks import EventStore, analysis, parse_envelope, plots
-from bchooks.simulate import Shop
+from bchooks import EventStore, analysis, parse_envelope
+from bchooks.analysis import plots
+from bchooks.simulator.shop import Shop
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +14,7 @@ def frames(tmp_path_factory):
         shop = Shop(3)
         for body in shop.events("order.created", 60) + shop.events("order.updated", 20):
             store.append(body, parse_envelope(body))
-        return analysis.orders_frame(store), analysis.line_items_frame(store)
+        return analysis.frames(store).orders, analysis.frames(store).items
 
 
 def figures(orders, items):

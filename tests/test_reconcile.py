@@ -8,7 +8,7 @@ from decimal import Decimal
 from bchooks import analysis
 from bchooks.client import BigCartelClient
 from bchooks.reconcile import last_reconciliation, reconcile
-from bchooks.sandbox import Sandbox, SandboxServer
+from bchooks.simulator.sandbox import Sandbox, SandboxServer
 from conftest import SECRET, wait_until
 
 
@@ -20,7 +20,7 @@ def sandbox_state(client):
 
 
 def store_state(store):
-    orders = analysis.orders_frame(store)
+    orders = analysis.frames(store).orders
     return {row.order_id: (row.updated_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{row.updated_at.microsecond // 1000:03d}Z",
                            row.shipping_status, row.payment_status, analysis.money(row.total_cents))
             for row in orders.itertuples()}

@@ -6,9 +6,9 @@ import json
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bchooks import records
-from bchooks.projection import typed
-from bchooks.simulate import Shop
+from bchooks.analysis import rows as records
+from bchooks.analysis.cache import typed
+from bchooks.simulator.shop import Shop
 
 # values a field may hold in a body written by someone else: the documented type most of the time, anything else
 # sometimes (the fast path must refuse what it does not read exactly like the general path)
@@ -116,8 +116,8 @@ stamps = st.builds(
 def test_timestamps_typed_as_pandas_reads_them(values):
     import pandas as pd
 
-    from bchooks.projection import _column
-    from bchooks.state import TIME
+    from bchooks.analysis.cache import _column
+    from bchooks.analysis.latest import TIME
     expected = pd.to_datetime(pd.Series(values, dtype="str"), utc=True, format="ISO8601", errors="coerce")
     built = _column(values, TIME)
     assert built.dtype == TIME

@@ -6,7 +6,7 @@ import re
 import pytest
 import requests
 
-from bchooks.sandbox import Sandbox, SandboxServer
+from bchooks.simulator.sandbox import Sandbox, SandboxServer
 from bchooks.signing import sign
 from conftest import SECRET, wait_until
 

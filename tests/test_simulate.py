@@ -4,8 +4,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bchooks.events import EVENT_TYPES, parse_envelope
-from bchooks.simulate import Shop, money
+from bchooks.wire import EVENT_TYPES, parse_envelope
+from bchooks.simulator.shop import Shop
+from bchooks.wire import money_text as money
 
 
 def totals_add_up(order):

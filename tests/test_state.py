@@ -5,7 +5,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bchooks.state import TIME, _item_rows, _winners
+from bchooks.analysis.latest import TIME, _item_rows, _winners
 
 events = st.lists(st.tuples(st.sampled_from("ABCDE"), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2),
                             st.booleans()), min_size=1, max_size=30)
@@ -54,8 +54,8 @@ def test_items_follow_their_orders_whether_grouped_or_not(order_events, item_eve
 def test_a_tie_is_broken_by_the_whole_digest_not_its_first_bits():
     """Two bodies of one order with the same updated_at whose digests share their first 60 bits (and more): the
     greater whole digest wins, whichever arrived first."""
-    from bchooks.projection import typed
-    from bchooks.records import Batch
+    from bchooks.analysis.cache import typed
+    from bchooks.analysis.rows import Batch
     body = b'{"account_id":"1","type":"order.updated","payload":{"id":"A","updated_at":"2026-01-01T00:00:00.000Z"}}'
     low, high = "ab" * 24 + "00" * 8, "ab" * 24 + "00" * 7 + "01"  # equal in their first 192 bits
     for digests in ((low, high), (high, low)):

@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 
 from bchooks.errors import StoreError, StoreUnavailable
-from bchooks.events import parse_envelope
+from bchooks.wire import parse_envelope
 from bchooks.store import MIGRATIONS, SCHEMA_VERSION, EventStore, migrate
 from conftest import envelope
 

@@ -83,7 +83,7 @@ def test_simulator_without_secret_says_so(config):
 
 
 def test_feed_filters_and_escapes(config, local_receiver):
-    from bchooks.events import parse_envelope
+    from bchooks.wire import parse_envelope
     from conftest import envelope
     _, store = local_receiver
     body = envelope(type="order.created", payload={"id": EVIL})
@@ -130,7 +130,7 @@ def test_operations_panel_replays_and_reconciles(config, sandbox_server, local_r
     from bchooks.widgets import OperationsPanel
     from bchooks.worker import Worker
     from conftest import envelope
-    from bchooks.events import parse_envelope
+    from bchooks.wire import parse_envelope
     _, store = local_receiver
     body = envelope(payload={"id": EVIL})
     store.append(body, parse_envelope(body))

@@ -207,7 +207,7 @@ def test_errors_stored_and_shown_never_hold_the_chat_webhook_url(tmp_path, store
     import sqlite3
     from bchooks import Config
     from bchooks.handlers import Handler, chat_poster
-    from bchooks.sandbox import Sandbox, SandboxServer  # (a loopback server that answers 404 on that path)
+    from bchooks.simulator.sandbox import Sandbox, SandboxServer  # (a loopback server that answers 404 on that path)
     server = SandboxServer(Sandbox("s"))
     try:
         url = f"{server.url}/services/T000/B000/XKEYXKEYXKEY"

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import union_categoricals
 
-from .records import TIE_COLUMNS
+from .rows import TIE_COLUMNS
 
 TIME = "datetime64[us, UTC]"
 _LAST = np.iinfo("int64").max

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import requests
 
-from .signing import sign
+from ..signing import sign
+from ..wire import SIGNATURE_HEADERS
 
-HEADER_FOR_FORMAT = {"docs": "X-Webhook-Signature", "guide": "X-Bigcartel-Signature"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300
 
 
-def post_signed(session, url, body, secret, *, header="X-Webhook-Signature", timeout=10.0):
+def post_signed(session, url, body, secret, *, header=SIGNATURE_HEADERS["docs"], timeout=10.0):
     """POST the exact `body` bytes with their signature; never raises for network trouble."""
     headers = {"Content-Type": "application/json", header: sign(body, secret),
                "User-Agent": "bchooks-simulator"}
@@ -93,7 +93,7 @@ class Summary:
                 f"latency p50 {self.percentile(50):.1f} ms, p99 {self.percentile(99):.1f} ms")
 
 
-def send(url, bodies, secret, *, header="X-Webhook-Signature", concurrency=4, timeout=10.0, progress=None):
+def send(url, bodies, secret, *, header=SIGNATURE_HEADERS["docs"], concurrency=4, timeout=10.0, progress=None):
     """Post every body to `url` with `concurrency` connections; `progress(n)` is called after each."""
     summary = Summary()
     lock = threading.Lock()

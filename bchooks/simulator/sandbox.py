@@ -14,11 +14,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import bottle
 
-from .clock import iso, now_iso, parse_iso
-from .delivery import DEFAULT_SCHEDULE, Dispatcher
-from .events import EVENT_TYPES
-from .sender import HEADER_FOR_FORMAT
-from .simulate import FORMATS, SHAPES, Shop, envelope, jsonapi_order, jsonapi_product, real_time, run_tag
+from ..clock import iso, now_iso, parse_iso
+from .deliveries import DEFAULT_SCHEDULE, Dispatcher
+from ..wire import EVENT_TYPES, FORMATS, SHAPES, SIGNATURE_HEADERS
+from .shop import Shop, envelope, jsonapi_order, jsonapi_product, real_time, run_tag
 
 JSONAPI = "application/vnd.api+json"
 DEFAULT_TOKEN = "sandbox-token"
@@ -76,7 +75,7 @@ class Sandbox:
                 self.events.append(event)
                 targets = [w for w in self.webhooks.values() if event_type in w["events"]]
                 deliveries = self.dispatcher.enqueue(event["id"], event_type, body, targets,
-                                                     header=HEADER_FOR_FORMAT[format])
+                                                     header=SIGNATURE_HEADERS[format])
                 created.append({**event, "deliveries": deliveries})
         return created
 

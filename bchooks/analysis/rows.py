@@ -11,7 +11,6 @@ give the same rows by construction.
 """
 
 import json
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from itertools import chain, repeat
 from operator import attrgetter
 from typing import Annotated
@@ -19,7 +18,11 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
-ORDER_TYPES = ("order.created", "order.updated", "order.reconciled")
+from ..wire import ORDER_TYPES, cents, parse_order, text_value
+
+__all__ = ["Batch", "ITEM_COLUMNS", "ORDER_COLUMNS", "ORDER_TYPES", "TIE_COLUMNS", "cents", "cents_column",
+           "parse_order", "tie_keys"]
+
 #: the body's whole SHA-256 as four unsigned 64-bit numbers, most significant first: between two bodies with the
 #: same `updated_at`, the greater digest wins, whatever the arrival order
 TIE_COLUMNS = ("rank_tie", "rank_tie_2", "rank_tie_3", "rank_tie_4")
@@ -29,50 +32,14 @@ ORDER_COLUMNS = ("order_id", "account_id", "event_id", "updated_at", "created_at
                  *(f"{m}_cents" for m in MONEY), "shipping_status", "payment_status", *TIE_COLUMNS)
 ITEM_COLUMNS = ("order_row", "line", "product_id", "product_name", "option_name", "quantity", "price_cents",
                 "total_cents")  # order_row: the item's order in `orders` (its id, event, currency, payment status)
-_DIGITS = frozenset("0123456789")
 _INT64 = (-2 ** 63, 2 ** 63 - 1)
-_MAX_MONEY = Decimal(2 ** 63 - 1) / 100 - 1
 
-
-
-def _loads(body):
-    try:  # 3x faster than json on order bodies; json reads what msgspec refuses (NaN, a BOM, lone surrogates)
-        return msgspec.json.decode(body)
-    except (msgspec.DecodeError, ValueError):
-        return json.loads(body)
-
-
-def cents(value):
-    """Exact integer cents of a decimal string (or number); None when absent or not money."""
-    if isinstance(value, str):
-        whole, _, fraction = value.partition(".")
-        digits = whole[1:] if whole[:1] == "-" else whole
-        if digits and len(fraction) <= 2 and _DIGITS.issuperset(digits) and _DIGITS.issuperset(fraction):
-            amount = int(digits) * 100 + int(fraction.ljust(2, "0") or 0)
-            if amount <= _INT64[1]:
-                return -amount if whole[:1] == "-" else amount
-            return None
-    elif value is None or isinstance(value, bool):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    if not amount.is_finite() or abs(amount) >= _MAX_MONEY:  # (cents must fit an int64 column)
-        return None
-    return int((amount * 100).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 def tie_keys(sha256_hex):
     """The four `TIE_COLUMNS` numbers of a hex SHA-256 digest."""
     return (int(sha256_hex[0:16], 16), int(sha256_hex[16:32], 16), int(sha256_hex[32:48], 16),
             int(sha256_hex[48:64], 16))
-
-
-def _text(value):
-    if type(value) is str:
-        return value
-    return None if value is None or isinstance(value, (dict, list)) else str(value)
 
 
 def _int(value):
@@ -83,78 +50,6 @@ def _int(value):
         except (TypeError, ValueError, OverflowError):
             return None
     return value if _INT64[0] <= value <= _INT64[1] else None
-
-
-def _list(value):
-    return value if isinstance(value, list) else ()
-
-
-def _ref_id(relationships, name):
-    relationship = relationships.get(name)
-    data = relationship.get("data") if isinstance(relationship, dict) else None
-    return str(data["id"]) if isinstance(data, dict) and data.get("id") is not None else None
-
-
-def _flat(payload):
-    """(order id, attributes, currency, country, country name, [line item dicts]) of a flattened order."""
-    currency = payload.get("currency")
-    if isinstance(currency, dict):
-        currency = currency.get("id")
-    shipping_country = payload.get("shipping_country")
-    shipping_country = shipping_country if isinstance(shipping_country, dict) else {}
-    country = payload.get("shipping_country_id")
-    if not country:
-        country = shipping_country.get("id")
-    country_name = _text(payload.get("shipping_country_name")) or _text(shipping_country.get("name"))
-    items = [i for i in _list(payload.get("items")) if isinstance(i, dict)]
-    for item in items:
-        if not item.get("product_id") and isinstance(item.get("product"), dict):
-            item["product_id"] = item["product"].get("id")
-    return payload.get("id"), payload, currency, country, country_name, items
-
-
-def _jsonapi(document):
-    data = document["data"]
-    attributes = data.get("attributes") if isinstance(data.get("attributes"), dict) else {}
-    relationships = data.get("relationships") if isinstance(data.get("relationships"), dict) else {}
-    included = [i for i in _list(document.get("included")) if isinstance(i, dict)]
-    wanted = relationships.get("items", {}).get("data") if isinstance(relationships.get("items"), dict) else None
-    wanted_ids = [str(ref.get("id")) for ref in _list(wanted) if isinstance(ref, dict)]
-    lines = {str(i.get("id")): i for i in included if i.get("type") == "order_line_items"}
-    order_lines = [lines[i] for i in wanted_ids if i in lines] if wanted_ids else list(lines.values())
-    items = []
-    for line in order_lines:
-        line_attributes = line.get("attributes") if isinstance(line.get("attributes"), dict) else {}
-        line_relationships = line.get("relationships") if isinstance(line.get("relationships"), dict) else {}
-        items.append({**line_attributes, "product_id": _ref_id(line_relationships, "product")})
-    currency = _ref_id(relationships, "currency") or attributes.get("currency")
-    country = _ref_id(relationships, "shipping_country") or attributes.get("shipping_country_id")
-    country_name = _text(attributes.get("shipping_country_name"))
-    if not country_name and country is not None:  # the recorded real shape: the name only in `included`
-        for resource in included:
-            resource_attributes = resource.get("attributes")
-            if (resource.get("type") == "countries" and str(resource.get("id")) == str(country)
-                    and isinstance(resource_attributes, dict)):
-                country_name = _text(resource_attributes.get("name"))
-                break
-    return data.get("id"), attributes, currency, country, country_name, items
-
-
-def parse_order(body):
-    """(order id, attributes, currency, country, country name, items) of an order event's body, or None."""
-    try:
-        document = _loads(body)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    payload = document.get("payload", document.get("data"))
-    if not isinstance(payload, dict):
-        return None
-    parsed = _jsonapi(payload) if isinstance(payload.get("data"), dict) else _flat(payload)
-    if parsed[0] is None or isinstance(parsed[0], (dict, list, bool)):
-        return None
-    return parsed
 
 
 # -- the usual body, decoded straight into the fields read (anything else raises and takes the general path)
@@ -228,7 +123,7 @@ def _usual(body):
 
 
 def _label(value, default):
-    """`_text(value) or default` for a str, int or None."""
+    """`text_value(value) or default` for a str, int or None."""
     if value is None:
         return default
     return (value if type(value) is str else str(value)) or default
@@ -287,17 +182,17 @@ class Batch:
         order_id, attributes, currency, country, country_name, items = parsed
         order_id = str(order_id)
         get = attributes.get
-        created = _text(get("created_at"))
-        first, last = _text(get("customer_first_name")), _text(get("customer_last_name"))
-        email = _text(get("customer_email"))
+        created = text_value(get("created_at"))
+        first, last = text_value(get("customer_first_name")), text_value(get("customer_last_name"))
+        email = text_value(get("customer_email"))
         values = (
-            order_id, account_id, event_id, _text(get("updated_at")) or created or received_at, created,
-            _text(get("completed_at")), _text(currency) or "unknown", _text(country) or "unknown",
+            order_id, account_id, event_id, text_value(get("updated_at")) or created or received_at, created,
+            text_value(get("completed_at")), text_value(currency) or "unknown", text_value(country) or "unknown",
             country_name,
             email.strip().lower() if email else None, " ".join(p for p in (first, last) if p) or None,
             _int(get("item_count")), get("item_total"), get("discount_total"), get("shipping_total"),
             get("tax_total"), get("total"),  # money: converted to cents column by column (`cents_column`)
-            _text(get("shipping_status")) or "unknown", _text(get("payment_status")) or "unknown",
+            text_value(get("shipping_status")) or "unknown", text_value(get("payment_status")) or "unknown",
             *tie_keys(body_sha256),  # equal updated_at: the body's hash decides, whatever the arrival order
         )
         for append, value in zip(self._order, values):
@@ -305,8 +200,8 @@ class Batch:
         row = len(self) - 1
         for line, item in enumerate(items, start=1):
             iget = item.get
-            values = (row, line, _text(iget("product_id")), _text(iget("product_name")) or "unknown",
-                      _text(iget("product_option_name")) or "", _int(iget("quantity")) or 0, iget("price"),
+            values = (row, line, text_value(iget("product_id")), text_value(iget("product_name")) or "unknown",
+                      text_value(iget("product_option_name")) or "", _int(iget("quantity")) or 0, iget("price"),
                       iget("total"))
             for append, value in zip(self._item, values):
                 append(value)

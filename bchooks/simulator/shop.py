@@ -11,31 +11,11 @@ import json
 import random
 import threading
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from . import catalog
-from .clock import iso, parse_iso
-from .events import EVENT_TYPES
-
-CENT = Decimal("0.01")
-SHAPES = ("flat", "jsonapi")
-FORMATS = ("docs", "guide")
-
-
-def money(amount):
-    """Big Cartel's decimal-string money: `45.0`, `45.5`, `45.55`."""
-    text = f"{Decimal(amount).quantize(CENT, ROUND_HALF_UP):.2f}"
-    return text[:-1] if text.endswith("0") else text
-
-
-def cents(amount):
-    return Decimal(amount).quantize(CENT, ROUND_HALF_UP)
-
-
-def dumps(document):
-    """Compact UTF-8 JSON that survives a JavaScript `JSON.stringify` round trip unchanged."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
+from ..clock import iso, parse_iso
+from ..wire import EVENT_TYPES, FORMATS, SHAPES, dumps, money_text, round_cents
 
 _last_tag = [0]
 _tag_lock = threading.Lock()
@@ -147,9 +127,9 @@ class Shop:
             product = self.products[pid]
             option = rng.choice(product["options"])
             quantity = rng.choice((1, 1, 1, 2, 2, 3))
-            price = cents(Decimal(option["price"]) * fx)
+            price = round_cents(Decimal(option["price"]) * fx)
             line_total = price * quantity
-            line_tax = cents(line_total * (1 - discount_rate) * tax_rate)
+            line_tax = round_cents(line_total * (1 - discount_rate) * tax_rate)
             item_total += line_total
             tax_total += line_tax
             option["sold"] += quantity
@@ -157,16 +137,16 @@ class Shop:
             items.append({
                 "id": f"{self._order_seq}{n:02d}", "product_id": pid, "product_option_id": option["id"],
                 "product_name": product["name"], "product_option_name": option["name"], "quantity": quantity,
-                "price": money(price), "total": money(line_total), "tax_total": money(line_tax),
+                "price": money_text(price), "total": money_text(line_total), "tax_total": money_text(line_tax),
                 "image_url": product["primary_image_url"], "quantity_shipped": 0, "quantity_unshipped": quantity,
                 "category_names": product["category_names"],
             })
-        discount = cents(item_total * discount_rate)
-        shipping_total = cents(Decimal(shipping) * fx)
+        discount = round_cents(item_total * discount_rate)
+        shipping_total = round_cents(Decimal(shipping) * fx)
         order = {
-            "id": oid, "item_count": sum(i["quantity"] for i in items), "item_total": money(item_total),
-            "discount_total": money(discount), "shipping_total": money(shipping_total),
-            "tax_total": money(tax_total), "total": money(item_total - discount + shipping_total + tax_total),
+            "id": oid, "item_count": sum(i["quantity"] for i in items), "item_total": money_text(item_total),
+            "discount_total": money_text(discount), "shipping_total": money_text(shipping_total),
+            "tax_total": money_text(tax_total), "total": money_text(item_total - discount + shipping_total + tax_total),
             "tax_remitted_by_big_cartel": False,
             "customer_first_name": first, "customer_last_name": last,
             "customer_email": f"{first}.{last}.{customer}@example.com".lower().replace(" ", "").replace("'", ""),
@@ -244,7 +224,7 @@ class Shop:
         if self.rng.random() < 0.5:
             option["quantity"] = self.rng.randint(0, 80)
         else:
-            option["price"] = money(Decimal(option["price"]) + Decimal(self.rng.choice((1, 2, -1))))
+            option["price"] = money_text(Decimal(option["price"]) + Decimal(self.rng.choice((1, 2, -1))))
         product["status"] = "sold_out" if all(o["quantity"] == 0 for o in product["options"]) else "active"
         product["updated_at"] = now
         return product

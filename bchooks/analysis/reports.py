@@ -1,46 +1,49 @@
-"""Order analysis with pandas: the true latest state of every order, and the reports a seller asks for.
+"""The reports a seller asks for, over the frames `analysis.frames(store)` returns: each takes frames only and
+returns a tidy DataFrame in a documented order. Money is integer cents in the frames (`*_cents`, exact); reports
+give money as `Decimal`.
 
-`orders_frame(store)` and `line_items_frame(store)` give one row per order (per line item) in its latest known
-state: the newest `updated_at` wins whatever the arrival order, duplicates count once, both envelope formats and
-payload shapes are read. Money is integer cents (`*_cents`, exact); reports give money as `Decimal`.
-Every report takes those frames (or a store) and returns a tidy DataFrame in a documented order.
+Passing a store, a `Projection` or a tuple instead of frames still works for one release, with a
+`DeprecationWarning` (`_frame_of`).
 """
 
+import warnings
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
+from ..wire import money_of_cents
 from . import grouping
-from .projection import Projection
+from .cache import Projection
 
 REFUNDED = "refunded"
 
 
-def _frames(source):
-    if isinstance(source, tuple):
-        return source
-    if isinstance(source, Projection):
-        return source.frames()
-    with Projection(source) as projection:
+def load_frames(store):
+    """(orders, items) of a store: the latest state of every order, and its line items (`Projection.frames`)."""
+    with Projection(store) as projection:
         return projection.frames()
 
 
-def orders_frame(source):
-    """One row per order in its latest state, sorted by `created_at`, then `order_id`."""
-    return source if isinstance(source, pd.DataFrame) else _frames(source)[0]
-
-
-def line_items_frame(source):
-    """One row per line item of each order's latest state, in the order of `orders_frame`, then by `line`."""
-    return source if isinstance(source, pd.DataFrame) else _frames(source)[1]
+def _frame_of(source, which, report):
+    """The frame a report needs: `source` itself when it is a DataFrame; what older calls passed (a store, a
+    `Projection`, an (orders, items) tuple) with a DeprecationWarning."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    warnings.warn(f"analysis.{report}() takes frames from analysis.frames(store) now; passing "
+                  f"{type(source).__name__} is deprecated and stops working in the next release",
+                  DeprecationWarning, stacklevel=3)
+    if isinstance(source, tuple):
+        return source[which]
+    frames = source.frames() if isinstance(source, Projection) else load_frames(source)
+    return frames[which]
 
 
 def money(cents):
     """Exact `Decimal` of integer cents (None for missing)."""
     if cents is None or pd.isna(cents):
         return None
-    return Decimal(int(cents)).scaleb(-2)
+    return money_of_cents(int(cents))
 
 
 def _int_cents(series):
@@ -81,7 +84,7 @@ def revenue(orders, freq="D"):
     Columns: period (start, UTC), currency, orders, revenue (Decimal). Sorted by period, then currency."""
     if freq not in ("D", "W", "M"):
         raise ValueError("freq must be 'D', 'W' or 'M'")
-    orders = orders_frame(orders)
+    orders = _frame_of(orders, 0, "revenue")
     keep = _kept(orders) & orders["created_at"].notna().to_numpy()
     created = orders["created_at"].to_numpy("datetime64[us]").view("int64")[keep]
     period, start = _periods(created, freq)
@@ -101,15 +104,19 @@ def revenue(orders, freq="D"):
 
 
 def top_products(items, orders=None, by="revenue", n=10, options=False):
-    """The `n` best products (or product options) of orders not refunded. (`orders` is not needed any more: each
-    line item carries its order's payment status; it is accepted so that older calls keep working.)
+    """The `n` best products (or product options) of orders not refunded. (`orders` is deprecated: each line
+    item carries its order's payment status.)
 
     by="revenue": one row per product and currency (money cannot be added across currencies);
     by="units": one row per product. Columns: product_name[, option_name][, currency], units, orders[, revenue].
     Sorted by the chosen measure, descending, then by name."""
     if by not in ("revenue", "units"):
         raise ValueError("by must be 'revenue' or 'units'")
-    items = line_items_frame(items)
+    items = _frame_of(items, 1, "top_products")
+    if orders is not None:
+        warnings.warn("analysis.top_products() needs no orders frame any more (each line item carries its order's "
+                      "payment status): drop the second argument; it stops being accepted in the next release",
+                      DeprecationWarning, stacklevel=2)
     names = ["product_name"] + (["option_name"] if options else []) + (["currency"] if by == "revenue" else [])
     keep = _kept(items)
     columns = [grouping.codes(items[name]) for name in names]
@@ -133,7 +140,7 @@ def customers(orders):
     (`lifetime_value_cents`, exact integer cents). Orders without an e-mail form one row per currency whose
     `customer_email` and `customer_name` are missing, after that currency's customers. Sorted by currency,
     lifetime value descending, then email."""
-    orders = orders_frame(orders)
+    orders = _frame_of(orders, 0, "customers")
     keep = _kept(orders)
     (email, emails), (currency, currencies) = (grouping.codes(orders[name]) for name in ("customer_email", "currency"))
     groups = grouping.Groups((email, len(emails)), (currency, len(currencies)), keep=keep)
@@ -163,7 +170,7 @@ def customers(orders):
 def repeat_rate(orders):
     """Share of customers (by email) with two or more orders not refunded; 0.0 with no customers. Orders without an
     e-mail cannot be told apart by customer and are left out of the rate (`summary` counts them)."""
-    orders = orders_frame(orders)
+    orders = _frame_of(orders, 0, "repeat_rate")
     keep = _kept(orders) & orders["customer_email"].notna().to_numpy()
     email, emails = grouping.codes(orders["customer_email"])
     counts = np.bincount(email[keep], minlength=len(emails))
@@ -173,7 +180,7 @@ def repeat_rate(orders):
 
 def sales_by_country(orders):
     """Orders and revenue per shipping country and currency, sorted by orders descending, then country."""
-    orders = orders_frame(orders)
+    orders = _frame_of(orders, 0, "sales_by_country")
     keep = _kept(orders)
     (country, countries), (currency, currencies) = (grouping.codes(orders[name]) for name in ("country", "currency"))
     groups = grouping.Groups((country, len(countries)), (currency, len(currencies)), keep=keep)
@@ -192,7 +199,7 @@ def sales_by_country(orders):
 
 def open_orders(orders, now=None):
     """Paid orders not shipped yet, oldest first: order_id, created_at, age, customer_name, currency, total_cents."""
-    orders = orders_frame(orders)  # sorted by created_at, then order_id: already oldest first
+    orders = _frame_of(orders, 0, "open_orders")  # sorted by created_at, then order_id: already oldest first
     frame = orders[["order_id", "created_at", "customer_name", "currency", "total_cents"]]
     frame = frame[_kept(orders) & (orders["shipping_status"] == "unshipped").to_numpy()]
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
@@ -203,7 +210,7 @@ def open_orders(orders, now=None):
 
 def shipping_times(orders):
     """Shipped orders with the time from order to the first event that showed them shipped; slowest first."""
-    frame = orders_frame(orders)
+    frame = _frame_of(orders, 0, "shipping_times")
     frame = frame[["order_id", "created_at", "shipped_at"]][frame["shipped_at"].notna().to_numpy()]
     result = pd.DataFrame({"order_id": frame["order_id"], "created_at": frame["created_at"],
                            "shipped_at": frame["shipped_at"],
@@ -228,11 +235,12 @@ def _moment_text(value):
     return None if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def summary(source):
+def summary(orders, items=None):
     """Headline numbers in one call, written for a person: a one-column DataFrame indexed by metric. Counts are
     integers, revenue exact `Decimal` per currency, the repeat rate a percentage (`53.6%`), times as text
     (`18 h 35 min`, `2026-11-30 14:02 UTC`); the reports have the same figures as numbers."""
-    orders, items = _frames(source) if not isinstance(source, pd.DataFrame) else (source, None)
+    if not isinstance(orders, pd.DataFrame):  # (older calls: a store, a Projection, or an (orders, items) tuple)
+        orders, items = _frame_of(orders, 0, "summary"), _frame_of(orders, 1, "summary")
     keep = _kept(orders)
     email, emails = grouping.codes(orders["customer_email"])
     counts = np.bincount(email[keep & (email >= 0)], minlength=len(emails))
@@ -261,5 +269,5 @@ def summary(source):
     return pd.DataFrame({"value": pd.Series(rows, dtype=object)}).rename_axis("metric")
 
 
-__all__ = ["customers", "line_items_frame", "money", "open_orders", "orders_frame",
-           "repeat_rate", "revenue", "sales_by_country", "shipping_times", "summary", "top_products"]
+__all__ = ["customers", "load_frames", "money", "open_orders", "repeat_rate", "revenue", "sales_by_country",
+           "shipping_times", "summary", "top_products"]

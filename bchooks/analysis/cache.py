@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import feather
 
-from .records import ORDER_TYPES, TIE_COLUMNS, Batch, cents_column
-from .store import scan_order_events
-from .state import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_labels_dtype
+from .rows import ORDER_TYPES, TIE_COLUMNS, Batch, cents_column
+from ..store import scan_order_events
+from .latest import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_labels_dtype
 
-log = logging.getLogger("bchooks.projection")
+log = logging.getLogger("bchooks.analysis.cache")
 
 FORMAT = 3  # 1: Parquet segments; 2: Arrow IPC; 3: the tie-break on the whole body digest
 CHUNK = 100_000  # events per build task

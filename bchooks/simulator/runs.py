@@ -4,11 +4,11 @@ by the sandbox. The CLI and the simulator widget both call these."""
 import secrets
 import time
 
-from .client import BigCartelClient
-from .errors import ConfigError, InputError
-from .events import EVENT_TYPES
-from .sender import HEADER_FOR_FORMAT, Attempt, Summary, send
-from .simulate import FORMATS, SHAPES, Shop, real_time, run_tag
+from ..client import BigCartelClient
+from ..errors import ConfigError, InputError
+from ..wire import EVENT_TYPES, FORMATS, ORDER_TYPES, SHAPES, SIGNATURE_HEADERS
+from .sending import Attempt, Summary, send
+from .shop import Shop, real_time, run_tag
 
 
 def direct_shop(seed=None, clock=real_time):
@@ -40,7 +40,7 @@ def send_simulated(config, event_type, count, *, shop=None, seed=None, url=None,
         raise ConfigError("BCHOOKS_SECRET is not set: the simulator signs with the receiver's secret")
     shop = shop or direct_shop(seed)
     bodies = shop.events(event_type, count, shape=shape, format=format)
-    return send(url or config.webhook_url, bodies, secret, header=HEADER_FOR_FORMAT[format],
+    return send(url or config.webhook_url, bodies, secret, header=SIGNATURE_HEADERS[format],
                 concurrency=concurrency, progress=progress)
 
 
@@ -87,9 +87,8 @@ def fill_demo_data(config, store, *, orders=300, seed=7):
     """Give the analysis something to show: when the store holds no real shop's orders (none, or only what the
     sandbox and the simulator made today) and no demo year yet, send a year of simulated trading
     (`history.trading_history`, ending at `config.demo_end`, else now). Returns one sentence saying what was done."""
-    from .clock import parse_iso
+    from ..clock import parse_iso
     from .history import DEMO_PREFIX, SIMULATED_ID, trading_history
-    from .records import ORDER_TYPES
     simulated = 0
     for resource_id in store.resource_ids(type=ORDER_TYPES):
         if resource_id is None:

@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from .clock import iso, now_iso
-from .sender import post_signed
+from ..clock import iso, now_iso
+from ..wire import SIGNATURE_HEADERS
+from .sending import post_signed
 
 DEFAULT_SCHEDULE = (1.0, 5.0, 30.0)
 
@@ -42,7 +43,7 @@ class Dispatcher:
     def __repr__(self):
         return f"Dispatcher(schedule={self.schedule}, drop={self.drop})"
 
-    def enqueue(self, event_id, event_type, body, webhooks, *, header="X-Webhook-Signature"):
+    def enqueue(self, event_id, event_type, body, webhooks, *, header=SIGNATURE_HEADERS["docs"]):
         """Queue one delivery of `body` to each webhook; returns the delivery ids."""
         ids = []
         with self._cond:

@@ -15,7 +15,7 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
-from .simulate import Shop, envelope, run_tag
+from .shop import Shop, envelope, run_tag
 
 DAYS = 365
 WEEKDAY = (1.1, 1.15, 1.1, 1.05, 1.0, 0.8, 0.7)  # Monday first
@@ -116,5 +116,5 @@ def _insert(timeline, start, entry):
 
 
 def _iso(moment):
-    from .clock import iso
+    from ..clock import iso
     return iso(moment)
