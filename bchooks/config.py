@@ -82,18 +82,28 @@ def _url(name, raw):
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its `Config` field, environment variable, default, parser, help (the README's table and the
+    CLI's `--help` both say it), CLI flag (if any), and whether it is a secret (kept out of `repr` and of the
+    receiver's worker processes)."""
+
     field: str
     env: str
     default: object
     parse: object
     help: str
     flag: str = ""
+    secret: bool = False
+
+
+#: the local sandbox's port and token: one constant each (the token is not a secret: the sandbox prints it)
+SANDBOX_PORT = 8081
+SANDBOX_TOKEN = "sandbox-token"
 
 
 SETTINGS = (
     Setting("secrets", "BCHOOKS_SECRET", (), _secrets,
             "Webhook signing secret (your app's client_secret); several, comma-separated, during rotation. "
-            "`serve` refuses to start without one."),
+            "`serve` refuses to start without one.", secret=True),
     Setting("db", "BCHOOKS_DB", "bchooks.db", _text, "SQLite file of the event store.", "--db"),
     Setting("host", "BCHOOKS_HOST", "127.0.0.1", _text, "Address the receiver binds to.", "--host"),
     Setting("port", "BCHOOKS_PORT", 8080, _whole(0), "Port the receiver listens on.", "--port"),
@@ -115,17 +125,18 @@ SETTINGS = (
     Setting("retry_after", "BCHOOKS_RETRY_AFTER", 5, _whole(0), "`Retry-After` seconds sent with a 503."),
     Setting("api_url", "BCHOOKS_API_URL", "https://api.bigcartel.com", _url,
             "Big Cartel API base (or the sandbox's URL).", "--api-url"),
-    Setting("token", "BCHOOKS_TOKEN", "", _text, "API access token (OAuth Bearer token).", "--token"),
+    Setting("token", "BCHOOKS_TOKEN", "", _text, "API access token (OAuth Bearer token).", "--token", secret=True),
     Setting("account_id", "BCHOOKS_ACCOUNT_ID", "", _text,
             "Big Cartel account id; looked up from /v1/accounts when empty.", "--account-id"),
-    Setting("sandbox_token", "BCHOOKS_SANDBOX_TOKEN", "sandbox-token", _text,
+    Setting("sandbox_token", "BCHOOKS_SANDBOX_TOKEN", SANDBOX_TOKEN, _text,
             "Bearer token the sandbox accepts (it is not a secret: the sandbox prints it).", "--sandbox-token"),
     Setting("handlers", "BCHOOKS_HANDLERS", "", _text,
             "Python module(s) with your `@on(...)` handlers, comma-separated.", "--handlers"),
     Setting("jsonl_path", "BCHOOKS_JSONL_PATH", "", _text,
             "Built-in handler: append every event as a JSON line to this file (off when empty)."),
     Setting("chat_webhook_url", "BCHOOKS_CHAT_WEBHOOK_URL", "", _text,
-            "Built-in handler: post new orders to this Slack-compatible webhook URL (off when empty; kept secret)."),
+            "Built-in handler: post new orders to this Slack-compatible webhook URL (off when empty; kept secret).",
+            secret=True),
     Setting("receiver_url", "BCHOOKS_RECEIVER_URL", "", _text,
             "Public URL of your receiver, as Big Cartel should call it (default: built from host, port, path)."),
     Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
@@ -136,33 +147,40 @@ SETTINGS = (
 
 #: what the notebooks fall back to when no BCHOOKS_* variable says otherwise: the local sandbox and the store of
 #: the repository's root folder (notebooks run in notebooks/)
-SANDBOX_DEFAULTS = {"api_url": "http://127.0.0.1:8081", "token": "sandbox-token", "db": "../bchooks.db"}
+SANDBOX_DEFAULTS = {"api_url": f"http://127.0.0.1:{SANDBOX_PORT}", "token": SANDBOX_TOKEN, "db": "../bchooks.db"}
+_DEFAULT = {setting.field: setting.default for setting in SETTINGS}
+_SECRET = {setting.field for setting in SETTINGS if setting.secret}
+
+
+def _field(name):
+    """A `Config` field whose default is the settings table's (secrets kept out of `repr`)."""
+    return field(default=_DEFAULT[name], repr=name not in _SECRET)
 
 
 @dataclass(frozen=True)
 class Config:
-    secrets: tuple = field(default=(), repr=False)
-    db: str = "bchooks.db"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    path: str = "/webhook"
-    workers: int = 2
-    threads: int = 16
-    stop_timeout: int = 10
-    max_body: int = 1048576
-    synchronous: str = "NORMAL"
-    max_db_mb: int = 0
-    busy_timeout: float = 5.0
-    retry_after: int = 5
-    api_url: str = "https://api.bigcartel.com"
-    token: str = field(default="", repr=False)
-    account_id: str = ""
-    sandbox_token: str = "sandbox-token"
-    handlers: str = ""
-    jsonl_path: str = ""
-    chat_webhook_url: str = field(default="", repr=False)
-    receiver_url: str = ""
-    demo_end: str = ""
+    secrets: tuple = _field("secrets")
+    db: str = _field("db")
+    host: str = _field("host")
+    port: int = _field("port")
+    path: str = _field("path")
+    workers: int = _field("workers")
+    threads: int = _field("threads")
+    stop_timeout: int = _field("stop_timeout")
+    max_body: int = _field("max_body")
+    synchronous: str = _field("synchronous")
+    max_db_mb: int = _field("max_db_mb")
+    busy_timeout: float = _field("busy_timeout")
+    retry_after: int = _field("retry_after")
+    api_url: str = _field("api_url")
+    token: str = _field("token")
+    account_id: str = _field("account_id")
+    sandbox_token: str = _field("sandbox_token")
+    handlers: str = _field("handlers")
+    jsonl_path: str = _field("jsonl_path")
+    chat_webhook_url: str = _field("chat_webhook_url")
+    receiver_url: str = _field("receiver_url")
+    demo_end: str = _field("demo_end")
 
     @classmethod
     def load(cls, env=None, defaults=None, **overrides):
@@ -213,5 +231,5 @@ class Config:
         return f"http://{host}:{self.port}{self.path}"
 
 
-#: the environment variables that hold secrets: those of the settings kept out of `repr`
-SECRET_ENV = tuple(s.env for s in SETTINGS if not Config.__dataclass_fields__[s.field].repr)
+#: the environment variables that hold secrets
+SECRET_ENV = tuple(s.env for s in SETTINGS if s.secret)

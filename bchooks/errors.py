@@ -24,6 +24,12 @@ class KitRunning(BchooksError):
     code = "kit_running"
 
 
+class CannotServe(BchooksError):
+    """The receiver cannot listen where it was told to (a port in use, an address not on this machine)."""
+
+    code = "cannot_serve"
+
+
 class InputError(BchooksError):
     """A value the user gave (URL, event type, count...) is not acceptable; nothing was sent."""
 

@@ -15,7 +15,7 @@ from . import __version__
 from .errors import (BchooksError, BodyTooLarge, InvalidEnvelope, InvalidJSON, RequestError,
                      StoreUnavailable, UnstorableEvent, VerificationError)
 from .wire import parse_envelope
-from .signing import Verifier, signatures_from_environ
+from .signing import Verifier
 from .store import EventStore
 
 log = logging.getLogger("bchooks.receiver")
@@ -37,6 +37,16 @@ _CHUNK = 65536
 
 def status_for(error):
     return next(status for cls, status in HTTP_STATUS if isinstance(error, cls))
+
+
+def error_response(error, config):
+    """The JSON answer to an error, its status from `HTTP_STATUS`; a 503 says when to retry (`Retry-After`) and
+    never the store's inner details."""
+    status = status_for(error)
+    if isinstance(error, StoreUnavailable):
+        return json_response(status, {"error": error.code, "message": "the event could not be stored; retry later"},
+                             **{"Retry-After": str(config.retry_after)})
+    return json_response(status, {"error": error.code, "message": str(error)})
 
 
 def json_response(status, payload, **headers):
@@ -86,14 +96,13 @@ def create_app(config, store=None, *, appender=None, verifier=None, store_events
     app.config["bchooks.store"] = store
 
     def reject(error, environ, size):
-        status = status_for(error)
         try:
             store.record_rejection(error.code, path=environ.get("PATH_INFO"), remote_addr=environ.get("REMOTE_ADDR"),
                                    size=size)
         except BchooksError as failure:
             log.warning("could not record a rejection: %s", failure)
         environ["bchooks.reason"] = error.code
-        return json_response(status, {"error": error.code, "message": str(error)})
+        return error_response(error, config)
 
     @app.post(config.path)
     def receive():
@@ -102,7 +111,7 @@ def create_app(config, store=None, *, appender=None, verifier=None, store_events
         try:
             body = read_body(environ, config.max_body)
             size = len(body)
-            signature = verifier.verify_headers(body, signatures_from_environ(environ))
+            signature = verifier.verify_request(body, environ)
             envelope = parse_envelope(body)
         except (RequestError, VerificationError) as error:
             if size is None and isinstance(error, BodyTooLarge):
@@ -114,11 +123,10 @@ def create_app(config, store=None, *, appender=None, verifier=None, store_events
         try:
             result = appender.append(body, envelope, signature_header=signature,
                                   remote_addr=environ.get("REMOTE_ADDR"))
-        except StoreUnavailable as error:
+        except BchooksError as error:  # (503 for a store that cannot write now, 422 for an unstorable row)
             environ["bchooks.reason"] = error.code
-            log.error("not stored, answered 503: %s", error)
-            return json_response(503, {"error": error.code, "message": "the event could not be stored; retry later"},
-                                 **{"Retry-After": str(config.retry_after)})
+            log.error("not stored, answered %d: %s", status_for(error), error)
+            return error_response(error, config)
         environ["bchooks.event_id"] = result.id
         return json_response(200, {"status": "duplicate" if result.duplicate else "stored", "id": result.id})
 

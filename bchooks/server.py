@@ -11,10 +11,10 @@ import logging
 import multiprocessing
 import os
 import socket
-import sys
 
 from .committer import GroupCommitter
 from .config import SECRET_ENV
+from .errors import CannotServe
 from .receiver import create_app
 from .store import EventStore
 
@@ -81,7 +81,8 @@ def _granian(config):
 
 
 def _check_port(config):
-    """One line and exit 1, instead of granian's traceback, when the address cannot be bound."""
+    """`CannotServe` (one line and exit 1 from the CLI), instead of granian's traceback, when the address cannot be
+    bound."""
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,8 +94,7 @@ def _check_port(config):
 
 
 def _cannot_serve(config, reason):
-    print(f"bchooks: cannot serve on {config.host}:{config.port}: {reason}", file=sys.stderr)
-    sys.exit(1)
+    raise CannotServe(f"cannot serve on {config.host}:{config.port}: {reason}")
 
 
 def serve(config, *, store_events=True):

@@ -93,6 +93,17 @@ class Verifier:
         raise failure
 
 
+    def verify_request(self, body, headers):
+        """Verify `body` with the signature headers of a request: a WSGI environ or any mapping of header names
+        (case does not matter), either format's header, docs first. Returns the signature that verified."""
+        if any(key in headers for key in SIGNATURE_ENVIRON):
+            found = [(name, headers[key]) for name, key in zip(SIGNATURE_HEADERS, SIGNATURE_ENVIRON) if key in headers]
+        else:
+            lowered = {str(name).lower(): value for name, value in headers.items()}
+            found = [(name, lowered[name.lower()]) for name in SIGNATURE_HEADERS if name.lower() in lowered]
+        return self.verify_headers(body, found)
+
+
 def signatures_from_environ(environ):
     """[(header name, value)] of the signature headers present in a WSGI environ, docs header first."""
     return [(name, environ[key]) for name, key in zip(SIGNATURE_HEADERS, SIGNATURE_ENVIRON) if key in environ]

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import requests
 
+from .config import SANDBOX_PORT, SANDBOX_TOKEN, SETTINGS
 from .errors import BchooksError, KitRunning
+
+_DEFAULT_PORT = next(s.default for s in SETTINGS if s.field == "port")
 
 STATE = "state.json"
 LOCK = "kit.lock"  # held by the `bchooks dev` of the folder for as long as it runs
@@ -138,8 +141,8 @@ def stop_process(pid, timeout=20.0):
 
 
 class Stack:
-    def __init__(self, run_dir, *, secret, db, receiver_port=8080, sandbox_port=8081, sandbox_args=(),
-                 sandbox_token="sandbox-token"):
+    def __init__(self, run_dir, *, secret, db, receiver_port=_DEFAULT_PORT, sandbox_port=SANDBOX_PORT, sandbox_args=(),
+                 sandbox_token=SANDBOX_TOKEN):
         self.run_dir = Path(run_dir).resolve()
         self._secret = secret
         self.db = str(Path(db).resolve())

@@ -71,7 +71,7 @@ def test_a_year_of_weekly_revenue_and_only_recent_orders_open(tmp_path, year):
 def test_the_demo_year_is_added_to_simulated_orders_once_and_never_to_a_real_shop(local_receiver):
     from bchooks import Config
     from bchooks.simulator.runs import fill_demo_data, send_simulated
-    from conftest import SECRET, envelope, signed
+    from conftest import SECRET
     url, store = local_receiver
     config = Config.load(env={}, secrets=SECRET, receiver_url=url, demo_end="2026-12-01T12:00:00Z")
     send_simulated(config, "order.created", 5, seed=2, concurrency=1)  # what notebook 2 sends first

@@ -7,7 +7,7 @@ Passing a store, a `Projection` or a tuple instead of frames still works for one
 """
 
 import warnings
-from decimal import Decimal
+
 
 import numpy as np
 import pandas as pd

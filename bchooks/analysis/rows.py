@@ -10,7 +10,6 @@ rest of the body); any other body, or one that fails that strict decoding, takes
 give the same rows by construction.
 """
 
-import json
 from itertools import chain, repeat
 from operator import attrgetter
 from typing import Annotated

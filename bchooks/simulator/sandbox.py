@@ -15,12 +15,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import bottle
 
 from ..clock import iso, now_iso, parse_iso
+from ..config import SANDBOX_TOKEN
 from .deliveries import DEFAULT_SCHEDULE, Dispatcher
 from ..wire import EVENT_TYPES, FORMATS, SHAPES, SIGNATURE_HEADERS
 from .shop import Shop, envelope, jsonapi_order, jsonapi_product, real_time, run_tag
 
 JSONAPI = "application/vnd.api+json"
-DEFAULT_TOKEN = "sandbox-token"
+DEFAULT_TOKEN = SANDBOX_TOKEN
 MAX_TRIGGER = 10000
 SORTABLE = ("created_at", "updated_at", "completed_at")
 

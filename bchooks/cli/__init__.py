@@ -1,0 +1,37 @@
+"""The `bchooks` command: a thin shell over the library. Every error is one line and a non-zero exit.
+
+    parser.py    the command line (flags of settings made from the settings table)
+    commands.py  one function a command: open what it needs, call the library, print what happened
+"""
+
+import sys
+
+from ..errors import BchooksError, ConfigError, InputError, MissingStore
+from .parser import UsageError, build_parser
+
+__all__ = ["build_parser", "exit_code", "main"]
+
+
+def exit_code(error):
+    """The one place errors become exit statuses: 2 for usage, configuration and input (a store path that does not
+    exist included), 1 for the rest."""
+    return 2 if isinstance(error, (ConfigError, InputError, MissingStore)) else 1
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "run", None):
+            build_parser().print_help()
+            return 2
+        return args.run(args)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return exit_code(error)
+    except BchooksError as error:
+        print(f"bchooks: {error}", file=sys.stderr)
+        return exit_code(error)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1

@@ -1,0 +1,156 @@
+"""The `bchooks` command line: its parser. Every flag of a setting is made from the settings table
+(`config.SETTINGS`), so flags, variables and the README's table say the same."""
+
+import argparse
+
+from .. import __version__
+from ..config import SANDBOX_PORT, SETTINGS, ConfigError
+from . import commands as c
+
+
+class UsageError(ConfigError):
+    """A command line argparse refused; its message already names the command."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+_SETTING = {setting.field: setting for setting in SETTINGS}
+
+
+def _settings(parser, *fields, **helps):
+    """Add the flags of these settings, as the settings table says them (`helps` may replace a flag's help);
+    each flag's value is read by `Config.load` like its variable."""
+    for name in fields:
+        setting = _SETTING[name]
+        default = "none" if setting.default in ("", ()) else setting.default
+        parser.add_argument(setting.flag, dest=name, metavar=name.upper(),
+                            help=f"{helps.get(name, setting.help)} ({setting.env}, default {default})")
+
+
+def _store_flags(parser):
+    _settings(parser, "db")
+
+
+def _api_flags(parser):
+    _settings(parser, "api_url", "token", "account_id",
+              token="API access token (prefer the variable: flags show in ps)")
+
+
+def build_parser():
+    parser = _Parser(prog="bchooks", description="Ops kit for Big Cartel webhooks.")
+    parser.add_argument("--version", action="version", version=f"bchooks {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="run the webhook receiver (needs BCHOOKS_SECRET)")
+    _settings(serve, "db", "host", "port", "path", "workers", "threads", "max_body", "synchronous")
+    serve.add_argument("--no-store", dest="no_store", action="store_true",
+                       help="for benchmarks only: verify and answer, but store nothing")
+    serve.set_defaults(run=c.cmd_serve)
+
+    dev = commands.add_parser("dev", help="the whole kit on embedded defaults: sandbox, receiver, JupyterLab")
+    _settings(dev, "db", "port", port="Port of the receiver, or a free one when it is taken.")
+    dev.add_argument("--sandbox-port", dest="sandbox_port", type=int, default=SANDBOX_PORT,
+                     help=f"sandbox port (default {SANDBOX_PORT}, or a free one)")
+    dev.add_argument("--lab-port", dest="lab_port", type=int, default=8888,
+                     help="JupyterLab port (default 8888, or a free one)")
+    dev.add_argument("--notebooks", default="notebooks", help="folder JupyterLab opens (default notebooks)")
+    dev.add_argument("--no-browser", dest="no_browser", action="store_true", help="do not open a browser")
+    dev.add_argument("--no-lab", dest="no_lab", action="store_true",
+                     help="only sandbox and receiver, until Ctrl-C or `bchooks stop`")
+    dev.set_defaults(run=c.cmd_dev)
+
+    env = commands.add_parser("env", help="print export lines pointing BCHOOKS_* at the kit running here: "
+                              'eval "$(bchooks env)"')
+    env.set_defaults(run=c.cmd_env)
+
+    stop = commands.add_parser("stop", help="stop what `bchooks dev` started in this folder")
+    stop.set_defaults(run=c.cmd_stop)
+
+    events = commands.add_parser("events", help="list stored events, oldest of the newest N first")
+    _store_flags(events)
+    events.add_argument("--type", help="only events of this type")
+    events.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    events.add_argument("--json", action="store_true", help="one JSON object per line, with the body")
+    events.set_defaults(run=c.cmd_events, uses_kit=True)
+
+    sandbox = commands.add_parser("sandbox", help="run a local Big Cartel (API + signed event delivery)")
+    sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=SANDBOX_PORT, help=f"port (default {SANDBOX_PORT})")
+    sandbox.add_argument("--seed", type=int, default=0, help="seed of the simulated shop (default 0)")
+    sandbox.add_argument("--payload-shape", dest="payload_shape", choices=("flat", "jsonapi"), default="flat")
+    sandbox.add_argument("--format", choices=("docs", "guide"), default="docs",
+                         help="envelope and signature header: docs (X-Webhook-Signature) or guide")
+    _settings(sandbox, "sandbox_token")
+    sandbox.add_argument("--drop", type=float, default=0.0, help="fraction of deliveries to drop on purpose")
+    sandbox.add_argument("--retry-schedule", dest="retry_schedule", default="1,5,30",
+                         help="seconds between delivery attempts (default 1,5,30)")
+    sandbox.set_defaults(run=c.cmd_sandbox)
+
+    simulate = commands.add_parser("simulate", help="send realistic signed events to a receiver")
+    simulate.add_argument("type", help="event type, e.g. order.created")
+    simulate.add_argument("-n", type=int, default=1, help="how many events (default 1)")
+    simulate.add_argument("--to", help="receiver URL (default: BCHOOKS_RECEIVER_URL or host, port, path)")
+    simulate.add_argument("--via-sandbox", dest="via_sandbox", action="store_true",
+                          help="let the sandbox at BCHOOKS_API_URL create and deliver the events")
+    simulate.add_argument("--seed", type=int, help="seed of the simulated shop: the same seed, the same customers, "
+                          "products and amounts (default: a new random shop each run)")
+    simulate.add_argument("--shape", choices=("flat", "jsonapi"), help="payload shape (default flat)")
+    simulate.add_argument("--format", choices=("docs", "guide"), help="envelope and header (default docs)")
+    simulate.add_argument("--concurrency", type=int, default=4, help="parallel connections (default 4)")
+    simulate.add_argument("--wait", type=float, default=60.0,
+                          help="with --via-sandbox, seconds to wait for deliveries (default 60)")
+    _api_flags(simulate)
+    simulate.set_defaults(run=c.cmd_simulate, uses_kit=True)
+
+    register = commands.add_parser("register", help="register a webhook with the API")
+    register.add_argument("--url", help="receiver URL (default: BCHOOKS_RECEIVER_URL or host, port, path)")
+    register.add_argument("--events", required=True, help="comma-separated event types")
+    _api_flags(register)
+    register.set_defaults(run=c.cmd_register, uses_kit=True)
+
+    webhooks = commands.add_parser("webhooks", help="list registered webhooks")
+    _api_flags(webhooks)
+    webhooks.set_defaults(run=c.cmd_webhooks, uses_kit=True)
+
+    unregister = commands.add_parser("unregister", help="remove a webhook, or all of them")
+    unregister.add_argument("id", nargs="?", help="webhook id")
+    unregister.add_argument("--all", action="store_true", help="remove every webhook")
+    unregister.add_argument("--url", help="with --all, only webhooks pointing at this URL")
+    _api_flags(unregister)
+    unregister.set_defaults(run=c.cmd_unregister, uses_kit=True)
+
+    worker = commands.add_parser("worker", help="run your handlers for stored events, with retries")
+    _store_flags(worker)
+    _settings(worker, "handlers")
+    worker.add_argument("--once", action="store_true", help="process what is due now, then exit")
+    worker.add_argument("--poll", default="1s", help="seconds between looks for new events (default 1s)")
+    worker.add_argument("--lease", type=float, default=60.0,
+                        help="seconds a claimed run may take before another worker may retry it (default 60)")
+    worker.set_defaults(run=c.cmd_worker, uses_kit=True)
+
+    replay = commands.add_parser("replay", help="put events back to pending for their handlers")
+    _store_flags(replay)
+    replay.add_argument("ids", nargs="*", type=int, help="event ids")
+    replay.add_argument("--dead", action="store_true", help="every dead (event, handler) pair")
+    replay.add_argument("--type", help="events of this type")
+    replay.add_argument("--since", help="events received at or after this ISO time")
+    replay.set_defaults(run=c.cmd_replay, uses_kit=True)
+
+    failures = commands.add_parser("failures", help="failed and dead handler runs with their last error")
+    _store_flags(failures)
+    failures.add_argument("--limit", type=int, default=50)
+    failures.set_defaults(run=c.cmd_failures, uses_kit=True)
+
+    reconcile = commands.add_parser("reconcile", help="store orders the API has and the store lacks or has older")
+    _store_flags(reconcile)
+    reconcile.add_argument("--since", help="only orders updated at or after this ISO time")
+    _api_flags(reconcile)
+    reconcile.set_defaults(run=c.cmd_reconcile, uses_kit=True)
+    return parser
+
+
+
+
