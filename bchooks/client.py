@@ -6,6 +6,8 @@ in messages or `repr`.
 """
 
 import json
+from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -73,7 +75,7 @@ class BigCartelClient:
         self.session.mount("https://", HTTPAdapter(max_retries=reads))
 
     @classmethod
-    def from_config(cls, config, **kwargs):
+    def from_config(cls, config: Any, **kwargs: Any) -> "BigCartelClient":
         return cls(config.api_url, config.token, account_id=config.account_id, receiver_url=config.webhook_url,
                    **kwargs)
 
@@ -129,22 +131,22 @@ class BigCartelClient:
                            status=reply.status_code) from None
 
     # -- webhooks
-    def register_webhook(self, url, events):
+    def register_webhook(self, url: str, events: str | Iterable[str]) -> dict:
         events = validate_webhook(url, events)
         return self._json("POST", "/v1/webhooks", webhooks=True, json={"url": url, "events": events})
 
-    def list_webhooks(self):
+    def list_webhooks(self) -> list[dict]:
         document = self._json("GET", "/v1/webhooks", webhooks=True)
         if isinstance(document, dict):
             document = document.get("data", document.get("webhooks", []))
         return list(document or [])
 
-    def unregister_webhook(self, webhook_id):
+    def unregister_webhook(self, webhook_id: str) -> None:
         if not str(webhook_id).strip():
             raise InputError("give the id of the webhook to unregister (see `bchooks webhooks`)")
         self.request("DELETE", f"/v1/webhooks/{webhook_id}", webhooks=False)
 
-    def unregister_all(self, url=None):
+    def unregister_all(self, url: str | None = None) -> int:
         """Remove every webhook (only those pointing at `url`, when given); returns how many."""
         removed = 0
         for webhook in self.list_webhooks():
@@ -154,7 +156,7 @@ class BigCartelClient:
         return removed
 
     # -- reads
-    def account(self):
+    def account(self) -> dict:
         document = self._json("GET", "/v1/accounts")
         data = document.get("data") if isinstance(document, dict) else None
         if not data:
@@ -167,14 +169,16 @@ class BigCartelClient:
             self._account_id = str(self.account()["id"])
         return self._account_id
 
-    def iter_orders(self, *, updated_since=None, updated_until=None, page_size=100, sort="updated_at"):
+    def iter_orders(self, *, updated_since: str | None = None, updated_until: str | None = None,
+                    page_size: int = 100, sort: str = "updated_at") -> Iterator[dict]:
         """Every order as a JSON:API document (`data` and the `included` objects it points at), page by page."""
-        params = {"page[limit]": page_size, "page[offset]": 0, "sort": sort}
+        params: dict[str, Any] = {"page[limit]": page_size, "page[offset]": 0, "sort": sort}
         if updated_since:
             params["filter[updated_at_from]"] = updated_since
         if updated_until:
             params["filter[updated_at_to]"] = updated_until
-        url, query = f"/v1/accounts/{self.account_id}/orders", params
+        url: str | None = f"/v1/accounts/{self.account_id}/orders"
+        query: dict[str, Any] | None = params
         while url:
             document = self._json("GET", url, params=query)
             index = {(i.get("type"), i.get("id")): i for i in document.get("included", [])}
@@ -182,7 +186,7 @@ class BigCartelClient:
                 yield {"data": order, "included": related(order, index)}
             url, query = (document.get("links") or {}).get("next"), None
 
-    def get_order(self, order_id):
+    def get_order(self, order_id: str) -> dict:
         """One order as a JSON:API document (`data` and `included`)."""
         return self._json("GET", f"/v1/accounts/{self.account_id}/orders/{order_id}")
 

@@ -6,6 +6,8 @@ Secrets (`secrets`, `token`) never appear in `repr`.
 
 import dataclasses
 import os
+from collections.abc import Callable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -88,8 +90,8 @@ class Setting:
 
     field: str
     env: str
-    default: object
-    parse: object
+    default: Any
+    parse: Callable[[str, Any], Any]
     help: str
     flag: str = ""
     secret: bool = False
@@ -183,7 +185,8 @@ class Config:
     demo_end: str = _field("demo_end")
 
     @classmethod
-    def load(cls, env=None, defaults=None, **overrides):
+    def load(cls, env: Mapping[str, str] | None = None, defaults: Mapping[str, Any] | None = None,
+             **overrides: Any) -> "Config":
         """Explicit `overrides` (None means "not given") win over `env` (default `os.environ`), then `defaults`
         (e.g. `SANDBOX_DEFAULTS`), then the built-in defaults."""
         env = os.environ if env is None else env
@@ -191,7 +194,7 @@ class Config:
         unknown = (set(overrides) | set(defaults)) - {s.field for s in SETTINGS}
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
-        values = {}
+        values: dict[str, Any] = {}
         for setting in SETTINGS:
             given = overrides.get(setting.field)
             if given is not None:
@@ -204,7 +207,7 @@ class Config:
                 values[setting.field] = setting.default
         return cls(**values)
 
-    def describe(self):
+    def describe(self) -> str:
         """A few lines saying where things are, for notebooks and logs; secrets only as set or not set."""
         return "\n".join([
             f"API:       {self.api_url}",
@@ -214,15 +217,15 @@ class Config:
             f"token:     {'set' if self.token else 'NOT SET (BCHOOKS_TOKEN)'}",
         ])
 
-    def secret_values(self):
+    def secret_values(self) -> tuple[str, ...]:
         """Every configured secret value (signing secrets, token, chat webhook URL), for `secrecy.redact`."""
         return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url) if v)
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
 
     @property
-    def webhook_url(self):
+    def webhook_url(self) -> str:
         """The URL the receiver answers on, as senders should call it."""
         if self.receiver_url:
             return self.receiver_url

@@ -17,6 +17,8 @@ Raising means failure: the worker retries it on its schedule, then marks it dead
 """
 
 import importlib
+from collections.abc import Callable
+from typing import Any
 import importlib.util
 import json
 import os
@@ -62,7 +64,8 @@ class Registry:
         self.handlers[handler.name] = handler
         return handler
 
-    def on(self, *types, name=None, retries=3, retry_delay=5.0, retry_backoff=2.0):
+    def on(self, *types: str, name: str | None = None, retries: int = 3, retry_delay: float = 5.0,
+           retry_backoff: float = 2.0) -> Callable[[Callable], Callable]:
         """Decorator: run the function for events of `types` ("*" for all)."""
         if not types:
             raise ConfigError("@on needs at least one event type, or '*'")
@@ -98,7 +101,7 @@ def _import(name):
     importlib.import_module(name)
 
 
-def load(module_names, config=None):
+def load(module_names: str | None, config: Any = None) -> "Registry":
     """Import the user's handler modules (comma-separated module names, found from the working directory as
     well, or paths of .py files) and add the built-ins the config switches on."""
     for name in [m.strip() for m in (module_names or "").split(",") if m.strip()]:

@@ -6,6 +6,7 @@
 """
 
 import json
+from typing import Any
 import logging
 import time
 
@@ -16,7 +17,8 @@ from .errors import (BchooksError, BodyTooLarge, InvalidEnvelope, InvalidJSON, R
                      StoreUnavailable, UnstorableEvent, VerificationError)
 from .wire import parse_envelope
 from .signing import Verifier
-from .store import EventStore
+from .config import Config
+from .store import EventStore, Store
 
 log = logging.getLogger("bchooks.receiver")
 
@@ -83,7 +85,8 @@ def read_body(environ, limit):
     return b"".join(parts)
 
 
-def create_app(config, store=None, *, appender=None, verifier=None, store_events=True):
+def create_app(config: Config, store: Store | None = None, *, appender: Any = None, verifier: Verifier | None = None,
+               store_events: bool = True) -> "AccessLog":
     """The receiver as a WSGI app. `store` defaults to the config's database; `appender` (default: the store)
     takes the verified events, e.g. a `committer.GroupCommitter` around the store.
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .client import BigCartelClient
 from .clock import parse_iso
+from .store import Store
 from .errors import BchooksError
 from .analysis.cache import Projection
 from .wire import RECONCILED as EVENT_TYPE
@@ -27,7 +29,7 @@ class Reconciliation:
         return f"checked {self.checked} orders: {self.missing} missing, {self.stale} stale, all now stored"
 
 
-def reconcile(store, client, since=None):
+def reconcile(store: Store, client: BigCartelClient, since: str | None = None) -> Reconciliation:
     """Compare the API's orders (updated at or after `since`, ISO text) with the store; record what differs."""
     run = store.reconciliations.start(since)
     try:
@@ -55,6 +57,6 @@ def reconcile(store, client, since=None):
     return Reconciliation(checked, missing, stale)
 
 
-def last_reconciliation(store):
+def last_reconciliation(store: Store) -> dict | None:
     """The newest reconciliation run as a dict, or None."""
     return store.reconciliations.last()

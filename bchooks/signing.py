@@ -6,6 +6,7 @@ Big Cartel sends the lowercase hex digest in `X-Webhook-Signature` (docs); the p
 
 import hashlib
 import hmac
+from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import ConfigError, InvalidSignature, MissingSignature
 from .wire import SIGNATURE_HEADERS as HEADERS
@@ -25,7 +26,7 @@ def _key(secret):
     return secret if isinstance(secret, bytes) else str(secret).encode("utf-8")
 
 
-def sign(body, secret):
+def sign(body: bytes, secret: str | bytes) -> str:
     """Lowercase hex HMAC-SHA256 of `body` (bytes) keyed with `secret`."""
     return hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
 
@@ -33,7 +34,7 @@ def sign(body, secret):
 class Verifier:
     """Holds the valid secrets; `verify` raises a `VerificationError` subclass, never anything else."""
 
-    def __init__(self, secrets):
+    def __init__(self, secrets: str | bytes | Iterable[str | bytes]) -> None:
         if isinstance(secrets, (str, bytes)):
             secrets = [secrets]
         keys = tuple(_key(s) for s in secrets)
@@ -45,11 +46,11 @@ class Verifier:
     def __repr__(self):
         return f"Verifier(<{len(self._keys)} secret(s)>)"
 
-    def sign(self, body):
+    def sign(self, body: bytes) -> str:
         """Sign with the first (current) secret."""
         return hmac.new(self._keys[0], body, hashlib.sha256).hexdigest()
 
-    def verify(self, body, signature):
+    def verify(self, body: bytes, signature: str | None) -> str:
         """Check `signature` (the header value, or None when absent) against `body`, the exact bytes received.
 
         A header sent twice reaches a WSGI app as one value joined with commas: each comma-separated candidate is
@@ -78,22 +79,22 @@ class Verifier:
                                    "bytes sent were signed")
         return matched
 
-    def verify_headers(self, body, headers):
+    def verify_headers(self, body: bytes, headers: Sequence[tuple[str, str]]) -> str:
         """Verify `body` against the signature headers present (`[(name, value)]`, docs header first): it verifies
         when any of them matches. Returns the signature that verified; raises `MissingSignature` when there is none,
         else the first header's `InvalidSignature`."""
         if not headers:
             raise MissingSignature("no signature: send the HMAC-SHA256 of the body in X-Webhook-Signature")
-        failure = None
+        failures = []
         for _name, value in headers:
             try:
                 return self.verify(body, value)
             except InvalidSignature as error:
-                failure = failure or error
-        raise failure
+                failures.append(error)
+        raise failures[0]
 
 
-    def verify_request(self, body, headers):
+    def verify_request(self, body: bytes, headers: Mapping[str, str]) -> str:
         """Verify `body` with the signature headers of a request: a WSGI environ or any mapping of header names
         (case does not matter), either format's header, docs first. Returns the signature that verified."""
         if any(key in headers for key in SIGNATURE_ENVIRON):

@@ -11,6 +11,7 @@ held equal to `parse_order` by a property test).
 
 import json
 import sys
+from typing import Any
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -59,7 +60,7 @@ class Envelope:
     shape: str | None  # "flat", "jsonapi", "scalar", or None
 
 
-def storable_text(text):
+def storable_text(text: str) -> str:
     """`text` as it can be stored in a text column: a lone surrogate (what a JavaScript string cut inside an emoji
     serialises to, `"\\ud83d"`) cannot be written as UTF-8, so it is kept as its escape, the six characters
     `\\ud83d`; all other text is returned as is."""
@@ -99,7 +100,7 @@ def _no_constant(name):
     raise InvalidJSON(f"the body holds {name}, which JSON does not allow: send {ACCEPTED}")
 
 
-def decode_body(body):
+def decode_body(body: bytes) -> Any:
     """Parse a body as strict JSON: UTF-8 only (no UTF-16/32, no byte-order mark), no NaN or Infinity. Every
     refusal is an `InvalidJSON` that says what is wrong, so that every stored body is one SQLite's JSON functions
     read (`SELECT json_extract(body, '$.type') FROM events` works on every row)."""
@@ -126,13 +127,13 @@ def decode_body(body):
         raise InvalidJSON(f"the body is not valid JSON: send {ACCEPTED}") from None
 
 
-def parse_envelope(body):
+def parse_envelope(body: bytes) -> Envelope:
     """Parse the verified body bytes into an `Envelope`; raise `InvalidJSON` or `InvalidEnvelope`."""
     document = decode_body(body)
     return envelope_from(document)
 
 
-def envelope_from(document):
+def envelope_from(document: Any) -> Envelope:
     if not isinstance(document, dict):
         raise InvalidEnvelope("the body must be a JSON object with a string field 'type'")
     event_type = document.get("type")
@@ -160,7 +161,7 @@ def envelope_from(document):
 
 
 # -- JSON, as Big Cartel and JavaScript write it
-def dumps(document):
+def dumps(document: Any) -> bytes:
     """Compact UTF-8 JSON that survives a JavaScript `JSON.stringify` round trip unchanged."""
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -172,18 +173,18 @@ _MAX_MONEY = Decimal(_INT64_MAX) / 100 - 1
 CENT = Decimal("0.01")
 
 
-def round_cents(amount):
+def round_cents(amount: Decimal | int | str) -> Decimal:
     """`amount` rounded half up to whole cents, as a Decimal."""
     return Decimal(amount).quantize(CENT, ROUND_HALF_UP)
 
 
-def money_text(amount):
+def money_text(amount: Decimal | int | str) -> str:
     """Big Cartel's decimal-string money: `45.0`, `45.5`, `45.55`."""
     text = f"{round_cents(amount):.2f}"
     return text[:-1] if text.endswith("0") else text
 
 
-def money_of_cents(cents_value):
+def money_of_cents(cents_value: int) -> Decimal:
     """The exact Decimal of integer cents: 4550 -> Decimal('45.50')."""
     return Decimal(int(cents_value)).scaleb(-2)
 
@@ -195,15 +196,15 @@ def _loads(body):
         return json.loads(body)
 
 
-def cents(value):
+def cents(value: Any) -> int | None:
     """Exact integer cents of a decimal string (or number); None when absent or not money."""
     if isinstance(value, str):
         whole, _, fraction = value.partition(".")
         digits = whole[1:] if whole[:1] == "-" else whole
         if digits and len(fraction) <= 2 and _DIGITS.issuperset(digits) and _DIGITS.issuperset(fraction):
-            amount = int(digits) * 100 + int(fraction.ljust(2, "0") or 0)
-            if amount <= _INT64_MAX:
-                return -amount if whole[:1] == "-" else amount
+            whole_cents = int(digits) * 100 + int(fraction.ljust(2, "0") or 0)
+            if whole_cents <= _INT64_MAX:
+                return -whole_cents if whole[:1] == "-" else whole_cents
             return None
     elif value is None or isinstance(value, bool):
         return None
@@ -280,7 +281,7 @@ def _jsonapi(document):
     return data.get("id"), attributes, currency, country, country_name, items
 
 
-def parse_order(body):
+def parse_order(body: bytes) -> tuple | None:
     """(order id, attributes, currency, country, country name, items) of an order event's body, or None."""
     try:
         document = _loads(body)

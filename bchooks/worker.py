@@ -8,6 +8,7 @@ handler's `retries`, `retry_delay` and `retry_backoff`, and survive restarts bec
 """
 
 import logging
+from collections.abc import Callable, Sequence
 import os
 import secrets as random_tokens
 import socket
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from .errors import BchooksError, InputError
 from .secrecy import redact
+from .store import Store
 from .store.runs import DEAD, DONE, FAILED
 
 log = logging.getLogger("bchooks.worker")
@@ -82,7 +84,7 @@ class Worker:
             done.set()
             thread.join()
 
-    def run_once(self):
+    def run_once(self) -> Pass:
         """Enqueue new events, then run the handlers of what is due; returns what happened."""
         enqueued = self.enqueue()
         claimed = self.claim()
@@ -112,7 +114,8 @@ class Worker:
                 counts[DONE] += 1
         return counts
 
-    def run(self, poll=1.0, stop=None, once=False, report=None):
+    def run(self, poll: float = 1.0, stop: threading.Event | None = None, once: bool = False,
+            report: Callable[[Pass], None] | None = None) -> None:
         """Process until `stop` (a threading.Event) is set; with `once`, until nothing is due right now.
         `report(Pass)` is called once per burst of work (when the worker goes idle, or stops), with its totals."""
         burst = [0, 0, 0, 0, 0]
@@ -139,14 +142,15 @@ class Worker:
             flush()
 
 
-def replay(store, *, event_ids=(), dead=False, event_type=None, since=None, clock=time.time):
+def replay(store: Store, *, event_ids: Sequence[int] = (), dead: bool = False, event_type: str | None = None,
+           since: str | None = None, clock: Callable[[], float] = time.time) -> int:
     """Put events back to pending for their handlers; returns how many (event, handler) pairs."""
     if not (event_ids or dead or event_type or since):
         raise InputError("say what to replay: event ids, --dead, or --type/--since")
     return store.runs.replay(clock(), event_ids=event_ids, dead=dead, type=event_type, since=since)
 
 
-def failures(store, limit=100, secrets=()):
+def failures(store: Store, limit: int = 100, secrets: Sequence[str] = ()) -> list[dict]:
     """Failed and dead (event, handler) pairs with their last error (`secrets` redacted from it, also from errors
     stored before redaction existed), newest first, as dicts."""
     rows = store.runs.failures(limit)

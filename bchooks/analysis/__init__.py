@@ -20,6 +20,7 @@ from collections import namedtuple
 
 import pandas as pd
 
+from ..store import Store
 from . import plots
 from .cache import Projection
 from .reports import (_frame_of, customers, load_frames, money, open_orders, repeat_rate, revenue, sales_by_country,
@@ -28,7 +29,7 @@ from .reports import (_frame_of, customers, load_frames, money, open_orders, rep
 Frames = namedtuple("Frames", "orders items")
 
 
-def frames(store) -> Frames:
+def frames(store: Store) -> Frames:
     """`Frames(orders, items)` of a store: one row per order in its latest state (sorted by `created_at`, then
     `order_id`) and one row per line item of it (in that order, then by `line`). Reads only what was stored since
     the last call (the cache beside the database)."""

@@ -7,6 +7,8 @@ Passing a store, a `Projection` or a tuple instead of frames still works for one
 """
 
 import warnings
+from decimal import Decimal
+from typing import Any
 
 
 import numpy as np
@@ -19,7 +21,7 @@ from .cache import Projection
 REFUNDED = "refunded"
 
 
-def load_frames(store):
+def load_frames(store: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(orders, items) of a store: the latest state of every order, and its line items (`Projection.frames`)."""
     with Projection(store) as projection:
         return projection.frames()
@@ -39,7 +41,7 @@ def _frame_of(source, which, report):
     return frames[which]
 
 
-def money(cents):
+def money(cents: Any) -> Decimal | None:
     """Exact `Decimal` of integer cents (None for missing)."""
     if cents is None or pd.isna(cents):
         return None
@@ -78,7 +80,7 @@ def _periods(created, freq):
     return months, months.astype("datetime64[M]").astype("datetime64[us]").view("int64")
 
 
-def revenue(orders, freq="D"):
+def revenue(orders: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Revenue of orders not refunded, per period (`D`, `W` weeks from Monday, `M`) and currency.
 
     Columns: period (start, UTC), currency, orders, revenue (Decimal). Sorted by period, then currency."""
@@ -103,7 +105,8 @@ def revenue(orders, freq="D"):
     return result.take(order).reset_index(drop=True)
 
 
-def top_products(items, orders=None, by="revenue", n=10, options=False):
+def top_products(items: pd.DataFrame, orders: Any = None, by: str = "revenue", n: int = 10,
+                 options: bool = False) -> pd.DataFrame:
     """The `n` best products (or product options) of orders not refunded. (`orders` is deprecated: each line
     item carries its order's payment status.)
 
@@ -135,7 +138,7 @@ def top_products(items, orders=None, by="revenue", n=10, options=False):
     return grouped.drop(columns="revenue_cents")
 
 
-def customers(orders):
+def customers(orders: pd.DataFrame) -> pd.DataFrame:
     """One row per customer (by email) and currency: name, orders, first and last order, lifetime value
     (`lifetime_value_cents`, exact integer cents). Orders without an e-mail form one row per currency whose
     `customer_email` and `customer_name` are missing, after that currency's customers. Sorted by currency,
@@ -167,7 +170,7 @@ def customers(orders):
     return result
 
 
-def repeat_rate(orders):
+def repeat_rate(orders: pd.DataFrame) -> float:
     """Share of customers (by email) with two or more orders not refunded; 0.0 with no customers. Orders without an
     e-mail cannot be told apart by customer and are left out of the rate (`summary` counts them)."""
     orders = _frame_of(orders, 0, "repeat_rate")
@@ -178,7 +181,7 @@ def repeat_rate(orders):
     return float((counts >= 2).sum() / customers) if customers else 0.0
 
 
-def sales_by_country(orders):
+def sales_by_country(orders: pd.DataFrame) -> pd.DataFrame:
     """Orders and revenue per shipping country and currency, sorted by orders descending, then country."""
     orders = _frame_of(orders, 0, "sales_by_country")
     keep = _kept(orders)
@@ -197,7 +200,7 @@ def sales_by_country(orders):
     return result
 
 
-def open_orders(orders, now=None):
+def open_orders(orders: pd.DataFrame, now: Any = None) -> pd.DataFrame:
     """Paid orders not shipped yet, oldest first: order_id, created_at, age, customer_name, currency, total_cents."""
     orders = _frame_of(orders, 0, "open_orders")  # sorted by created_at, then order_id: already oldest first
     frame = orders[["order_id", "created_at", "customer_name", "currency", "total_cents"]]
@@ -208,7 +211,7 @@ def open_orders(orders, now=None):
                          "currency": frame["currency"], "total_cents": frame["total_cents"]}).reset_index(drop=True)
 
 
-def shipping_times(orders):
+def shipping_times(orders: pd.DataFrame) -> pd.DataFrame:
     """Shipped orders with the time from order to the first event that showed them shipped; slowest first."""
     frame = _frame_of(orders, 0, "shipping_times")
     frame = frame[["order_id", "created_at", "shipped_at"]][frame["shipped_at"].notna().to_numpy()]
@@ -235,7 +238,7 @@ def _moment_text(value):
     return None if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def summary(orders, items=None):
+def summary(orders: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataFrame:
     """Headline numbers in one call, written for a person: a one-column DataFrame indexed by metric. Counts are
     integers, revenue exact `Decimal` per currency, the repeat rate a percentage (`53.6%`), times as text
     (`18 h 35 min`, `2026-11-30 14:02 UTC`); the reports have the same figures as numbers."""

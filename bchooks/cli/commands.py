@@ -9,7 +9,7 @@ from ..errors import ConfigError, InputError
 
 
 RUN_DIR = ".bchooks/run"  # (kit.RUN_DIR)
-_noted = []
+_noted: list[bool] = []
 
 
 def _kit_defaults(args):
@@ -94,10 +94,14 @@ def cmd_stop(args):
     return 0
 
 
+def _check_limit(limit):
+    if limit < 1:
+        raise InputError(f"--limit must be a whole number of at least 1, got {limit}")
+
+
 def cmd_events(args):
     config = _config(args)
-    if args.limit < 1:
-        raise InputError(f"--limit must be a whole number of at least 1, got {args.limit}")
+    _check_limit(args.limit)
     with _open_store(config, create=False) as store:
         if args.type:
             _check_type(args.type, store)
@@ -291,8 +295,7 @@ def cmd_replay(args):
 def cmd_failures(args):
     from ..worker import failures
     config = _config(args)
-    if args.limit < 1:
-        raise InputError(f"--limit must be a whole number of at least 1, got {args.limit}")
+    _check_limit(args.limit)
     with _open_store(config, create=False) as store:
         rows = failures(store, args.limit, config.secret_values())
     print_table([("EVENT", "TYPE", "HANDLER", "STATUS", "ATTEMPTS", "LAST_ERROR")] + [

@@ -5,6 +5,8 @@ import secrets
 import time
 
 from ..client import BigCartelClient
+from ..config import Config
+from ..store import Store
 from ..errors import ConfigError, InputError
 from ..wire import EVENT_TYPES, FORMATS, ORDER_TYPES, SHAPES, SIGNATURE_HEADERS
 from .sending import Attempt, Summary, send
@@ -83,7 +85,7 @@ def trigger_in_sandbox(config, event_type, count, *, shape=None, format=None, wa
     return events, summary
 
 
-def fill_demo_data(config, store, *, orders=300, seed=7):
+def fill_demo_data(config: Config, store: Store, *, orders: int = 300, seed: int = 7) -> str:
     """Give the analysis something to show: when the store holds no real shop's orders (none, or only what the
     sandbox and the simulator made today) and no demo year yet, send a year of simulated trading
     (`history.trading_history`, ending at `config.demo_end`, else now). Returns one sentence saying what was done."""

@@ -5,6 +5,7 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
 
     schema.py           versioned migrations
     sqlite.py           the engine: connections, transactions, events
+    sql.py              the SQL its parts share: event rows and filters, connections, errors
     files.py            the writers' lock (with a deadline) and the check that the open files are still in place
     runs.py             handler runs: enqueue, claim, renew, finish, replay, failures
     reconciliations.py  reconciliation runs
@@ -13,7 +14,8 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
 
 from .interface import Appended, Store, StoredEvent
 from .schema import MIGRATIONS, SCHEMA_VERSION, migrate
-from .sqlite import EventStore, event_filter, event_row, insert_rows, scan_order_events
+from .sql import event_filter, event_row, insert_rows, scan_order_events
+from .sqlite import EventStore
 
 __all__ = ["Appended", "EventStore", "MIGRATIONS", "SCHEMA_VERSION", "Store", "StoredEvent", "event_filter",
            "event_row", "insert_rows", "migrate", "scan_order_events"]

@@ -68,7 +68,7 @@ class HandlerRuns:
     def replay(self, now, *, event_ids=(), dead=False, type=None, since=None):
         """Put runs back to pending (not those running): of these events, the dead ones, or those of events of
         `type` received since `since`; returns how many. At least one selection is needed."""
-        from .sqlite import event_filter
+        from .sql import event_filter
         where, params = [], []
         if event_ids:
             where.append(f"event_id IN ({','.join('?' * len(event_ids))})")

@@ -16,13 +16,15 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
+from typing import Any
 
 from ..clock import now_iso
-from ..errors import MissingStore, StoreError, StoreUnavailable, UnstorableEvent
+from ..errors import StoreError, StoreUnavailable
 from .files import FileIdentity, WriterLock, writers_turn
 from .interface import Appended, StoredEvent
+from .sql import _EVENT_COLUMNS, _INSERT, _connect, _in_memory, _unavailable, event_filter, event_row, insert_rows
 from .reconciliations import Reconciliations
 from .rejections import RejectionLog
 from .runs import HandlerRuns
@@ -30,91 +32,13 @@ from .schema import migrate
 
 log = logging.getLogger("bchooks.store")
 
-_INSERT = ("INSERT INTO events (received_at, type, account_id, resource_id, body, body_sha256, signature_header,"
-           " remote_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (body_sha256) DO NOTHING RETURNING id")
-_EVENT_COLUMNS = "id, received_at, type, account_id, resource_id, body, body_sha256, signature_header, remote_addr"
-
-
-def event_filter(*, type=None, since=None):
-    """(SQL conditions, parameters) selecting events of one `type` (or a tuple of types) received at or after
-    `since` (ISO text); no conditions when neither is given."""
-    where, params = [], []
-    if isinstance(type, (tuple, list)):
-        where.append(f"type IN ({','.join('?' * len(type))})")
-        params.extend(type)
-    elif type:
-        where.append("type = ?")
-        params.append(type)
-    if since:
-        where.append("received_at >= ?")
-        params.append(since)
-    return where, params
-
-
-def event_row(body, envelope, *, signature_header=None, remote_addr=None, received_at=None):
-    """The `events` columns after `id` for a verified body and its envelope."""
-    return (received_at or now_iso(), envelope.type, envelope.account_id, envelope.resource_id, body,
-            hashlib.sha256(body).hexdigest(), signature_header, remote_addr)
-
-
-def insert_rows(conn, rows):
-    """Insert event rows (the `events` columns after `id`) inside the caller's transaction; one `Appended` per
-    row, a body already stored being a duplicate of that row. A row that cannot be written (its values, not the
-    database) gets an `UnstorableEvent` in its place and the others go on: one bad event never fails its batch.
-    A database that cannot be written raises for all of them."""
-    results = []
-    for row in rows:
-        try:
-            inserted = conn.execute(_INSERT, row).fetchall()
-        except sqlite3.OperationalError:
-            raise
-        except (sqlite3.Error, ValueError, TypeError, OverflowError) as error:  # (UnicodeEncodeError: ValueError)
-            log.error("an event could not be stored (%s: %s); its sender gets 422", type(error).__name__, error)
-            results.append(UnstorableEvent(f"the event cannot be stored ({type(error).__name__})"))
-            continue
-        if inserted:
-            results.append(Appended(inserted[0][0], False))
-        else:
-            found = conn.execute("SELECT id FROM events WHERE body_sha256 = ?", (row[5],)).fetchone()
-            results.append(Appended(found[0], True))
-    return results
-
-
-def _unavailable(error, path):
-    text = str(error)
-    if "locked" in text or "busy" in text:
-        reason = "the database is locked by another writer"
-    elif "readonly" in text or "read-only" in text:
-        reason = "the database file is read-only"
-    elif "full" in text:
-        reason = "the disk or database is full"
-    else:
-        reason = f"the database cannot be written ({text})"
-    return StoreUnavailable(f"{reason}: {path}")
-
-
-def _in_memory(path):
-    return path in ("", ":memory:") or path.startswith("file::memory:")
-
-
-def _connect(path, timeout, create):
-    """A connection to `path`; never creates the file unless `create` (a deleted database is not silently replaced
-    by an empty one)."""
-    if _in_memory(path):
-        return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-    if not create and not os.path.exists(path):
-        raise MissingStore(f"no event store at {os.path.abspath(path)} (check --db or BCHOOKS_DB)")
-    return sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode={'rwc' if create else 'rw'}", uri=True,
-                           timeout=timeout, isolation_level=None, check_same_thread=False)
-
-
 class EventStore:
     """The SQLite engine of the store (see `interface.Store` for what every engine offers)."""
 
     engine = "sqlite"
 
-    def __init__(self, path="bchooks.db", *, synchronous="NORMAL", busy_timeout=5.0, max_mb=0, create=True,
-                 auto_checkpoint=True):
+    def __init__(self, path: str | os.PathLike = "bchooks.db", *, synchronous: str = "NORMAL",
+                 busy_timeout: float = 5.0, max_mb: int = 0, create: bool = True, auto_checkpoint: bool = True) -> None:
         """Open (`create`: or create) the store at `path`; `StoreError` when it is missing (with `create=False`),
         not a bchooks store, or of a newer schema. `auto_checkpoint=False` leaves WAL checkpoints to the caller
         (`checkpoint()`; the receiver's group committer runs them on a background thread)."""
@@ -137,7 +61,7 @@ class EventStore:
             self._connection(create=create)
 
     @classmethod
-    def from_config(cls, config, **kwargs):
+    def from_config(cls, config: Any, **kwargs: Any) -> "EventStore":
         return cls(config.db, synchronous=config.synchronous, busy_timeout=config.busy_timeout,
                    max_mb=config.max_db_mb, **kwargs)
 
@@ -150,7 +74,7 @@ class EventStore:
     def __exit__(self, *exc):
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         if self._pid == os.getpid():
             self.rejection_log.flush()
         with self._lock:
@@ -372,7 +296,8 @@ class EventStore:
         """The first column of the first row of a read (for the store's own modules)."""
         return self._read(sql, params)[0][0]
 
-    def append(self, body, envelope, *, signature_header=None, remote_addr=None, received_at=None):
+    def append(self, body: bytes, envelope: Any, *, signature_header: str | None = None,
+               remote_addr: str | None = None, received_at: str | None = None) -> Appended:
         """Store a verified event; an identical body already stored is not stored again. Returns only once the
         row is committed (with group commit, together with the other appends waiting at that moment)."""
         row = event_row(body, envelope, signature_header=signature_header, remote_addr=remote_addr,
@@ -410,11 +335,12 @@ class EventStore:
         (`rejections.py`). Never raises for a database that cannot be written."""
         self.rejection_log.record(reason, path=path, remote_addr=remote_addr, size=size)
 
-    def get(self, event_id):
+    def get(self, event_id: int) -> StoredEvent | None:
         rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
         return StoredEvent(*rows[0]) if rows else None
 
-    def iter_events(self, *, type=None, since=None, after_id=0, limit=None, batch=1000):
+    def iter_events(self, *, type: str | tuple | None = None, since: str | None = None, after_id: int = 0,
+                    limit: int | None = None, batch: int = 1000) -> Iterator[StoredEvent]:
         """Events in id order: of one `type` (or a tuple of types), received at or after `since` (ISO text),
         with id > `after_id`."""
         where, params = event_filter(type=type, since=since)
@@ -432,14 +358,14 @@ class EventStore:
             if remaining is not None:
                 remaining -= len(rows)
 
-    def latest(self, limit=20, *, type=None):
+    def latest(self, limit: int = 20, *, type: str | tuple | None = None) -> list[StoredEvent]:
         """The newest `limit` events, newest first."""
         where, params = event_filter(type=type)
         rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(where) or '1'}"
                           " ORDER BY id DESC LIMIT ?", (*params, limit))
         return [StoredEvent(*row) for row in rows]
 
-    def count(self, *, type=None):
+    def count(self, *, type: str | tuple | None = None) -> int:
         where, params = event_filter(type=type)
         return self._read(f"SELECT count(*) FROM events WHERE {' AND '.join(where) or '1'}", params)[0][0]
 
@@ -450,7 +376,7 @@ class EventStore:
                                          f"{' AND '.join(where) or '1'}", params):
             yield resource_id
 
-    def counts_by_type(self):
+    def counts_by_type(self) -> dict[str, int]:
         return dict(self._read("SELECT type, count(*) FROM events GROUP BY type ORDER BY count(*) DESC, type"))
 
     def rejections(self, limit=20):
@@ -466,20 +392,6 @@ class EventStore:
         rows = self._read("SELECT id, body_sha256 FROM events ORDER BY id DESC LIMIT 1")
         return rows[0] if rows else (0, None)
 
-    def schema_version(self):
+    def schema_version(self) -> int:
         return self._read("PRAGMA user_version")[0][0]
 
-
-def scan_order_events(path, first_id, last_id, types):
-    """(id, account_id, body, body_sha256, received_at) of the events of `types` with first_id <= id <= last_id, in
-    id order, read through a read-only connection of its own and SQLite's memory map (bodies read in place: a third
-    less time than copies). For analysis worker processes, which get a path, not a store."""
-    conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True, timeout=30)
-    try:
-        conn.execute(f"PRAGMA mmap_size = {2 ** 31}")
-        marks = ",".join("?" * len(types))
-        yield from conn.execute(f"SELECT id, account_id, body, body_sha256, received_at FROM events"
-                                f" WHERE id BETWEEN ? AND ? AND +type IN ({marks}) ORDER BY id",  # (+: by id, no sort)
-                                (first_id, last_id, *types))
-    finally:
-        conn.close()
