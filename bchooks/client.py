@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -55,9 +56,10 @@ def _detail(reply):
 
 class BigCartelClient:
     def __init__(self, api_url="https://api.bigcartel.com", token="", *, account_id="", receiver_url="",
-                 timeout=10.0, retries=3, backoff=0.5, token_source="BCHOOKS_TOKEN"):
-        """`token_source` says where the token came from, for the message when it is rejected ("the token given
-        with --token", "the token typed in the panel"...)."""
+                 timeout=10.0, retries=3, backoff=0.5, token_source="BCHOOKS_TOKEN", basic=None):
+        """`token` authorises as an OAuth app (Bearer); `basic` = (store subdomain, password) as the shop itself
+        (HTTP Basic, personal use). `token_source` says where the credential came from, for the message when it is
+        rejected ("the token given with --token", "the token typed in the panel"...)."""
         self.api_url = api_url.rstrip("/")
         self._token = token
         self.token_source = token_source
@@ -68,6 +70,11 @@ class BigCartelClient:
         self.session.headers.update({"Accept": JSONAPI, "User-Agent": USER_AGENT})
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
+        elif basic:
+            self.session.auth = requests.auth.HTTPBasicAuth(*basic)
+            self._token = "basic"
+            if token_source == "BCHOOKS_TOKEN":
+                self.token_source = f"the store password of {basic[0]}"
         reads = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
                       status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET", "HEAD"}),
                       respect_retry_after_header=True, raise_on_status=False)
@@ -111,7 +118,8 @@ class BigCartelClient:
         detail = _detail(reply)
         status = reply.status_code
         if status == 401:
-            message = (f"the API rejected the access token (401): check {self.token_source}" if self._token else
+            credential = "store password" if self.session.auth else "access token"
+            message = (f"the API rejected the {credential} (401): check {self.token_source}" if self._token else
                        "the API needs an access token (401): set BCHOOKS_TOKEN")
         elif webhooks and status in (404, 405):
             message = (f"{self.api_url} offers no webhook registration ({status}): set your app's webhook URL in "
@@ -170,21 +178,53 @@ class BigCartelClient:
         return self._account_id
 
     def iter_orders(self, *, updated_since: str | None = None, updated_until: str | None = None,
-                    page_size: int = 100, sort: str = "updated_at") -> Iterator[dict]:
-        """Every order as a JSON:API document (`data` and the `included` objects it points at), page by page."""
-        params: dict[str, Any] = {"page[limit]": page_size, "page[offset]": 0, "sort": sort}
-        if updated_since:
-            params["filter[updated_at_from]"] = updated_since
-        if updated_until:
-            params["filter[updated_at_to]"] = updated_until
-        url: str | None = f"/v1/accounts/{self.account_id}/orders"
-        query: dict[str, Any] | None = params
-        while url:
-            document = self._json("GET", url, params=query)
+                    page_size: int = 100) -> Iterator[dict]:
+        """Every order updated at or after `updated_since` (up to `updated_until`), oldest update first, as a
+        JSON:API document (`data` and the `included` objects it points at).
+
+        Pages are keyed by time, not by offset: each page starts at the newest `updated_at` of the one before
+        (orders already read at that very time are skipped). An order updated while the walk is under way moves to
+        its end and is read there; with offsets it could slip into a page already read and be missed. Only a
+        page whose orders all share one `updated_at` is followed by offset, within that time."""
+        since, offset = updated_since, 0
+        seen: set[tuple] = set()
+        while True:
+            params: dict[str, Any] = {"page[limit]": page_size, "page[offset]": offset, "sort": "updated_at",
+                                      "sort_direction": "asc"}
+            if since:
+                params["filter[updated_at_from]"] = since
+            if updated_until:
+                params["filter[updated_at_to]"] = updated_until
+            document = self._json("GET", f"/v1/accounts/{self.account_id}/orders", params=params)
+            orders = document.get("data", [])
             index = {(i.get("type"), i.get("id")): i for i in document.get("included", [])}
-            for order in document.get("data", []):
-                yield {"data": order, "included": related(order, index)}
-            url, query = (document.get("links") or {}).get("next"), None
+            for order in orders:
+                if (order.get("id"), _updated(order)) not in seen:
+                    yield {"data": order, "included": related(order, index)}
+            if len(orders) < page_size or not (document.get("links") or {}).get("next"):
+                return
+            last = _updated(orders[-1])
+            if last is None or last == since:  # a whole page at one time: go on by offset within it
+                offset += page_size
+            else:
+                since, offset = last, 0
+                seen.clear()
+            seen |= {(order.get("id"), last) for order in orders if _updated(order) == last}
+
+    def iter_products(self, page_size: int = 100) -> Iterator[dict]:
+        """Every product as a JSON:API document (`data` and its `included` options), by position, page by page
+        (the API has no updated-since filter for products: a walk reads the catalogue)."""
+        offset = 0
+        while True:
+            document = self._json("GET", f"/v1/accounts/{self.account_id}/products",
+                                  params={"page[limit]": page_size, "page[offset]": offset})
+            products = document.get("data", [])
+            index = {(i.get("type"), i.get("id")): i for i in document.get("included", [])}
+            for product in products:
+                yield {"data": product, "included": related(product, index)}
+            if len(products) < page_size or not (document.get("links") or {}).get("next"):
+                return
+            offset += page_size
 
     def get_order(self, order_id: str) -> dict:
         """One order as a JSON:API document (`data` and `included`)."""
@@ -219,6 +259,11 @@ def receiver_health(webhook_url, timeout=5.0):
                        + (f": {document.get('message')}" if isinstance(document, dict) and "message" in document
                           else ""), status=reply.status_code, url=url)
     return document
+
+
+def _updated(resource):
+    attributes = resource.get("attributes")
+    return attributes.get("updated_at") if isinstance(attributes, dict) else None
 
 
 def related(resource, index):

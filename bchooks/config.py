@@ -50,6 +50,18 @@ def _seconds(name, raw):
     return value
 
 
+def _duration(name, raw):
+    text = str(raw).strip().lower()
+    unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+    try:
+        value = float(text[:-1] if unit else text) * (unit or 1)
+    except ValueError:
+        raise ConfigError(f"{name} must be a duration such as 300, 30s or 5m, got {str(raw)!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1 second, got {str(raw)!r}")
+    return value
+
+
 def _synchronous(name, raw):
     value = str(raw).strip().upper()
     if value not in ("NORMAL", "FULL"):
@@ -100,6 +112,7 @@ class Setting:
 #: the local sandbox's port and token: one constant each (the token is not a secret: the sandbox prints it)
 SANDBOX_PORT = 8081
 SANDBOX_TOKEN = "sandbox-token"
+SANDBOX_PASSWORD = "sandbox-password"  # each sandbox shop's store password, for HTTP Basic (personal use)
 
 
 SETTINGS = (
@@ -141,6 +154,10 @@ SETTINGS = (
             secret=True),
     Setting("receiver_url", "BCHOOKS_RECEIVER_URL", "", _text,
             "Public URL of your receiver, as Big Cartel should call it (default: built from host, port, path)."),
+    Setting("shops", "BCHOOKS_SHOPS", "~/.config/bchooks/shops.json", _text,
+            "The file of connected shops' credentials (mode 0600; keep it out of any repository).", "--shops-file"),
+    Setting("poll_every", "BCHOOKS_POLL_EVERY", 300.0, _duration,
+            "Seconds between two polls of every shop (`bchooks poll`; `5m`, `30s` work too).", "--every"),
     Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
             "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
             "bytes every time (the tests and the stored notebooks do)."),
@@ -182,6 +199,8 @@ class Config:
     jsonl_path: str = _field("jsonl_path")
     chat_webhook_url: str = _field("chat_webhook_url")
     receiver_url: str = _field("receiver_url")
+    shops: str = _field("shops")
+    poll_every: float = _field("poll_every")
     demo_end: str = _field("demo_end")
 
     @classmethod

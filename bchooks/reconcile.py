@@ -34,7 +34,8 @@ def reconcile(store: Store, client: BigCartelClient, since: str | None = None) -
     run = store.reconciliations.start(since)
     try:
         orders = Projection(store).frames()[0]
-        known = dict(zip(orders["order_id"].astype(str), orders["updated_at"]))
+        mine = orders["account_id"].isna() | (orders["account_id"] == str(client.account_id))  # (this shop's)
+        known = dict(zip(orders["order_id"][mine].astype(str), orders["updated_at"][mine]))
         checked = missing = stale = 0
         for document in client.iter_orders(updated_since=since):
             checked += 1

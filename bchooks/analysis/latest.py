@@ -92,9 +92,36 @@ def unique_labels_dtype(labels):
     return fast(labels, False) if fast else pd.CategoricalDtype(labels)
 
 
+def _accounts(frame):
+    """The frame's account column (one shop when it has none: frames built by hand)."""
+    if "account_id" in frame:
+        return frame["account_id"]
+    return pd.Series([""] * len(frame), dtype=object)
+
+
+def order_keys(*frames):
+    """Integer codes of each row's order, the same across `frames`: an order is (account_id, order_id), since two
+    shops may use the same order numbers. Events without an account (the guide's format) belong to the shop when
+    the frames hold one; beside several shops they form one of their own. One array for one frame, a list for
+    several."""
+    accounts = pd.concat([_accounts(f) for f in frames], ignore_index=True) if len(frames) > 1 else \
+        _accounts(frames[0])
+    known = accounts.dropna().unique()
+    if len(known) == 1:
+        accounts = accounts.fillna(known[0])
+    ids = pd.concat([f["order_id"] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0]["order_id"]
+    account_codes, accounts_seen = pd.factorize(accounts, use_na_sentinel=False)
+    id_codes, _ = pd.factorize(ids, use_na_sentinel=False)
+    combined, _ = pd.factorize(id_codes.astype(np.int64) * (len(accounts_seen) + 1) + account_codes)
+    if len(frames) == 1:
+        return combined
+    bounds = np.cumsum([0, *(len(f) for f in frames)])
+    return [combined[bounds[n]:bounds[n + 1]] for n in range(len(frames))]
+
+
 def _winners(orders):
     """(row of each order's winning event, by order of first appearance; its shipped_at as int64 µs)."""
-    order, _ = pd.factorize(orders["order_id"])  # integers from here on: no string sorting of a million rows
+    order = order_keys(orders)  # integers from here on: no string sorting of a million rows
     shipped = orders["shipped_at"].to_numpy("datetime64[us]").view("int64").copy()
     shipped[orders["shipped_at"].isna().to_numpy()] = _NAT
     counts = np.bincount(order)
@@ -187,7 +214,8 @@ def merge(state, delta):
     (orders, items), (new_orders, new_items) = state, delta
     if not len(new_orders):
         return orders, items
-    touched = orders["order_id"].isin(new_orders["order_id"]).to_numpy()
+    base_keys, new_keys = order_keys(orders, new_orders)
+    touched = np.isin(base_keys, new_keys)
     old = np.flatnonzero(touched)
     old_items = items["event_id"].isin(orders["event_id"].to_numpy()[old]).to_numpy()
     combined, combined_items = settle(concat([orders.take(old), new_orders]), concat([items[old_items], new_items]))

@@ -84,6 +84,8 @@ def build_parser():
     sandbox.add_argument("--format", choices=("docs", "guide"), default="docs",
                          help="envelope and signature header: docs (X-Webhook-Signature) or guide")
     _settings(sandbox, "sandbox_token")
+    sandbox.add_argument("--shops", dest="shop_count", type=int, default=1,
+                         help="how many shops it serves (accounts 1234567, 1234568, ...; default 1)")
     sandbox.add_argument("--drop", type=float, default=0.0, help="fraction of deliveries to drop on purpose")
     sandbox.add_argument("--retry-schedule", dest="retry_schedule", default="1,5,30",
                          help="seconds between delivery attempts (default 1,5,30)")
@@ -149,6 +151,28 @@ def build_parser():
     reconcile.add_argument("--since", help="only orders updated at or after this ISO time")
     _api_flags(reconcile)
     reconcile.set_defaults(run=c.cmd_reconcile, uses_kit=True)
+
+    connect = commands.add_parser("connect", help="connect a shop with its subdomain and store password "
+                                  "(password from BCHOOKS_SHOP_PASSWORD, or asked)")
+    connect.add_argument("--subdomain", required=True, help="the store's subdomain (yourshop of yourshop.bigcartel.com)")
+    _settings(connect, "api_url", "shops")
+    connect.set_defaults(run=c.cmd_connect, uses_kit=True)
+
+    shops = commands.add_parser("shops", help="the connected shops (never their credentials) and when each was polled")
+    _settings(shops, "shops", "db")
+    shops.set_defaults(run=c.cmd_shops, uses_kit=True)
+
+    disconnect = commands.add_parser("disconnect", help="forget a connected shop's credentials")
+    disconnect.add_argument("account", help="account id (see `bchooks shops`)")
+    _settings(disconnect, "shops")
+    disconnect.set_defaults(run=c.cmd_disconnect)
+
+    poll = commands.add_parser("poll", help="store every connected shop's new and changed orders and products as "
+                               "events, every few minutes (or --once)")
+    _settings(poll, "db", "shops", "poll_every", "api_url", "token", "account_id")
+    poll.add_argument("--once", action="store_true", help="poll every shop once, then exit")
+    poll.add_argument("--account", help="only this shop")
+    poll.set_defaults(run=c.cmd_poll, uses_kit=True)
     return parser
 
 

@@ -5,6 +5,8 @@
 `{"errors": [{"status", "title", "detail", "source"}]}`. Everything is in memory.
 """
 
+import base64
+import hmac
 import itertools
 import json
 import threading
@@ -15,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import bottle
 
 from ..clock import iso, now_iso, parse_iso
-from ..config import SANDBOX_TOKEN
+from ..config import SANDBOX_PASSWORD, SANDBOX_TOKEN
 from .deliveries import DEFAULT_SCHEDULE, Dispatcher
 from ..wire import EVENT_TYPES, FORMATS, SHAPES, SIGNATURE_HEADERS
 from .shop import Shop, envelope, jsonapi_order, jsonapi_product, real_time, run_tag
@@ -28,13 +30,19 @@ SORTABLE = ("created_at", "updated_at", "completed_at")
 
 class Sandbox:
     def __init__(self, secret, *, token=DEFAULT_TOKEN, seed=0, shape="flat", format="docs", drop=0.0,
-                 schedule=DEFAULT_SCHEDULE, timeout=5.0, clock=real_time):
+                 schedule=DEFAULT_SCHEDULE, timeout=5.0, clock=real_time, shops=1, password=SANDBOX_PASSWORD):
         """`clock`: the time events are stamped with (the real time); order ids carry the time the shop was made
-        (`BCSB-<run tag>-000001`), so a restarted sandbox never reuses one."""
+        (`BCSB-<run tag>-000001`), so a restarted sandbox never reuses one. `shops`: how many shops it serves
+        (accounts 1234567, 1234568, ...; subdomains sandbox-shop, sandbox-shop-2, ...), whose order numbers overlap
+        as real shops' do; each takes HTTP Basic with its subdomain and `password`, the token takes them all."""
         if shape not in SHAPES or format not in FORMATS:
             raise ValueError("shape must be flat or jsonapi, format docs or guide")
         self._token = token
         self._clock = clock
+        self._password = password
+        self.shop_count = max(1, int(shops))
+        self.faults = []  # (status, retry_after) answers the next REST reads get instead (POST /sandbox/faults)
+        self.reads = 0  # REST reads answered, for measuring what polling costs
         self.seed, self.shape, self.format = seed, shape, format
         self.lock = threading.RLock()
         self.dispatcher = Dispatcher(secret, schedule=schedule, drop=drop, seed=seed, timeout=timeout)
@@ -45,8 +53,14 @@ class Sandbox:
 
     def reset(self):
         with self.lock:
-            started = self._clock()
-            self.shop = Shop(self.seed, clock=self._clock, order_prefix=f"BCSB-{run_tag(started, fresh=True)}")
+            prefix = f"BCSB-{run_tag(self._clock(), fresh=True)}"  # one for all shops: their numbers overlap
+            self.shops = {}
+            for n in range(self.shop_count):
+                suffix = f"-{n + 1}" if n else ""
+                shop = Shop(self.seed + n, account_id=str(1234567 + n), clock=self._clock, order_prefix=prefix,
+                            subdomain=f"sandbox-shop{suffix}", store_name=f"Sandbox Shop{' ' + str(n + 1) if n else ''}")
+                self.shops[shop.account_id] = shop
+            self.shop = next(iter(self.shops.values()))  # the first: where events go unless told otherwise
             self.webhooks = {}
             self.events = []
             self._webhook_ids = itertools.count(1)
@@ -56,6 +70,21 @@ class Sandbox:
         scheme, _, value = (header or "").partition(" ")
         return scheme.lower() == "bearer" and value.strip() == self._token
 
+    def authorised_shops(self, header):
+        """The shops a request's Authorization opens: all of them for the token, one for its subdomain and
+        password (HTTP Basic), none otherwise."""
+        scheme, _, value = (header or "").partition(" ")
+        if scheme.lower() == "bearer" and value.strip() == self._token:
+            return list(self.shops.values())
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return []
+            return [s for s in self.shops.values() if s.account["subdomain"] == user and
+                    hmac.compare_digest(password.encode(), self._password.encode())]
+        return []
+
     def register(self, url, events):
         with self.lock:
             webhook = {"id": str(next(self._webhook_ids)), "url": url, "events": list(events),
@@ -63,16 +92,18 @@ class Sandbox:
             self.webhooks[webhook["id"]] = webhook
             return webhook
 
-    def trigger(self, event_type, count=1, *, shape=None, format=None):
-        """Change the shop `count` times and deliver each event to the subscribed webhooks."""
+    def trigger(self, event_type, count=1, *, shape=None, format=None, account_id=None):
+        """Change the shop (the first, or `account_id`'s) `count` times and deliver each event to the subscribed
+        webhooks."""
         shape, format = shape or self.shape, format or self.format
         created = []
         with self.lock:
+            shop = self.shops.get(str(account_id)) if account_id else self.shop
             for _ in range(count):
-                resource = self.shop.make(event_type)
-                body = envelope(event_type, resource, self.shop.account_id, shape=shape, format=format)
+                resource = shop.make(event_type)
+                body = envelope(event_type, resource, shop.account_id, shape=shape, format=format)
                 event = {"id": len(self.events) + 1, "type": event_type, "resource_id": str(resource["id"]),
-                         "created_at": now_iso()}
+                         "account_id": shop.account_id, "created_at": now_iso()}
                 self.events.append(event)
                 targets = [w for w in self.webhooks.values() if event_type in w["events"]]
                 deliveries = self.dispatcher.enqueue(event["id"], event_type, body, targets,
@@ -152,18 +183,36 @@ def create_sandbox_app(sandbox):
         parts = bottle.request.urlparts
         return f"{parts.scheme}://{parts.netloc}"
 
-    def guard(reads=False):
+    def guard(reads=False, basic=False):
+        """The shops the request may read (HTTP Basic only where `basic`: the shop's own REST reads)."""
         request = bottle.request
+        if reads:
+            with sandbox.lock:
+                sandbox.reads += 1
+                fault = sandbox.faults.pop(0) if sandbox.faults else None
+            if fault is not None:
+                status, retry_after = fault
+                answer = _error(status, "Too Many Requests" if status == 429 else "Unavailable", "the sandbox was told "
+                                "to fail this request (POST /sandbox/faults)")
+                answer.set_header("Retry-After", str(retry_after))
+                raise answer
         if reads and JSONAPI not in request.get_header("Accept", ""):
             raise _error(406, "Not Acceptable", f"send the header Accept: {JSONAPI}")
         if reads and not request.get_header("User-Agent"):
             raise _error(400, "Bad Request", "send a User-Agent header naming your app and a contact")
-        if not sandbox.check_token(request.get_header("Authorization")):
-            raise _error(401, "Unauthorized", "the access token is missing or wrong (send Authorization: Bearer ...)")
+        header = request.get_header("Authorization")
+        shops = sandbox.authorised_shops(header) if basic else (
+            list(sandbox.shops.values()) if sandbox.check_token(header) else [])
+        if not shops:
+            raise _error(401, "Unauthorized", "the credentials are missing or wrong (send Authorization: Bearer "
+                         "<token>, or HTTP Basic with the store's subdomain and password)")
+        return shops
 
-    def account_or_404(account_id):
-        if account_id != sandbox.shop.account_id:
-            raise _error(404, "Not Found", f"no account {account_id}")
+    def shop_or_404(account_id):
+        for shop in guard(reads=True, basic=True):
+            if shop.account_id == account_id:
+                return shop
+        raise _error(404, "Not Found", f"no account {account_id}")
 
     @app.post("/v1/webhooks")
     def register():
@@ -196,8 +245,7 @@ def create_sandbox_app(sandbox):
 
     @app.get("/v1/accounts")
     def accounts():
-        guard(reads=True)
-        account = sandbox.shop.account
+        account = guard(reads=True, basic=True)[0].account  # (the token's first account, or the Basic shop's)
         return _json({"data": [{"id": account["id"], "type": "accounts",
                                 "attributes": {k: v for k, v in account.items() if k not in ("id", "currency", "plan")},
                                 "relationships": {"currency": {"data": {"id": account["currency"],
@@ -206,8 +254,7 @@ def create_sandbox_app(sandbox):
 
     @app.get("/v1/accounts/<account_id>/orders")
     def orders(account_id):
-        guard(reads=True)
-        account_or_404(account_id)
+        shop = shop_or_404(account_id)
         since, until = _time_param("filter[updated_at_from]"), _time_param("filter[updated_at_to]")
         status = bottle.request.query.get("filter[shipping_status]")
         sort = bottle.request.query.get("sort", "-created_at")
@@ -216,7 +263,7 @@ def create_sandbox_app(sandbox):
         if field not in SORTABLE:
             return _error(400, "Invalid parameter", f"sort must be one of {', '.join(SORTABLE)}", "sort")
         with sandbox.lock:
-            rows = [o for o in sandbox.shop.orders.values()
+            rows = [o for o in shop.orders.values()
                     if (since is None or o["updated_at"] >= since) and (until is None or o["updated_at"] <= until)
                     and (not status or o["shipping_status"] == status)]
             rows.sort(key=lambda o: (o[field], o["id"]), reverse=descending)
@@ -228,20 +275,18 @@ def create_sandbox_app(sandbox):
 
     @app.get("/v1/accounts/<account_id>/orders/<order_id>")
     def order(account_id, order_id):
-        guard(reads=True)
-        account_or_404(account_id)
+        shop = shop_or_404(account_id)
         with sandbox.lock:
-            found = sandbox.shop.orders.get(order_id)
+            found = shop.orders.get(order_id)
             if found is None:
                 return _error(404, "Not Found", f"no order {order_id}")
             return _json(jsonapi_order(found))
 
     @app.get("/v1/accounts/<account_id>/products")
     def products(account_id):
-        guard(reads=True)
-        account_or_404(account_id)
+        shop = shop_or_404(account_id)
         with sandbox.lock:
-            rows = sorted(sandbox.shop.products.values(), key=lambda p: p["position"])
+            rows = sorted(shop.products.values(), key=lambda p: p["position"])
             page, meta, links = _page(rows, base_url())
             documents = [jsonapi_product(p) for p in page]
         return _json({"data": [d["data"] for d in documents],
@@ -264,7 +309,12 @@ def create_sandbox_app(sandbox):
             return _error(422, "Invalid event", "shape must be flat or jsonapi", "/shape")
         if format not in (None, *FORMATS):
             return _error(422, "Invalid event", "format must be docs or guide", "/format")
-        return _json({"events": sandbox.trigger(event_type, count, shape=shape, format=format)}, 202)
+        account_id = document.get("account_id")
+        if account_id is not None and str(account_id) not in sandbox.shops:
+            return _error(422, "Invalid event", f"account_id must be one of {', '.join(sandbox.shops)}",
+                          "/account_id")
+        return _json({"events": sandbox.trigger(event_type, count, shape=shape, format=format,
+                                                account_id=account_id)}, 202)
 
     @app.get("/sandbox/deliveries")
     def deliveries():
@@ -278,6 +328,17 @@ def create_sandbox_app(sandbox):
         return _json({"deliveries": sandbox.dispatcher.deliveries(event_ids=event_ids, state=state),
                       "counts": sandbox.dispatcher.counts()})
 
+    @app.post("/sandbox/faults")
+    def faults():
+        guard()
+        document = _json_object(b"{}", '{"status": 429, "count": N, "retry_after": S}')
+        status, count, retry_after = document.get("status", 429), document.get("count", 1), document.get("retry_after", 1)
+        if status not in (429, 500, 502, 503, 504) or not isinstance(count, int) or not 1 <= count <= 100:
+            return _error(422, "Invalid fault", "status must be 429 or 5xx, count a whole number from 1 to 100")
+        with sandbox.lock:
+            sandbox.faults.extend([(status, retry_after)] * count)
+        return _json({"faults": len(sandbox.faults)}, 202)
+
     @app.post("/sandbox/reset")
     def reset():
         guard()
@@ -288,7 +349,9 @@ def create_sandbox_app(sandbox):
     def healthz():
         with sandbox.lock:
             return _json({"status": "ok", "webhooks": len(sandbox.webhooks), "events": len(sandbox.events),
-                          "orders": len(sandbox.shop.orders), "deliveries": sandbox.dispatcher.counts()})
+                          "orders": sum(len(s.orders) for s in sandbox.shops.values()),
+                          "shops": len(sandbox.shops), "reads": sandbox.reads,
+                          "deliveries": sandbox.dispatcher.counts()})
 
     def error_page(error):
         bottle.response.content_type = JSONAPI

@@ -42,7 +42,7 @@ def real_time():
 
 class Shop:
     def __init__(self, seed=0, *, account_id="1234567", start="2026-01-01T09:00:00.000Z", mean_gap_minutes=30.0,
-                 order_prefix="BCSB", clock=None):
+                 order_prefix="BCSB", clock=None, subdomain="sandbox-shop", store_name="Sandbox Shop"):
         """`clock` (a function returning an aware datetime, e.g. `real_time`): stamp events with its time instead of
         the virtual clock that starts at `start` and advances by random gaps of `mean_gap_minutes`."""
         self.rng = random.Random(seed)
@@ -59,9 +59,9 @@ class Shop:
         self._option_seq = 0
         self._customers = 0
         self.account = {
-            "id": self.account_id, "subdomain": "sandbox-shop", "store_name": "Sandbox Shop",
-            "description": "Prints, pins and zines.", "contact_email": "shop@example.com",
-            "url": "https://sandbox-shop.bigcartel.com", "website": "", "currency": "USD", "plan": "Platinum",
+            "id": self.account_id, "subdomain": subdomain, "store_name": store_name,
+            "description": "Prints, pins and zines.", "contact_email": f"{subdomain}@example.com",
+            "url": f"https://{subdomain}.bigcartel.com", "website": "", "currency": "USD", "plan": "Platinum",
             "created_at": iso(self.clock), "updated_at": iso(self.clock),
         }
         for name, category, options in catalog.PRODUCTS:

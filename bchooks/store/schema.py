@@ -66,6 +66,17 @@ MIGRATIONS = (
         PRIMARY KEY (minute, reason)
     );
     """,
+    # 5: polling: where each shop's last walk of each resource ended
+    """
+    CREATE TABLE cursors (
+        account_id TEXT NOT NULL,
+        name TEXT NOT NULL,                 -- orders, products
+        value TEXT NOT NULL,                -- orders: the newest updated_at stored
+        updated_at TEXT NOT NULL,           -- when the cursor last moved (the shop's last poll)
+        PRIMARY KEY (account_id, name)
+    );
+    CREATE INDEX events_account_resource ON events (account_id, resource_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

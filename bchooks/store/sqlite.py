@@ -22,6 +22,7 @@ from typing import Any
 
 from ..clock import now_iso
 from ..errors import StoreError, StoreUnavailable
+from .cursors import Cursors
 from .files import FileIdentity, WriterLock, writers_turn
 from .interface import Appended, StoredEvent
 from .sql import _EVENT_COLUMNS, _INSERT, _connect, _in_memory, _unavailable, event_filter, event_row, insert_rows
@@ -57,6 +58,7 @@ class EventStore:
         self.rejection_log = RejectionLog(self)
         self.runs = HandlerRuns(self)
         self.reconciliations = Reconciliations(self)
+        self.cursors = Cursors(self)
         with self._lock:
             self._connection(create=create)
 
@@ -375,6 +377,26 @@ class EventStore:
         for (resource_id,) in self._read(f"SELECT DISTINCT resource_id FROM events WHERE "
                                          f"{' AND '.join(where) or '1'}", params):
             yield resource_id
+
+    def known_resources(self, account_id: str | None, types: tuple, ids: list[str]) -> dict[str, str]:
+        """{resource id: type of its newest event} for those of `ids` the store holds events of (of `types`) for
+        this account."""
+        known: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._read(f"SELECT resource_id, type FROM events WHERE id IN (SELECT max(id) FROM events"
+                              f" WHERE account_id IS ? AND type IN ({','.join('?' * len(types))})"
+                              f" AND resource_id IN ({','.join('?' * len(chunk))}) GROUP BY resource_id)",
+                              (account_id, *types, *chunk))
+            known.update(rows)
+        return known
+
+    def live_resources(self, account_id: str | None, types: tuple, deleted: str) -> set[str]:
+        """The resource ids (of `types`) of this account whose newest event is not of type `deleted`."""
+        rows = self._read(f"SELECT resource_id, type FROM events WHERE id IN (SELECT max(id) FROM events"
+                          f" WHERE account_id IS ? AND type IN ({','.join('?' * len(types))})"
+                          f" AND resource_id IS NOT NULL GROUP BY resource_id)", (account_id, *types))
+        return {resource for resource, kind in rows if kind != deleted}
 
     def counts_by_type(self) -> dict[str, int]:
         return dict(self._read("SELECT type, count(*) FROM events GROUP BY type ORDER BY count(*) DESC, type"))
