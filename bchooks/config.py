@@ -112,7 +112,8 @@ class Setting:
 #: the local sandbox's port and token: one constant each (the token is not a secret: the sandbox prints it)
 SANDBOX_PORT = 8081
 SANDBOX_TOKEN = "sandbox-token"
-SANDBOX_PASSWORD = "sandbox-password"  # each sandbox shop's store password, for HTTP Basic (personal use)
+SANDBOX_PASSWORD = "sandbox-password"
+SANDBOX_CLIENT_ID = "sandbox-client"  # the sandbox's OAuth app (its client secret is the sandbox's signing secret)  # each sandbox shop's store password, for HTTP Basic (personal use)
 
 
 SETTINGS = (
@@ -154,6 +155,12 @@ SETTINGS = (
             secret=True),
     Setting("receiver_url", "BCHOOKS_RECEIVER_URL", "", _text,
             "Public URL of your receiver, as Big Cartel should call it (default: built from host, port, path)."),
+    Setting("client_id", "BCHOOKS_CLIENT_ID", "", _text,
+            "Your approved app's client id (`bchooks connect --app`); its client secret is BCHOOKS_SECRET.",
+            "--client-id"),
+    Setting("authorize_url", "BCHOOKS_AUTHORIZE_URL", "https://my.bigcartel.com/oauth/authorize", _url,
+            "Where a shop's owner approves your app (OAuth), or the sandbox's `/oauth/authorize`.",
+            "--authorize-url"),
     Setting("shops", "BCHOOKS_SHOPS", "~/.config/bchooks/shops.json", _text,
             "The file of connected shops' credentials (mode 0600; keep it out of any repository).", "--shops-file"),
     Setting("poll_every", "BCHOOKS_POLL_EVERY", 300.0, _duration,
@@ -199,6 +206,8 @@ class Config:
     jsonl_path: str = _field("jsonl_path")
     chat_webhook_url: str = _field("chat_webhook_url")
     receiver_url: str = _field("receiver_url")
+    client_id: str = _field("client_id")
+    authorize_url: str = _field("authorize_url")
     shops: str = _field("shops")
     poll_every: float = _field("poll_every")
     demo_end: str = _field("demo_end")

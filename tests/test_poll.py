@@ -187,3 +187,86 @@ def _count(db):
         return sqlite3.connect(db).execute("SELECT count(*) FROM events").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def approve_in_a_browser(decision="approve", account_id="1234568", state=None):
+    """What the shop's owner does: open the approval page, pick a shop, press Approve (or Deny)."""
+    def open_url(url):
+        page = requests.get(url, timeout=10)
+        assert page.status_code == 200 and "Approve" in page.text
+        query = dict(item.split("=", 1) for item in url.split("?", 1)[1].split("&"))
+        from urllib.parse import unquote
+        form = {k: unquote(v) for k, v in query.items() if k in ("client_id", "redirect_uri", "state")}
+        if state is not None:
+            form["state"] = state
+        requests.post(url.split("?", 1)[0], data={**form, "decision": decision, "account_id": account_id},
+                      timeout=10)  # (follows the redirect to the callback, as a browser does)
+    return open_url
+
+
+def test_an_app_connects_a_shop_through_oauth(two_shops, book):
+    from bchooks.oauth import connect_app
+    shown = []
+    shop = connect_app(two_shops.url, f"{two_shops.url}/oauth/authorize", "sandbox-client", SECRET, book,
+                       show=shown.append, open_url=approve_in_a_browser(), timeout=20)
+    assert (shop.account_id, shop.kind, shop.store_name) == ("1234568", "token", "Sandbox Shop 2")
+    assert shown and "state=" in shown[0] and SECRET not in shown[0]
+    two_shops.sandbox.trigger("order.created", 2, account_id="1234568")
+    with shop.client() as client:
+        assert len(list(client.iter_orders())) == 2  # the token reads its shop...
+        with pytest.raises(ApiError):
+            client._json("GET", "/v1/accounts/1234567/orders")  # ...and no other
+    assert requests.post(f"{two_shops.url}/oauth/deauthorize/1234568", auth=("sandbox-client", SECRET)).status_code == 204
+    with shop.client() as client, pytest.raises(ApiError, match="401"):
+        client.account()
+
+
+@pytest.mark.parametrize("decision,state,message", [("deny", None, "did not approve"),
+                                                     ("approve", "forged-state", "another state")])
+def test_a_denied_or_forged_approval_connects_nothing(two_shops, book, decision, state, message):
+    from bchooks.oauth import OAuthError, connect_app
+    with pytest.raises(OAuthError, match=message):
+        connect_app(two_shops.url, f"{two_shops.url}/oauth/authorize", "sandbox-client", SECRET, book,
+                    show=lambda url: None, open_url=approve_in_a_browser(decision, state=state), timeout=20)
+    assert book.shops() == []
+
+
+def test_a_used_expired_or_wrong_secret_code_is_refused(two_shops):
+    from bchooks.oauth import OAuthError, exchange
+    app = two_shops.sandbox.oauth
+    code = app.grant("1234567", "http://127.0.0.1:9/callback")
+    token_url = f"{two_shops.url}/oauth/token"
+    with pytest.raises(OAuthError, match="invalid_client|wrong"):
+        exchange(token_url, "sandbox-client", "not-the-secret", code, "http://127.0.0.1:9/callback")
+    assert exchange(token_url, "sandbox-client", SECRET, code, "http://127.0.0.1:9/callback")["account_id"] == "1234567"
+    with pytest.raises(OAuthError, match="used, expired"):
+        exchange(token_url, "sandbox-client", SECRET, code, "http://127.0.0.1:9/callback")  # once only
+    app.code_ttl = 0.0
+    late = app.grant("1234567", "http://127.0.0.1:9/callback")
+    time.sleep(0.01)
+    with pytest.raises(OAuthError, match="expired"):
+        exchange(token_url, "sandbox-client", SECRET, late, "http://127.0.0.1:9/callback")
+
+
+@pytest.mark.integration
+def test_connect_app_from_the_cli_prints_the_url_and_keeps_the_token(tmp_path):
+    sandbox = SandboxProcess(tmp_path, "--shops", "2")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BCHOOKS_")},
+           "BCHOOKS_API_URL": sandbox.url, "BCHOOKS_SHOPS": str(tmp_path / "shops.json"), "BCHOOKS_SECRET": SECRET,
+           "BCHOOKS_CLIENT_ID": "sandbox-client", "BCHOOKS_AUTHORIZE_URL": f"{sandbox.url}/oauth/authorize"}
+    try:
+        connect = subprocess.Popen([sys.executable, "-m", "bchooks", "connect", "--app", "--no-browser", "--wait", "30"],
+                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        connect.stderr.readline()
+        url = connect.stderr.readline().strip()
+        assert url.startswith(f"{sandbox.url}/oauth/authorize?client_id=sandbox-client&response_type=code")
+        approve_in_a_browser(account_id="1234567")(url)
+        out, err = connect.communicate(timeout=30)
+        assert connect.returncode == 0 and "connected shop 1234567 (Sandbox Shop) to the app" in out, err
+        stored = (tmp_path / "shops.json").read_text()
+        token = json.loads(stored)["shops"][0]["secret"]
+        assert token not in out + err and SECRET not in out + err + stored
+        listing = bchooks(tmp_path, "shops", env=env).stdout
+        assert "1234567" in listing and "token" in listing and token not in listing
+    finally:
+        sandbox.stop()

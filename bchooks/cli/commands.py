@@ -4,7 +4,7 @@ import json
 import logging
 import sys
 
-from ..config import SANDBOX_TOKEN, SETTINGS, Config
+from ..config import SANDBOX_CLIENT_ID, SANDBOX_TOKEN, SETTINGS, Config
 from ..errors import BchooksError, ConfigError, InputError
 
 
@@ -26,6 +26,7 @@ def _kit_defaults(args):
         print(f"bchooks: using the kit `bchooks dev` runs in this folder (pid {kit['supervisor']}): sandbox "
               f"{kit['sandbox_url']}, receiver {kit['receiver_url']}, store {kit['db']}", file=sys.stderr)
     return {"api_url": kit["sandbox_url"], "token": kit.get("sandbox_token", SANDBOX_TOKEN),
+            "client_id": SANDBOX_CLIENT_ID, "authorize_url": f"{kit['sandbox_url']}/oauth/authorize",
             "sandbox_token": kit.get("sandbox_token", SANDBOX_TOKEN), "db": kit["db"],
             "receiver_url": kit["receiver_url"]}
 
@@ -336,6 +337,11 @@ def cmd_connect(args):
 
     from ..shops import connect_basic
     config = _config(args)
+    if args.app:
+        return _connect_app(args, config)
+    if not args.subdomain:
+        raise InputError("say which shop: --subdomain YOURSHOP (your own shop, with its store password), or --app "
+                         "(a shop approving your app)")
     password = os.environ.get("BCHOOKS_SHOP_PASSWORD", "")
     if not password:
         if not sys.stdin.isatty():
@@ -344,6 +350,20 @@ def cmd_connect(args):
         password = getpass.getpass(f"Password of the store {args.subdomain}: ")
     shop = connect_basic(config.api_url, args.subdomain, password, _book(config))
     print(f"connected shop {shop.account_id} ({shop.store_name or shop.subdomain}) with its store password; kept in "
+          f"{_book(config).path}")
+    return 0
+
+
+def _connect_app(args, config):
+    import webbrowser
+
+    from ..oauth import connect_app
+    shop = connect_app(
+        config.api_url, config.authorize_url, config.client_id, signing_secret(config), _book(config),
+        show=lambda url: print(f"Open this page to approve the app (waiting up to {args.wait:g} s):\n  {url}",
+                               file=sys.stderr, flush=True),
+        open_url=None if args.no_browser else webbrowser.open, timeout=args.wait)
+    print(f"connected shop {shop.account_id} ({shop.store_name or shop.account_id}) to the app; its token kept in "
           f"{_book(config).path}")
     return 0
 

@@ -154,8 +154,12 @@ def build_parser():
 
     connect = commands.add_parser("connect", help="connect a shop with its subdomain and store password "
                                   "(password from BCHOOKS_SHOP_PASSWORD, or asked)")
-    connect.add_argument("--subdomain", required=True, help="the store's subdomain (yourshop of yourshop.bigcartel.com)")
-    _settings(connect, "api_url", "shops")
+    connect.add_argument("--subdomain", help="your own shop: its subdomain (yourshop of yourshop.bigcartel.com)")
+    connect.add_argument("--app", action="store_true", help="a shop approving your app (OAuth): prints the page to "
+                         "open, waits for the approval on 127.0.0.1")
+    connect.add_argument("--no-browser", dest="no_browser", action="store_true", help="with --app, only print the URL")
+    connect.add_argument("--wait", type=float, default=300.0, help="with --app, seconds to wait (default 300)")
+    _settings(connect, "api_url", "shops", "client_id", "authorize_url")
     connect.set_defaults(run=c.cmd_connect, uses_kit=True)
 
     shops = commands.add_parser("shops", help="the connected shops (never their credentials) and when each was polled")

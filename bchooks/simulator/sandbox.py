@@ -11,7 +11,7 @@ import itertools
 import json
 import threading
 from socketserver import ThreadingMixIn
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import bottle
@@ -19,6 +19,7 @@ import bottle
 from ..clock import iso, now_iso, parse_iso
 from ..config import SANDBOX_PASSWORD, SANDBOX_TOKEN
 from .deliveries import DEFAULT_SCHEDULE, Dispatcher
+from .sandbox_oauth import SandboxApp, _valid_url, add_oauth_routes
 from ..wire import EVENT_TYPES, FORMATS, SHAPES, SIGNATURE_HEADERS
 from .shop import Shop, envelope, jsonapi_order, jsonapi_product, real_time, run_tag
 
@@ -40,6 +41,7 @@ class Sandbox:
         self._token = token
         self._clock = clock
         self._password = password
+        self.oauth = SandboxApp(self, secret)
         self.shop_count = max(1, int(shops))
         self.faults = []  # (status, retry_after) answers the next REST reads get instead (POST /sandbox/faults)
         self.reads = 0  # REST reads answered, for measuring what polling costs
@@ -76,6 +78,8 @@ class Sandbox:
         scheme, _, value = (header or "").partition(" ")
         if scheme.lower() == "bearer" and value.strip() == self._token:
             return list(self.shops.values())
+        if scheme.lower() == "bearer" and self.oauth.account_of(value.strip()):
+            return [self.shops[self.oauth.account_of(value.strip())]]
         if scheme.lower() == "basic":
             try:
                 user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
@@ -136,13 +140,6 @@ def _json_object(default, example):
     if not isinstance(document, dict):
         raise _error(400, "Bad Request", f"the body must be a JSON object: {example}")
     return document
-
-
-def _valid_url(url):
-    if not isinstance(url, str):
-        return False
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
 
 
 def _int_param(name, default, low, high):
@@ -327,6 +324,8 @@ def create_sandbox_app(sandbox):
             return _error(400, "Invalid parameter", "event_ids must be comma-separated numbers", "event_ids")
         return _json({"deliveries": sandbox.dispatcher.deliveries(event_ids=event_ids, state=state),
                       "counts": sandbox.dispatcher.counts()})
+
+    add_oauth_routes(app, sandbox)
 
     @app.post("/sandbox/faults")
     def faults():
