@@ -123,7 +123,8 @@ class BigCartelClient:
                        "the API needs an access token (401): set BCHOOKS_TOKEN")
         elif webhooks and status in (404, 405):
             message = (f"{self.api_url} offers no webhook registration ({status}): set your app's webhook URL in "
-                       f"Big Cartel instead, to {self.receiver_url or 'your receiver URL'}")
+                       f"Big Cartel instead, to {self.receiver_url or 'your receiver URL'}; every event type arrives "
+                       f"there (filter with handlers)")
         elif status == 404:
             message = f"not found (404): {method} {urlsplit(url).path}" + (f": {detail}" if detail else "")
         else:

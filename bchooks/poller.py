@@ -110,6 +110,7 @@ def poll_products(store, client, account_id, result, *, page_size=100, stop=None
 def poll_shop(store, shop, *, page_size=100, stop=None, client=None):
     """Poll one connected shop (`shops.Shop`) into the store; a `PollResult`."""
     result = PollResult(shop.account_id)
+    store.cursors.remember_shop(shop.account_id, shop.store_name)
     own = client is None
     client = client or shop.client()
     try:

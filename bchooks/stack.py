@@ -168,6 +168,7 @@ class Stack:
     def env(self):
         """BCHOOKS_* variables pointing at this stack (the secret included: never print this)."""
         return {"BCHOOKS_SECRET": self._secret, "BCHOOKS_DB": self.db, "BCHOOKS_PORT": str(self.receiver_port),
+                "BCHOOKS_SHOPS": str(self.run_dir.parent / "shops.json"),  # (the kit's shops: the sandbox's)
                 "BCHOOKS_RECEIVER_URL": self.receiver_url, "BCHOOKS_API_URL": self.sandbox_url,
                 "BCHOOKS_TOKEN": self.sandbox_token, "BCHOOKS_SANDBOX_TOKEN": self.sandbox_token}
 

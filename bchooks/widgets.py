@@ -85,6 +85,8 @@ class WebhookPanel(Panel):
         self.refresh_button.on_click(self._action(self.refresh))
         self.widget = w.VBox([
             w.HTML(f"<b>Webhooks at {escape(config.api_url)}</b>"), self.token, self.url,
+            w.HTML("<span class='bchooks-note'>Event types (the sandbox's and the guide's registration only: Big "
+                   "Cartel sends <i>every</i> type to an approved app's one webhook URL; filter with handlers)</span>"),
             w.GridBox(list(self.events.values()), layout=w.Layout(grid_template_columns="repeat(3, 230px)")),
             w.HBox([self.register_button, self.unregister_button, self.refresh_button]), self.status, self.table,
         ])
@@ -254,3 +256,58 @@ class OperationsPanel(Panel):
             result = reconcile(store, client)
         self.refresh()
         self.say(f"Reconciled: {result}.")
+
+
+class ShopPanel(Panel):
+    """Connect a shop with its subdomain and store password, list the connected shops, poll them now. The password
+    field is emptied once used and never shown again; the file of credentials is `config.shops`."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.subdomain = w.Text(description="Subdomain", placeholder="yourshop (of yourshop.bigcartel.com)",
+                                layout=w.Layout(width="480px"))
+        self.password = w.Password(description="Password", placeholder="the store password",
+                                   layout=w.Layout(width="480px"))
+        self.connect_button = w.Button(description="Connect", button_style="primary", icon="plug")
+        self.poll_button = w.Button(description="Poll now", icon="download")
+        self.table = w.HTML()
+        self.connect_button.on_click(self._action(self.connect))
+        self.poll_button.on_click(self._action(self.poll))
+        self.widget = w.VBox([w.HTML(f"<b>Shops read from {escape(config.api_url)}</b> (no webhooks needed: "
+                                     "their orders and products are polled)"), self.subdomain, self.password,
+                              w.HBox([self.connect_button, self.poll_button]), self.status, self.table])
+        self.rows = []
+
+    def _book(self):
+        from .shops import ShopBook
+        return ShopBook(self.config.shops)
+
+    def connect(self):
+        from .shops import connect_basic
+        password, self.password.value = self.password.value, ""
+        shop = connect_basic(self.config.api_url, self.subdomain.value.strip(), password, self._book())
+        self.refresh()
+        self.say(f"Connected shop {shop.account_id} ({shop.store_name or shop.subdomain}).")
+
+    def poll(self):
+        from .poller import poll_shop
+        shops = self._book().shops()
+        if not shops:
+            self.say("No shop is connected yet: give a subdomain and its password, then Connect.", ok=False)
+            return
+        with EventStore(self.config.db, busy_timeout=self.config.busy_timeout) as store:
+            results = [poll_shop(store, shop) for shop in shops]
+        self.refresh()
+        self.say(" ".join(f"{result}." for result in results))
+
+    def refresh(self):
+        import os
+        last = {}
+        if os.path.exists(self.config.db):
+            with EventStore(self.config.db, create=False) as store:
+                last = store.cursors.last_polled()
+        self.rows = [{**shop.public(), "last_polled": last.get(shop.account_id, "never")}
+                     for shop in self._book().shops()]
+        self.table.value = html_table(self.rows, ["account_id", "store_name", "kind", "subdomain", "last_polled"],
+                                      empty="no shop connected")

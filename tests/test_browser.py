@@ -118,10 +118,15 @@ def run_all(page, base, notebook, code_cells):
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Python 3 (ipykernel) | Idle")
 
 
+def code_cells(notebook):
+    document = json.loads((ROOT / "notebooks" / notebook).read_text())
+    return sum(cell["cell_type"] == "code" for cell in document["cells"])
+
+
 def test_register_and_unregister_from_the_webhook_panel(lab, page):
     from playwright.sync_api import expect
     base, stack = lab
-    run_all(page, base, "01_setup_webhooks.ipynb", 7)
+    run_all(page, base, "01_setup_webhooks.ipynb", code_cells("01_setup_webhooks.ipynb"))
     register = button(page, "Register")
     panel = page.locator(".widget-vbox", has=register).first
     url = panel.locator(".widget-text", has_text="Receiver URL").locator("input")
@@ -138,12 +143,21 @@ def test_register_and_unregister_from_the_webhook_panel(lab, page):
         expect(panel.locator(".bchooks-status")).to_contain_text("Unregistered 1 webhook")
         expect(panel.locator(".bchooks-empty")).to_contain_text("no webhooks registered")
         assert client.list_webhooks() == []
+    shops = page.locator(".widget-vbox", has=button(page, "Connect")).first
+    shops.locator(".widget-text", has_text="Subdomain").locator("input").fill("sandbox-shop")
+    shops.locator("input[type=password]").fill("sandbox-password")
+    button(shops, "Connect").click()
+    expect(shops.locator(".bchooks-status")).to_contain_text("Connected shop 1234567 (Sandbox Shop)")
+    button(shops, "Poll now").click()
+    expect(shops.locator(".bchooks-status")).to_contain_text("of 20 products")
+    expect(shops.locator(".bchooks-table")).to_contain_text("1234567")
+    assert "sandbox-password" not in shops.inner_text()
 
 
 def test_send_from_the_simulator_and_see_it_in_the_feed(lab, page):
     from playwright.sync_api import expect
     base, stack = lab
-    run_all(page, base, "02_simulate_events.ipynb", 13)
+    run_all(page, base, "02_simulate_events.ipynb", code_cells("02_simulate_events.ipynb"))
     with EventStore(stack.db) as store:
         before = store.count()
     simulator = page.locator(".widget-vbox", has=button(page, "Send")).first

@@ -131,10 +131,18 @@ def test_two_shops_with_the_same_order_numbers_stay_apart(two_shops, book, tmp_p
             poll_shop(store, connect_basic(two_shops.url, subdomain, PASSWORD, book))
         orders, items = analysis.frames(store)
     assert orders.groupby("account_id").size().to_dict() == {"1234567": 12, "1234568": 8}
+    assert dict(zip(orders["account_id"], orders["store_name"])) == {"1234567": "Sandbox Shop",
+                                                                     "1234568": "Sandbox Shop 2"}
     totals = {(a, o): t for a, o, t in zip(orders["account_id"], orders["order_id"], orders["total_cents"])}
     for account, shop in sandbox.shops.items():
         for oid, order in shop.orders.items():
             assert totals[(account, oid)] == round(float(order["total"]) * 100)
+    second = analysis.for_shop((orders, items), "1234568")
+    assert len(second.orders) == 8 and set(second.items["event_id"]) == set(second.orders["event_id"])
+    split = analysis.by_shop((orders, items))
+    assert sorted(split) == ["1234567", "1234568"]
+    revenue = {a: analysis.revenue(f.orders)["orders"].sum() for a, f in split.items()}
+    assert revenue == {"1234567": 12, "1234568": 8}  # any report, shop by shop
 
 
 def bchooks(folder, *args, env):

@@ -146,3 +146,23 @@ def test_operations_panel_replays_and_reconciles(config, sandbox_server, local_r
     sandbox_server.sandbox.trigger("order.created", 4)  # no webhook: the store misses them
     panel.reconcile_button.click()
     assert "4 missing" in panel.status.value and "4 checked, 4 missing, 0 stale" in panel.reconciliation.value
+
+
+def test_the_shop_panel_connects_polls_and_never_shows_the_password(config, sandbox_server, tmp_path):
+    from bchooks.widgets import ShopPanel
+    config = config.replace(shops=str(tmp_path / "shops.json"))
+    sandbox_server.sandbox.trigger("order.created", 4)
+    panel = ShopPanel(config)
+    panel.poll_button.click()
+    assert "No shop is connected yet" in panel.status.value
+    panel.subdomain.value, panel.password.value = "sandbox-shop", "wrong"
+    panel.connect_button.click()
+    assert "rejected the store password" in panel.status.value and "wrong" not in panel.status.value
+    assert panel.password.value == ""  # used once, gone
+    panel.password.value = "sandbox-password"
+    panel.connect_button.click()
+    assert "Connected shop 1234567 (Sandbox Shop)" in panel.status.value
+    assert "1234567" in panel.table.value and "sandbox-password" not in panel.table.value
+    panel.poll_button.click()
+    assert "shop 1234567: 4 of 4 orders read were new or changed, 20 of 20 products" in panel.status.value
+    assert "never" not in panel.table.value  # last polled, now

@@ -31,9 +31,23 @@ Frames = namedtuple("Frames", "orders items")
 
 def frames(store: Store) -> Frames:
     """`Frames(orders, items)` of a store: one row per order in its latest state (sorted by `created_at`, then
-    `order_id`) and one row per line item of it (in that order, then by `line`). Reads only what was stored since
-    the last call (the cache beside the database)."""
+    `order_id`) and one row per line item of it (in that order, then by `line`). An order is (account_id,
+    order_id); `store_name` names its shop where the store knows it (shops that were polled). Reads only what was
+    stored since the last call (the cache beside the database)."""
     return Frames(*load_frames(store))
+
+
+def for_shop(frames: Frames, account_id: str) -> Frames:
+    """The frames of one shop (orders of `account_id` and their line items), for any report."""
+    orders, items = frames
+    mine = orders[(orders["account_id"] == str(account_id)).to_numpy()].reset_index(drop=True)
+    return Frames(mine, items[items["event_id"].isin(mine["event_id"]).to_numpy()].reset_index(drop=True))
+
+
+def by_shop(frames: Frames) -> dict:
+    """{account_id: the frames of that shop}: any report, shop by shop (`{a: revenue(f.orders) for a, f in ...}`)."""
+    accounts = frames[0]["account_id"].dropna().unique()
+    return {account: for_shop(frames, account) for account in sorted(accounts)}
 
 
 def orders_frame(source) -> pd.DataFrame:
@@ -46,5 +60,5 @@ def line_items_frame(source) -> pd.DataFrame:
     return _frame_of(source, 1, "line_items_frame")
 
 
-__all__ = ["Frames", "Projection", "customers", "frames", "line_items_frame", "money", "open_orders", "orders_frame",
+__all__ = ["Frames", "Projection", "by_shop", "customers", "for_shop", "frames", "line_items_frame", "money", "open_orders", "orders_frame",
            "plots", "repeat_rate", "revenue", "sales_by_country", "shipping_times", "summary", "top_products"]

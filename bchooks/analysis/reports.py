@@ -22,9 +22,14 @@ REFUNDED = "refunded"
 
 
 def load_frames(store: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(orders, items) of a store: the latest state of every order, and its line items (`Projection.frames`)."""
+    """(orders, items) of a store: the latest state of every order, and its line items (`Projection.frames`), with
+    the `store_name` of each order's shop where the store knows it."""
     with Projection(store) as projection:
-        return projection.frames()
+        orders, items = projection.frames()
+    names = store.cursors.shop_names()
+    orders.insert(orders.columns.get_loc("account_id") + 1, "store_name",
+                  pd.Categorical(orders["account_id"].map(names)))
+    return orders, items
 
 
 def _frame_of(source, which, report):

@@ -3,6 +3,7 @@
 import json
 import logging
 import sys
+from pathlib import Path
 
 from ..config import SANDBOX_CLIENT_ID, SANDBOX_TOKEN, SETTINGS, Config
 from ..errors import BchooksError, ConfigError, InputError
@@ -27,6 +28,7 @@ def _kit_defaults(args):
               f"{kit['sandbox_url']}, receiver {kit['receiver_url']}, store {kit['db']}", file=sys.stderr)
     return {"api_url": kit["sandbox_url"], "token": kit.get("sandbox_token", SANDBOX_TOKEN),
             "client_id": SANDBOX_CLIENT_ID, "authorize_url": f"{kit['sandbox_url']}/oauth/authorize",
+            "shops": str(Path(RUN_DIR).resolve().parent / "shops.json"),
             "sandbox_token": kit.get("sandbox_token", SANDBOX_TOKEN), "db": kit["db"],
             "receiver_url": kit["receiver_url"]}
 
@@ -81,7 +83,8 @@ def cmd_env(args):
     if kit is None:
         raise InputError("no kit runs in this folder: start one with `bchooks dev` (or `python3 tools/kit.py start`)")
     values = {"BCHOOKS_API_URL": kit["sandbox_url"], "BCHOOKS_TOKEN": kit.get("sandbox_token", SANDBOX_TOKEN),
-              "BCHOOKS_DB": kit["db"], "BCHOOKS_RECEIVER_URL": kit["receiver_url"]}
+              "BCHOOKS_DB": kit["db"], "BCHOOKS_RECEIVER_URL": kit["receiver_url"],
+              "BCHOOKS_SHOPS": str(Path(RUN_DIR).resolve().parent / "shops.json")}
     for name, value in values.items():
         print(f"export {name}={shlex.quote(value)}")
     print('export BCHOOKS_SECRET="$(cat .bchooks/dev-secret)"  # the development secret, read from its file')
@@ -309,8 +312,18 @@ def cmd_reconcile(args):
     from ..reconcile import reconcile
     args.since = _check_since(args.since)
     config = _config(args)
-    with _open_store(config) as store, _client(config, args) as client:
-        print(reconcile(store, client, since=args.since))
+    connected = _book(config).shops()
+    if args.account:
+        connected = [s for s in connected if s.account_id == args.account]
+        if not connected:
+            raise InputError(f"no shop {args.account} is connected (see `bchooks shops`)")
+    with _open_store(config) as store:
+        if not connected or (config.token and not args.account):  # the token's shop, as before shops existed
+            with _client(config, args) as client:
+                print(reconcile(store, client, since=args.since))
+        for shop in connected:  # every connected shop, each against its own orders
+            with shop.client() as client:
+                print(f"shop {shop.account_id}: {reconcile(store, client, since=args.since)}")
     return 0
 
 

@@ -149,6 +149,9 @@ def build_parser():
     reconcile = commands.add_parser("reconcile", help="store orders the API has and the store lacks or has older")
     _store_flags(reconcile)
     reconcile.add_argument("--since", help="only orders updated at or after this ISO time")
+    reconcile.add_argument("--account", help="only this connected shop (default: every connected shop, and the "
+                           "shop of BCHOOKS_TOKEN)")
+    _settings(reconcile, "shops")
     _api_flags(reconcile)
     reconcile.set_defaults(run=c.cmd_reconcile, uses_kit=True)
 

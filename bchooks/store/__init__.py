@@ -9,7 +9,7 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
     files.py            the writers' lock (with a deadline) and the check that the open files are still in place
     runs.py             handler runs: enqueue, claim, renew, finish, replay, failures
     reconciliations.py  reconciliation runs
-    cursors.py          polling cursors, per shop and resource
+    cursors.py          polling cursors, per shop and resource, and the shops' names
     rejections.py       rejected requests, counted with a bounded sample
 """
 

@@ -21,6 +21,19 @@ class Cursors:
                          " ON CONFLICT (account_id, name) DO UPDATE SET value = excluded.value,"
                          " updated_at = excluded.updated_at", (account_id, name, value, now_iso()))
 
+    def remember_shop(self, account_id, store_name):
+        """Keep a shop's name (the analysis frames show it beside the account id)."""
+        if not store_name:
+            return
+        with self.store.transaction() as conn:
+            conn.execute("INSERT INTO accounts (account_id, store_name, updated_at) VALUES (?, ?, ?)"
+                         " ON CONFLICT (account_id) DO UPDATE SET store_name = excluded.store_name,"
+                         " updated_at = excluded.updated_at", (account_id, store_name, now_iso()))
+
+    def shop_names(self):
+        """{account_id: store name} of the shops the store has seen."""
+        return dict(self.store._read("SELECT account_id, store_name FROM accounts"))
+
     def last_polled(self):
         """{account_id: when its cursors last moved}."""
         return dict(self.store._read("SELECT account_id, max(updated_at) FROM cursors GROUP BY account_id"))

@@ -77,6 +77,14 @@ MIGRATIONS = (
     );
     CREATE INDEX events_account_resource ON events (account_id, resource_id);
     """,
+    # 6: the shops seen, by account: their names, for the analysis frames
+    """
+    CREATE TABLE accounts (
+        account_id TEXT PRIMARY KEY,
+        store_name TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
