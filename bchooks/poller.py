@@ -64,9 +64,9 @@ def _store_page(store, rows):
     return sum(1 for result in store.append_rows(rows) if not isinstance(result, Exception) and not result.duplicate)
 
 
-def poll_orders(store, client, account_id, result, *, page_size=100, stop=None):
+def poll_orders(store, client, account_id, result, *, page_size=100, stop=None, overlap=OVERLAP):
     cursor = store.cursors.get(account_id, "orders")
-    since = iso(parse_iso(cursor) - OVERLAP) if cursor else None
+    since = iso(parse_iso(cursor) - overlap) if cursor else None
     page, newest = [], cursor
     for document in client.iter_orders(updated_since=since, page_size=page_size):
         page.append(document)
@@ -107,14 +107,15 @@ def poll_products(store, client, account_id, result, *, page_size=100, stop=None
     store.cursors.set(account_id, "products", str(len(seen)))
 
 
-def poll_shop(store, shop, *, page_size=100, stop=None, client=None):
-    """Poll one connected shop (`shops.Shop`) into the store; a `PollResult`."""
+def poll_shop(store, shop, *, page_size=100, stop=None, client=None, overlap=OVERLAP):
+    """Poll one connected shop (`shops.Shop`) into the store; a `PollResult`. `overlap`: how far before the cursor
+    the orders walk starts (for clocks and late commits on the API's side)."""
     result = PollResult(shop.account_id)
     store.cursors.remember_shop(shop.account_id, shop.store_name)
     own = client is None
     client = client or shop.client()
     try:
-        poll_orders(store, client, shop.account_id, result, page_size=page_size, stop=stop)
+        poll_orders(store, client, shop.account_id, result, page_size=page_size, stop=stop, overlap=overlap)
         if result.complete:
             poll_products(store, client, shop.account_id, result, page_size=page_size, stop=stop)
     finally:
