@@ -61,7 +61,13 @@ def _store_page(store, rows):
     """Store a page of event rows in one transaction; how many were new."""
     if not rows:
         return 0
-    return sum(1 for result in store.append_rows(rows) if not isinstance(result, Exception) and not result.duplicate)
+    stored = 0
+    for row, result in zip(rows, store.append_rows(rows)):
+        if isinstance(result, Exception):  # (a row the database cannot take: said, and the others go on)
+            log.error("a polled %s %s could not be stored: %s", row[1], row[3], result)
+        elif not result.duplicate:
+            stored += 1
+    return stored
 
 
 def poll_orders(store, client, account_id, result, *, page_size=100, stop=None, overlap=OVERLAP):

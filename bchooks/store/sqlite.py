@@ -234,10 +234,6 @@ class EventStore:
             return 0
 
     # -- transactions and reads
-    def _write(self, sql, params):
-        with self.transaction() as conn:
-            return conn.execute(sql, params).fetchall()
-
     @contextmanager
     def transaction(self, timeout=None):
         """A write transaction (BEGIN IMMEDIATE ... COMMIT) on this process's connection, writers in turn;
@@ -377,19 +373,6 @@ class EventStore:
         for (resource_id,) in self._read(f"SELECT DISTINCT resource_id FROM events WHERE "
                                          f"{' AND '.join(where) or '1'}", params):
             yield resource_id
-
-    def known_resources(self, account_id: str | None, types: tuple, ids: list[str]) -> dict[str, str]:
-        """{resource id: type of its newest event} for those of `ids` the store holds events of (of `types`) for
-        this account."""
-        known: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            rows = self._read(f"SELECT resource_id, type FROM events WHERE id IN (SELECT max(id) FROM events"
-                              f" WHERE account_id IS ? AND type IN ({','.join('?' * len(types))})"
-                              f" AND resource_id IN ({','.join('?' * len(chunk))}) GROUP BY resource_id)",
-                              (account_id, *types, *chunk))
-            known.update(rows)
-        return known
 
     def live_resources(self, account_id: str | None, types: tuple, deleted: str) -> set[str]:
         """The resource ids (of `types`) of this account whose newest event is not of type `deleted`."""
