@@ -172,7 +172,7 @@ def build_parser():
     disconnect = commands.add_parser("disconnect", help="forget a connected shop's credentials")
     disconnect.add_argument("account", help="account id (see `bchooks shops`)")
     _settings(disconnect, "shops")
-    disconnect.set_defaults(run=c.cmd_disconnect)
+    disconnect.set_defaults(run=c.cmd_disconnect, uses_kit=True)
 
     poll = commands.add_parser("poll", help="store every connected shop's new and changed orders and products as "
                                "events, every few minutes (or --once)")
