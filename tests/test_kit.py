@@ -171,3 +171,19 @@ def test_messages_say_what_happened(tmp_path):
     finally:
         receiver.stop()
         sandbox.stop()
+
+
+def test_a_shop_connected_and_polled_in_the_kit_from_a_second_terminal(kit):
+    """The README's polling commands, run as written in the kit's folder: they use its sandbox, store and shops."""
+    folder, state = kit
+    assert bchooks(folder, "simulate", "order.created", "-n", "1", "--via-sandbox").returncode == 0  # (no webhook)
+    result = bchooks(folder, "connect", "--subdomain", "sandbox-shop", env={"BCHOOKS_SHOP_PASSWORD": "sandbox-password"})
+    assert result.returncode == 0 and "connected shop 1234567" in result.stdout, result.stderr
+    assert (folder / ".bchooks" / "shops.json").exists()
+    result = bchooks(folder, "poll", "--once")
+    assert result.returncode == 0 and "shop 1234567: 1 of 1 orders read were new or changed" in result.stderr
+    listing = bchooks(folder, "shops").stdout
+    assert "Sandbox Shop" in listing and "never" not in listing
+    assert "order.created" in bchooks(folder, "events", "--type", "order.created").stdout
+    assert bchooks(folder, "disconnect", "1234567").returncode == 0
+    assert "no shop connected" in bchooks(folder, "shops").stdout
