@@ -17,6 +17,14 @@ def _text(name, raw):
     return raw.strip()
 
 
+def _store_path(name, raw):
+    value = str(raw).strip()
+    if "://" in value:
+        raise ConfigError(f"{name} must be the path of a SQLite file, got a URL ({value.split('://', 1)[0]}://...): "
+                          "this bchooks stores events in SQLite only")
+    return value
+
+
 def _secrets(name, raw):
     if isinstance(raw, (tuple, list)):
         parts = [str(p).strip() for p in raw]
@@ -120,7 +128,7 @@ SETTINGS = (
     Setting("secrets", "BCHOOKS_SECRET", (), _secrets,
             "Webhook signing secret (your app's client_secret); several, comma-separated, during rotation. "
             "`serve` refuses to start without one.", secret=True),
-    Setting("db", "BCHOOKS_DB", "bchooks.db", _text, "SQLite file of the event store.", "--db"),
+    Setting("db", "BCHOOKS_DB", "bchooks.db", _store_path, "SQLite file of the event store.", "--db"),
     Setting("host", "BCHOOKS_HOST", "127.0.0.1", _text, "Address the receiver binds to.", "--host"),
     Setting("port", "BCHOOKS_PORT", 8080, _whole(0), "Port the receiver listens on.", "--port"),
     Setting("path", "BCHOOKS_PATH", "/webhook", _path, "URL path that accepts webhook POSTs.", "--path"),

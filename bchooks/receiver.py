@@ -145,7 +145,7 @@ def create_app(config: Config, store: Store | None = None, *, appender: Any = No
             return json_response(503, {"status": "unavailable", "store": "files_changed", "message": problem,
                                        "events": count})
         return json_response(200, {"status": "ok", "store": "ok", "version": __version__, "events": count,
-                                   "path": config.path})
+                                   "engine": store.engine, "schema": store.schema_version(), "path": config.path})
 
     def error_page(error):
         bottle.response.content_type = "application/json"

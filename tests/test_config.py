@@ -39,3 +39,8 @@ def test_repr_hides_secret_and_token():
 
 def test_every_setting_is_a_config_field():
     assert [s.field for s in SETTINGS] == [f for f in Config.__dataclass_fields__]
+
+
+def test_a_database_url_is_refused_with_a_sentence():
+    with pytest.raises(ConfigError, match="SQLite only"):
+        Config.load(env={"BCHOOKS_DB": "postgresql://bchooks@db.example/bchooks"})

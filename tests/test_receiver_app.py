@@ -244,3 +244,9 @@ def test_a_repeated_signature_header_verifies_when_one_value_matches(app, store)
     assert reply.status == 200 and store.get(reply.json()["id"]).signature_header == sign(body, SECRET)
     reply = call(app, body=body, headers={"X-Webhook-Signature": f"{'0' * 64}, {'1' * 64}"})
     assert reply.status == 401 and reply.json()["error"] == "invalid_signature"
+
+
+def test_healthz_says_which_engine_and_schema(app, store):
+    from bchooks.store import SCHEMA_VERSION
+    reply = call(app, method="GET", path="/healthz").json()
+    assert reply["engine"] == "sqlite" and reply["schema"] == SCHEMA_VERSION

@@ -42,6 +42,7 @@ class Store(Protocol):
     """The store every part of bchooks talks to (receiver, worker, reconcile, analysis, widgets, CLI)."""
 
     path: str
+    engine: str  # "sqlite"
     runs: Any  # runs.HandlerRuns: enqueue, claim, renew, finish, replay, failures, count
     reconciliations: Any  # reconciliations.Reconciliations: start, finish, fail, last
 
