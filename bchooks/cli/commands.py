@@ -7,9 +7,8 @@ from pathlib import Path
 
 from ..config import SANDBOX_CLIENT_ID, SANDBOX_TOKEN, SETTINGS, Config
 from ..errors import BchooksError, ConfigError, InputError
+from ..kit import RUN_DIR
 
-
-RUN_DIR = ".bchooks/run"  # (kit.RUN_DIR)
 _noted: list[bool] = []
 
 
