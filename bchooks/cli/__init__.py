@@ -2,6 +2,7 @@
 
     parser.py    the command line (flags of settings made from the settings table)
     commands.py  one function a command: open what it needs, call the library, print what happened
+    shops.py     the commands about real shops: connect, shops, disconnect, poll
 """
 
 import sys

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..config import SANDBOX_CLIENT_ID, SANDBOX_TOKEN, SETTINGS, Config
-from ..errors import BchooksError, ConfigError, InputError
+from ..errors import ConfigError, InputError
 from ..kit import RUN_DIR
 
 _noted: list[bool] = []
@@ -44,6 +44,11 @@ def _token_source(args):
     if os.environ.get("BCHOOKS_TOKEN", "").strip():
         return "BCHOOKS_TOKEN"
     return "the sandbox token of the kit running here" if _noted else "BCHOOKS_TOKEN"
+
+
+def _book(config):
+    from ..shops import ShopBook
+    return ShopBook(config.shops)
 
 
 def _open_store(config, create=True):
@@ -333,105 +338,3 @@ def print_table(rows, empty):
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     if len(rows) == 1:
         print(f"({empty})")
-
-
-
-
-# -- real shops: connect, list, disconnect, poll
-def _book(config):
-    from ..shops import ShopBook
-    return ShopBook(config.shops)
-
-
-def cmd_connect(args):
-    import getpass
-    import os
-
-    from ..shops import connect_basic
-    config = _config(args)
-    if args.app:
-        return _connect_app(args, config)
-    if not args.subdomain:
-        raise InputError("say which shop: --subdomain YOURSHOP (your own shop, with its store password), or --app "
-                         "(a shop approving your app)")
-    password = os.environ.get("BCHOOKS_SHOP_PASSWORD", "")
-    if not password:
-        if not sys.stdin.isatty():
-            raise InputError("give the store password in BCHOOKS_SHOP_PASSWORD (or run this in a terminal to be asked "
-                             "for it); it is never taken as a flag, which others could see in ps")
-        password = getpass.getpass(f"Password of the store {args.subdomain}: ")
-    shop = connect_basic(config.api_url, args.subdomain, password, _book(config))
-    print(f"connected shop {shop.account_id} ({shop.store_name or shop.subdomain}) with its store password; kept in "
-          f"{_book(config).path}")
-    return 0
-
-
-def _connect_app(args, config):
-    import webbrowser
-
-    from ..oauth import connect_app
-    shop = connect_app(
-        config.api_url, config.authorize_url, config.client_id, signing_secret(config), _book(config),
-        show=lambda url: print(f"Open this page to approve the app (waiting up to {args.wait:g} s):\n  {url}",
-                               file=sys.stderr, flush=True),
-        open_url=None if args.no_browser else webbrowser.open, timeout=args.wait)
-    print(f"connected shop {shop.account_id} ({shop.store_name or shop.account_id}) to the app; its token kept in "
-          f"{_book(config).path}")
-    return 0
-
-
-def cmd_shops(args):
-    import os
-    config = _config(args)
-    last = {}
-    if os.path.exists(config.db):
-        with _open_store(config, create=False) as store:
-            last = store.cursors.last_polled()
-    rows = [("ACCOUNT", "STORE", "KIND", "SUBDOMAIN", "LAST_POLLED")]
-    rows += [(s.account_id, s.store_name or "-", s.kind, s.subdomain or "-", last.get(s.account_id, "never"))
-             for s in _book(config).shops()]
-    print_table(rows, f"no shop connected (see `bchooks connect`); file {_book(config).path}")
-    return 0
-
-
-def cmd_disconnect(args):
-    config = _config(args)
-    _book(config).remove(args.account)
-    print(f"disconnected shop {args.account}: its credentials are gone from {_book(config).path}")
-    return 0
-
-
-def cmd_poll(args):
-    import signal
-    import threading
-
-    from ..poller import poll_shop
-    from ..shops import shops_of
-    config = _config(args)
-    shops = shops_of(config, _book(config))
-    if args.account:
-        shops = [s for s in shops if s.account_id == args.account]
-        if not shops:
-            raise InputError(f"no shop {args.account} is connected (see `bchooks shops`)")
-    if not shops:
-        raise ConfigError("no shop to poll: connect one with `bchooks connect --subdomain YOURSHOP` (or set "
-                          "BCHOOKS_TOKEN)")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    _setup_logging()
-    with _open_store(config) as store:
-        while not stop.is_set():
-            for shop in shops:
-                if stop.is_set():
-                    break
-                try:
-                    print(poll_shop(store, shop, stop=stop), file=sys.stderr, flush=True)
-                except BchooksError as error:  # one shop failing does not stop the others (the next round retries)
-                    print(f"bchooks: shop {shop.account_id}: {error}", file=sys.stderr, flush=True)
-                    if args.once:
-                        raise
-            if args.once:
-                break
-            stop.wait(config.poll_every)
-    return 0

@@ -6,6 +6,7 @@ import argparse
 from .. import __version__
 from ..config import SANDBOX_PORT, SETTINGS, ConfigError
 from . import commands as c
+from . import shops as shop_commands
 
 
 class UsageError(ConfigError):
@@ -163,23 +164,23 @@ def build_parser():
     connect.add_argument("--no-browser", dest="no_browser", action="store_true", help="with --app, only print the URL")
     connect.add_argument("--wait", type=float, default=300.0, help="with --app, seconds to wait (default 300)")
     _settings(connect, "api_url", "shops", "client_id", "authorize_url")
-    connect.set_defaults(run=c.cmd_connect, uses_kit=True)
+    connect.set_defaults(run=shop_commands.cmd_connect, uses_kit=True)
 
     shops = commands.add_parser("shops", help="the connected shops (never their credentials) and when each was polled")
     _settings(shops, "shops", "db")
-    shops.set_defaults(run=c.cmd_shops, uses_kit=True)
+    shops.set_defaults(run=shop_commands.cmd_shops, uses_kit=True)
 
     disconnect = commands.add_parser("disconnect", help="forget a connected shop's credentials")
     disconnect.add_argument("account", help="account id (see `bchooks shops`)")
     _settings(disconnect, "shops")
-    disconnect.set_defaults(run=c.cmd_disconnect, uses_kit=True)
+    disconnect.set_defaults(run=shop_commands.cmd_disconnect, uses_kit=True)
 
     poll = commands.add_parser("poll", help="store every connected shop's new and changed orders and products as "
                                "events, every few minutes (or --once)")
     _settings(poll, "db", "shops", "poll_every", "api_url", "token", "account_id")
     poll.add_argument("--once", action="store_true", help="poll every shop once, then exit")
     poll.add_argument("--account", help="only this shop")
-    poll.set_defaults(run=c.cmd_poll, uses_kit=True)
+    poll.set_defaults(run=shop_commands.cmd_poll, uses_kit=True)
     return parser
 
 
