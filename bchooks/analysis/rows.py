@@ -1,7 +1,7 @@
 """Flat order and line-item rows from order events, whatever the envelope format or payload shape.
 
 `Batch.add(...)` reads one stored event's body and appends its order (one row) and line items (rows) to column
-lists; `projection.typed` turns them into raw DataFrames, one row per *event*, and `state.resolve` then keeps the
+lists; `cache.typed` turns them into raw DataFrames, one row per *event*, and `latest.resolve` then keeps the
 latest state of each order. Money becomes integer cents (exact); text timestamps are kept for vectorised parsing.
 
 `Batch.extend(rows)` does the same for many events, faster: the usual body (the docs' envelope, a flattened order
