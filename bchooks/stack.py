@@ -18,13 +18,18 @@ from pathlib import Path
 
 import requests
 
-from .config import SANDBOX_PORT, SANDBOX_TOKEN, SETTINGS
+from .config import SANDBOX_CLIENT_ID, SANDBOX_PORT, SANDBOX_TOKEN, SETTINGS
 from .errors import BchooksError, KitRunning
 
 _DEFAULT_PORT = next(s.default for s in SETTINGS if s.field == "port")
 
 STATE = "state.json"
 LOCK = "kit.lock"  # held by the `bchooks dev` of the folder for as long as it runs
+
+
+def settings_env(settings):
+    """{BCHOOKS_* variable: value} of settings given by `Config` field."""
+    return {setting.env: str(settings[setting.field]) for setting in SETTINGS if setting.field in settings}
 
 
 def claim_folder(run_dir):
@@ -165,12 +170,17 @@ class Stack:
     def sandbox_url(self):
         return f"http://127.0.0.1:{self.sandbox_port}"
 
+    def settings(self):
+        """The settings (by `Config` field) that point at this stack, its secret aside: what `state.json` records
+        for the commands run beside it, and what `env()` exports."""
+        return {"db": self.db, "port": str(self.receiver_port), "receiver_url": self.receiver_url,
+                "api_url": self.sandbox_url, "token": self.sandbox_token, "sandbox_token": self.sandbox_token,
+                "shops": str(self.run_dir.parent / "shops.json"),  # (the kit's shops: the sandbox's)
+                "client_id": SANDBOX_CLIENT_ID, "authorize_url": f"{self.sandbox_url}/oauth/authorize"}
+
     def env(self):
         """BCHOOKS_* variables pointing at this stack (the secret included: never print this)."""
-        return {"BCHOOKS_SECRET": self._secret, "BCHOOKS_DB": self.db, "BCHOOKS_PORT": str(self.receiver_port),
-                "BCHOOKS_SHOPS": str(self.run_dir.parent / "shops.json"),  # (the kit's shops: the sandbox's)
-                "BCHOOKS_RECEIVER_URL": self.receiver_url, "BCHOOKS_API_URL": self.sandbox_url,
-                "BCHOOKS_TOKEN": self.sandbox_token, "BCHOOKS_SANDBOX_TOKEN": self.sandbox_token}
+        return {"BCHOOKS_SECRET": self._secret, **settings_env(self.settings())}
 
     def _spawn(self, name, args, health):
         log = open(self.run_dir / f"{name}.log", "ab")
@@ -192,7 +202,7 @@ class Stack:
         self._spawn("receiver", ["serve", "--port", str(self.receiver_port), "--db", self.db],
                     f"http://127.0.0.1:{self.receiver_port}/healthz")
         state = {"supervisor": os.getpid(), "receiver_url": self.receiver_url, "sandbox_url": self.sandbox_url,
-                 "sandbox_token": self.sandbox_token, "db": self.db,
+                 "sandbox_token": self.sandbox_token, "db": self.db, "settings": self.settings(),
                  "pids": {name: p.pid for name, p in self.processes.items()},
                  "logs": {name: str(self.run_dir / f"{name}.log") for name in self.processes}}
         (self.run_dir / STATE).write_text(json.dumps(state, indent=2))

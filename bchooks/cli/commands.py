@@ -3,9 +3,8 @@
 import json
 import logging
 import sys
-from pathlib import Path
 
-from ..config import SANDBOX_CLIENT_ID, SANDBOX_TOKEN, SETTINGS, Config
+from ..config import SETTINGS, Config
 from ..errors import ConfigError, InputError
 from ..kit import RUN_DIR
 
@@ -25,11 +24,7 @@ def _kit_defaults(args):
         _noted.append(True)
         print(f"bchooks: using the kit `bchooks dev` runs in this folder (pid {kit['supervisor']}): sandbox "
               f"{kit['sandbox_url']}, receiver {kit['receiver_url']}, store {kit['db']}", file=sys.stderr)
-    return {"api_url": kit["sandbox_url"], "token": kit.get("sandbox_token", SANDBOX_TOKEN),
-            "client_id": SANDBOX_CLIENT_ID, "authorize_url": f"{kit['sandbox_url']}/oauth/authorize",
-            "shops": str(Path(RUN_DIR).resolve().parent / "shops.json"),
-            "sandbox_token": kit.get("sandbox_token", SANDBOX_TOKEN), "db": kit["db"],
-            "receiver_url": kit["receiver_url"]}
+    return {field: value for field, value in kit["settings"].items() if field != "port"}
 
 
 def _config(args, **extra):
@@ -86,10 +81,8 @@ def cmd_env(args):
     kit = running_kit(RUN_DIR)
     if kit is None:
         raise InputError("no kit runs in this folder: start one with `bchooks dev` (or `python3 tools/kit.py start`)")
-    values = {"BCHOOKS_API_URL": kit["sandbox_url"], "BCHOOKS_TOKEN": kit.get("sandbox_token", SANDBOX_TOKEN),
-              "BCHOOKS_DB": kit["db"], "BCHOOKS_RECEIVER_URL": kit["receiver_url"],
-              "BCHOOKS_SHOPS": str(Path(RUN_DIR).resolve().parent / "shops.json")}
-    for name, value in values.items():
+    from ..stack import settings_env
+    for name, value in settings_env(kit["settings"]).items():
         print(f"export {name}={shlex.quote(value)}")
     print('export BCHOOKS_SECRET="$(cat .bchooks/dev-secret)"  # the development secret, read from its file')
     return 0
