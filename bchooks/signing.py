@@ -103,8 +103,3 @@ class Verifier:
             lowered = {str(name).lower(): value for name, value in headers.items()}
             found = [(name, lowered[name.lower()]) for name in SIGNATURE_HEADERS if name.lower() in lowered]
         return self.verify_headers(body, found)
-
-
-def signatures_from_environ(environ):
-    """[(header name, value)] of the signature headers present in a WSGI environ, docs header first."""
-    return [(name, environ[key]) for name, key in zip(SIGNATURE_HEADERS, SIGNATURE_ENVIRON) if key in environ]
