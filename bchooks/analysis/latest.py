@@ -24,7 +24,8 @@ MANY_LABELS = 20_000  # categories from which categoricals are united, matched a
 
 
 def concat(frames):
-    """Concatenate frames keeping categorical columns categorical (their categories united)."""
+    """Concatenate frames keeping categorical columns categorical (their categories united, not yet tidy: every
+    caller settles the result, which tidies them once)."""
     frames = [f for f in frames if len(f)] or frames[:1]  # an empty frame (or segment) adds no rows, and its
     # dtypes may have lost their categories in a round trip through the cache
     if len(frames) == 1:
@@ -39,10 +40,10 @@ def concat(frames):
 
 
 def _unite(columns):
-    """One categorical of several, its categories tidy; united by Arrow when there are many (pandas hashes each
-    part's categories as Python objects: seconds for a million e-mails)."""
+    """One categorical of several; united by Arrow when there are many (pandas hashes each part's categories as
+    Python objects: seconds for a million e-mails)."""
     if sum(len(c.cat.categories) for c in columns) < MANY_LABELS:  # few: pandas is quicker to start
-        return tidy(union_categoricals(columns, ignore_order=True))
+        return union_categoricals(columns, ignore_order=True)
     try:
         chunks = pa.chunked_array([pa.DictionaryArray.from_arrays(
             pa.array(c.cat.codes.to_numpy(np.int32), mask=c.isna().to_numpy()),
@@ -52,7 +53,7 @@ def _unite(columns):
     codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in chunks.chunks])
     labels = chunks.chunk(0).dictionary if chunks.num_chunks else pa.array([], pa.large_string())
     dtype = unique_labels_dtype(pd.Index(pd.array(labels, dtype="str")))
-    return tidy(pd.Categorical.from_codes(codes, dtype=dtype, validate=False))
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
 def tidy(values):
