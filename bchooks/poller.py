@@ -74,23 +74,25 @@ def poll_orders(store, client, account_id, result, *, page_size=100, stop=None, 
     cursor = store.cursors.get(account_id, "orders")
     since = iso(parse_iso(cursor) - overlap) if cursor else None
     page, newest = [], cursor
+
+    def flush():
+        """Store the page, then move the cursor past it."""
+        result.orders_stored += _store_page(store, [_event(account_id, _kind(d, "order"), d) for d in page])
+        result.orders_read += len(page)
+        page.clear()
+        if newest:
+            store.cursors.set(account_id, "orders", newest)
     for document in client.iter_orders(updated_since=since, page_size=page_size):
         page.append(document)
         updated = (document["data"].get("attributes") or {}).get("updated_at")
         if updated and (newest is None or updated > newest):
             newest = updated
         if len(page) == page_size:
-            result.orders_stored += _store_page(store, [_event(account_id, _kind(d, "order"), d) for d in page])
-            result.orders_read += len(page)
-            page = []
-            store.cursors.set(account_id, "orders", newest)
+            flush()
             if stop is not None and stop.is_set():
                 result.complete = False
                 return
-    result.orders_stored += _store_page(store, [_event(account_id, _kind(d, "order"), d) for d in page])
-    result.orders_read += len(page)
-    if newest:
-        store.cursors.set(account_id, "orders", newest)
+    flush()
 
 
 def poll_products(store, client, account_id, result, *, page_size=100, stop=None):

@@ -15,6 +15,7 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
+from ..clock import iso
 from .shop import Shop, envelope, run_tag
 
 DAYS = 365
@@ -77,7 +78,7 @@ def trading_history(seed, orders, end, *, shape="flat", format="docs"):
     """The events (bodies, in time order) of a year of trading that ends at `end`: `orders` orders created, their
     shipments and refunds, and the product drop. Returns (bodies, counts by event type)."""
     rng = random.Random(seed)
-    shop = Shop(seed, start=_iso(end - timedelta(days=DAYS + 30)), order_prefix=f"{DEMO_PREFIX}{seed}-{run_tag(end)}")
+    shop = Shop(seed, start=iso(end - timedelta(days=DAYS + 30)), order_prefix=f"{DEMO_PREFIX}{seed}-{run_tag(end)}")
     drop_at = (end - timedelta(days=DROP_DAYS_AGO)).replace(hour=9, minute=0, second=0, microsecond=0)
     timeline = [(moment, "order.created", None) for moment in order_times(rng, orders, end)]
     timeline.append((drop_at, "product.created", None))
@@ -114,7 +115,3 @@ def _insert(timeline, start, entry):
         position += 1
     timeline.insert(position, entry)
 
-
-def _iso(moment):
-    from ..clock import iso
-    return iso(moment)
