@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from bchooks.stack import running
-from conftest import free_port, wait_until
+from conftest import free_port, wait_http, wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,11 +107,11 @@ def test_lab_works_on_copies_and_asks_no_news_question(tmp_path):
     lab_port = free_port()
     process, state = start_dev(tmp_path, "--no-browser", "--lab-port", str(lab_port))
     try:
-        base = f"http://127.0.0.1:{lab_port}"
         wait_until(lambda: list((tmp_path / "runtime").glob("jpserver-*.json")), deadline=60)
         server = json.loads(next((tmp_path / "runtime").glob("jpserver-*.json")).read_text())
         token = server["token"]
-        wait_until(lambda: requests.get(f"{base}/api/status?token={token}", timeout=2).ok, deadline=60)
+        base = f"http://127.0.0.1:{server['port']}"  # (Lab moves on when the port asked for was taken meanwhile)
+        assert wait_http(f"{base}/api/status?token={token}", deadline=60, process=process).ok
         assert Path(server["root_dir"]) == (tmp_path / ".bchooks" / "notebooks").resolve()
         listing = requests.get(f"{base}/api/contents?token={token}", timeout=10).json()
         assert sorted(i["name"] for i in listing["content"] if i["type"] == "notebook") == sorted(committed)
