@@ -13,8 +13,8 @@ class Reconciliations:
     def start(self, since=None):
         """Record a run starting now; its id."""
         with self.store.transaction() as conn:
-            return conn.execute("INSERT INTO reconciliations (started_at, since) VALUES (?, ?)",
-                                (now_iso(), since)).lastrowid
+            return conn.execute("INSERT INTO reconciliations (started_at, since) VALUES (?, ?) RETURNING id",
+                                (now_iso(), since)).fetchone()[0]
 
     def finish(self, run, *, checked, missing, stale):
         with self.store.transaction() as conn:

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections import deque
+from datetime import datetime, timedelta, timezone
 
 from ..clock import now_iso
 from ..errors import BchooksError
@@ -80,14 +81,14 @@ class RejectionLog:
         newest `SAMPLE` sample rows and `KEEP_DAYS` days of counts."""
         with self.store.transaction(timeout=FLUSH_TIMEOUT) as conn:
             conn.executemany("INSERT INTO rejection_counts (minute, reason, count, bytes) VALUES (?, ?, ?, ?)"
-                             " ON CONFLICT (minute, reason) DO UPDATE SET count = count + excluded.count,"
-                             " bytes = bytes + excluded.bytes",
+                             " ON CONFLICT (minute, reason) DO UPDATE SET count = rejection_counts.count + excluded.count,"
+                             " bytes = rejection_counts.bytes + excluded.bytes",
                              [(minute, reason, count, size) for (minute, reason), (count, size) in counts.items()])
             conn.executemany("INSERT INTO rejections (received_at, remote_addr, path, reason, size)"
                              " VALUES (?, ?, ?, ?, ?)", sample)
             conn.execute("DELETE FROM rejections WHERE id <= (SELECT max(id) FROM rejections) - ?", (SAMPLE,))
-            conn.execute("DELETE FROM rejection_counts WHERE minute < strftime('%Y-%m-%dT%H:%MZ', 'now', ?)",
-                         (f"-{KEEP_DAYS} days",))
+            oldest = datetime.now(timezone.utc) - timedelta(days=KEEP_DAYS)
+            conn.execute("DELETE FROM rejection_counts WHERE minute < ?", (oldest.strftime("%Y-%m-%dT%H:%MZ"),))
 
     def sample(self, limit=20):
         """The newest rejections kept, as dicts, newest first (what this process counted is written first)."""
@@ -98,7 +99,7 @@ class RejectionLog:
     def counts(self, since=None):
         """{reason: count}, from the minute of `since` (ISO) on, or all kept."""
         self.flush()
-        return dict(self.store._read("SELECT reason, sum(count) FROM rejection_counts WHERE minute >= ?"
+        return dict(self.store._read("SELECT reason, CAST(sum(count) AS BIGINT) FROM rejection_counts WHERE minute >= ?"
                                      " GROUP BY reason ORDER BY sum(count) DESC, reason", ((since or "")[:16],)))
 
     def _ensure_flusher(self):

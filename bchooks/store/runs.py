@@ -30,8 +30,8 @@ class HandlerRuns:
                     where += f" AND type IN ({','.join('?' * len(types))})"
                     params += list(types)
                 added += conn.execute(
-                    f"INSERT OR IGNORE INTO handler_runs (event_id, handler, status, next_attempt_at, updated_at)"
-                    f" SELECT id, ?, ?, ?, ? FROM events WHERE {where}",
+                    f"INSERT INTO handler_runs (event_id, handler, status, next_attempt_at, updated_at)"
+                    f" SELECT id, ?, ?, ?, ? FROM events WHERE {where} ON CONFLICT DO NOTHING",
                     (name, PENDING, now, now_iso(), *params)).rowcount
                 conn.execute("INSERT INTO handler_marks (handler, watermark) VALUES (?, ?) ON CONFLICT (handler)"
                              " DO UPDATE SET watermark = excluded.watermark", (name, max(mark, latest)))
@@ -45,9 +45,9 @@ class HandlerRuns:
         with self.store.transaction() as conn:
             return conn.execute(
                 f"UPDATE handler_runs SET status = ?, claimed_by = ?, claimed_until = ?, attempts = attempts + 1,"
-                f" updated_at = ? WHERE rowid IN (SELECT rowid FROM handler_runs WHERE handler IN"
+                f" updated_at = ? WHERE (event_id, handler) IN (SELECT event_id, handler FROM handler_runs WHERE handler IN"
                 f" ({','.join('?' * len(names))}) AND ((status IN (?, ?) AND next_attempt_at <= ?)"
-                f" OR (status = ? AND claimed_until < ?)) ORDER BY event_id LIMIT ?)"
+                f" OR (status = ? AND claimed_until < ?)) ORDER BY event_id LIMIT ?{self.store.skip_locked})"
                 f" RETURNING event_id, handler, attempts",
                 (RUNNING, worker, now + lease, now_iso(), *names, PENDING, FAILED, now, RUNNING, now, limit)).fetchall()
 
