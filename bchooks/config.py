@@ -19,10 +19,22 @@ def _text(name, raw):
 
 def _store_path(name, raw):
     value = str(raw).strip()
-    if "://" in value:
-        raise ConfigError(f"{name} must be the path of a SQLite file, got a URL ({value.split('://', 1)[0]}://...): "
-                          "this bchooks stores events in SQLite only")
+    if "://" in value and not value.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{name} must be the path of a SQLite file or a postgresql:// URL, got a "
+                          f"{value.split('://', 1)[0]}:// URL")
+    if value.startswith(("postgresql://", "postgres://")) and not value.split("://", 1)[1].strip("/"):
+        raise ConfigError(f"{name}: a PostgreSQL URL names a server and database, e.g. "
+                          "postgresql://bchooks@db.example.com/bchooks")
     return value
+
+
+def _db_password(db):
+    """The password inside a postgresql:// URL (a secret), or ''."""
+    if not db.startswith(("postgresql://", "postgres://")):
+        return ""
+    from urllib.parse import parse_qs, unquote, urlsplit
+    parts = urlsplit(db)
+    return unquote(parts.password or "") or parse_qs(parts.query).get("password", [""])[0]
 
 
 def _secrets(name, raw):
@@ -128,7 +140,11 @@ SETTINGS = (
     Setting("secrets", "BCHOOKS_SECRET", (), _secrets,
             "Webhook signing secret (your app's client_secret); several, comma-separated, during rotation. "
             "`serve` refuses to start without one.", secret=True),
-    Setting("db", "BCHOOKS_DB", "bchooks.db", _store_path, "SQLite file of the event store.", "--db"),
+    Setting("db", "BCHOOKS_DB", "bchooks.db", _store_path,
+            "The event store: a SQLite file, or a `postgresql://user@host/db` URL (see Moving to PostgreSQL).",
+            "--db"),
+    Setting("pool_size", "BCHOOKS_POOL_SIZE", 10, _whole(1),
+            "PostgreSQL: connections per process (each receiver worker, worker, poller)."),
     Setting("host", "BCHOOKS_HOST", "127.0.0.1", _text, "Address the receiver binds to.", "--host"),
     Setting("port", "BCHOOKS_PORT", 8080, _whole(0), "Port the receiver listens on.", "--port"),
     Setting("path", "BCHOOKS_PATH", "/webhook", _path, "URL path that accepts webhook POSTs.", "--path"),
@@ -195,6 +211,7 @@ def _field(name):
 class Config:
     secrets: tuple = _field("secrets")
     db: str = _field("db")
+    pool_size: int = _field("pool_size")
     host: str = _field("host")
     port: int = _field("port")
     path: str = _field("path")
@@ -248,14 +265,27 @@ class Config:
         return "\n".join([
             f"API:       {self.api_url}",
             f"receiver:  {self.webhook_url}",
-            f"store:     {os.path.abspath(self.db)}",
+            f"store:     {self.db_display()}",
             f"secret:    {'set' if self.secrets else 'NOT SET (BCHOOKS_SECRET)'}",
             f"token:     {'set' if self.token else 'NOT SET (BCHOOKS_TOKEN)'}",
         ])
 
     def secret_values(self) -> tuple[str, ...]:
-        """Every configured secret value (signing secrets, token, chat webhook URL), for `secrecy.redact`."""
-        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url) if v)
+        """Every configured secret value (signing secrets, token, chat webhook URL, the database URL's password),
+        for `secrecy.redact`."""
+        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, _db_password(self.db)) if v)
+
+    def db_display(self) -> str:
+        """The store as a person reads it: the SQLite file's full path, or the PostgreSQL URL without password."""
+        if self.db.startswith(("postgresql://", "postgres://")):
+            from .store.postgres import display_url
+            return display_url(self.db)
+        return os.path.abspath(self.db)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={(self.db_display() if f.name == 'db' and '://' in self.db else getattr(self, f.name))!r}"
+                          for f in dataclasses.fields(self) if f.repr)
+        return f"Config({shown})"
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)

@@ -18,7 +18,7 @@ from .errors import (BchooksError, BodyTooLarge, InvalidEnvelope, InvalidJSON, R
 from .wire import parse_envelope
 from .signing import Verifier
 from .config import Config
-from .store import EventStore, Store
+from .store import Store, open_store
 
 log = logging.getLogger("bchooks.receiver")
 
@@ -93,7 +93,7 @@ def create_app(config: Config, store: Store | None = None, *, appender: Any = No
     `store_events=False` is for measurement only (`serve --no-store`): verified events are answered 200 with
     `"stored": false` and not kept."""
     verifier = verifier or Verifier(config.secrets)
-    store = store if store is not None else EventStore.from_config(config)
+    store = store if store is not None else open_store(config)
     appender = appender if appender is not None else store
     app = bottle.Bottle()
     app.config["bchooks.store"] = store

@@ -16,7 +16,7 @@ from .committer import GroupCommitter
 from .config import SECRET_ENV
 from .errors import CannotServe
 from .receiver import create_app
-from .store import EventStore
+from .store import open_store
 
 log = logging.getLogger("bchooks.server")
 
@@ -31,7 +31,7 @@ def worker_app():
         raise RuntimeError("bchooks.server.worker_app runs only in workers forked by bchooks.server.serve")
     config, store_events = _SERVING
     _drop_secrets_from_environment()
-    store = EventStore.from_config(config, auto_checkpoint=False)
+    store = open_store(config, auto_checkpoint=False)
     return create_app(config, store, appender=GroupCommitter(store), store_events=store_events)
 
 
@@ -100,14 +100,14 @@ def _cannot_serve(config, reason):
 def serve(config, *, store_events=True):
     """Open (and migrate) the store, then serve until stopped. Raises BchooksError before binding if unusable."""
     global _SERVING
-    EventStore.from_config(config).close()  # migrate once, here: workers only open it
+    open_store(config).close()  # migrate once, here: workers only open it
     _check_port(config)
     if not store_events:
         log.warning("--no-store: verified events are answered 200 and NOT STORED (for measurement only)")
     if multiprocessing.get_start_method(allow_none=True) != "fork":
         multiprocessing.set_start_method("fork", force=True)  # workers inherit `_SERVING`, never re-read secrets
     _SERVING = (config, store_events)
-    log.warning("bchooks receiver on %s (store %s, %d workers of %d threads)", config.webhook_url, config.db,
+    log.warning("bchooks receiver on %s (store %s, %d workers of %d threads)", config.webhook_url, config.db_display(),
                 config.workers, config.threads)
     try:
         _granian(config).serve()

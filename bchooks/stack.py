@@ -20,6 +20,7 @@ import requests
 
 from .config import SANDBOX_CLIENT_ID, SANDBOX_PORT, SANDBOX_TOKEN, SETTINGS
 from .errors import BchooksError, KitRunning
+from .store import is_url
 
 _DEFAULT_PORT = next(s.default for s in SETTINGS if s.field == "port")
 
@@ -150,7 +151,7 @@ class Stack:
                  sandbox_token=SANDBOX_TOKEN):
         self.run_dir = Path(run_dir).resolve()
         self._secret = secret
-        self.db = str(Path(db).resolve())
+        self.db = db if is_url(db) else str(Path(db).resolve())  # (a PostgreSQL URL as given)
         self.receiver_port = free_port(receiver_port)
         self.sandbox_port = free_port(sandbox_port)
         if self.sandbox_port == self.receiver_port:

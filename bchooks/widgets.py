@@ -11,9 +11,9 @@ import html
 import ipywidgets as w
 
 from .client import BigCartelClient, receiver_health
-from .errors import BchooksError
+from .errors import BchooksError, MissingStore
+from .store import open_store
 from .wire import EVENT_TYPES
-from .store import EventStore
 from .simulator.runs import direct_shop, send_simulated, trigger_in_sandbox
 
 DEFAULT_EVENTS = ("order.created", "order.updated")
@@ -180,7 +180,7 @@ class EventFeed(Panel):
         self.rows = []
 
     def refresh(self):
-        with EventStore(self.config.db, busy_timeout=self.config.busy_timeout) as store:
+        with open_store(self.config) as store:
             events = store.latest(self.limit.value, type=self.type_filter.value or None)
             total = store.count()
         self.rows = [{"id": e.id, "received_at": e.received_at, "type": e.type, "account": e.account_id or "",
@@ -226,7 +226,7 @@ class OperationsPanel(Panel):
         self.rows = []
 
     def _store(self):
-        return EventStore(self.config.db, busy_timeout=self.config.busy_timeout)
+        return open_store(self.config)
 
     def refresh(self):
         from .reconcile import last_reconciliation
@@ -296,17 +296,18 @@ class ShopPanel(Panel):
         if not shops:
             self.say("No shop is connected yet: give a subdomain and its password, then Connect.", ok=False)
             return
-        with EventStore(self.config.db, busy_timeout=self.config.busy_timeout) as store:
+        with open_store(self.config) as store:
             results = [poll_shop(store, shop) for shop in shops]
         self.refresh()
         self.say(" ".join(f"{result}." for result in results))
 
     def refresh(self):
-        import os
         last = {}
-        if os.path.exists(self.config.db):
-            with EventStore(self.config.db, create=False) as store:
+        try:
+            with open_store(self.config, create=False) as store:
                 last = store.cursors.last_polled()
+        except MissingStore:
+            pass  # (a read never creates the store)
         self.rows = [{**shop.public(), "last_polled": last.get(shop.account_id, "never")}
                      for shop in self._book().shops()]
         self.table.value = html_table(self.rows, ["account_id", "store_name", "kind", "subdomain", "last_polled"],

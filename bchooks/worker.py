@@ -134,10 +134,7 @@ class Worker:
                 flush()
                 if once:
                     return
-                if stop is not None:
-                    stop.wait(poll)
-                else:
-                    time.sleep(poll)
+                self.store.wait_for_events(poll, stop)  # PostgreSQL: woken at once by a NOTIFY; SQLite: a sleep
         finally:
             flush()
 

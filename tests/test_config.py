@@ -41,6 +41,13 @@ def test_every_setting_is_a_config_field():
     assert [s.field for s in SETTINGS] == [f for f in Config.__dataclass_fields__]
 
 
-def test_a_database_url_is_refused_with_a_sentence():
-    with pytest.raises(ConfigError, match="SQLite only"):
-        Config.load(env={"BCHOOKS_DB": "postgresql://bchooks@db.example/bchooks"})
+def test_a_postgresql_url_selects_that_engine_and_other_urls_are_refused_with_a_sentence():
+    config = Config.load(env={"BCHOOKS_DB": "postgresql://bchooks:hunter2@db.example/bchooks"})
+    assert config.db == "postgresql://bchooks:hunter2@db.example/bchooks"
+    assert "hunter2" not in repr(config) and "hunter2" not in config.describe()
+    assert "postgresql://bchooks@db.example/bchooks" in config.describe()
+    assert "hunter2" in config.secret_values()  # (redacted from handler errors)
+    with pytest.raises(ConfigError, match="SQLite file or a postgresql:// URL"):
+        Config.load(env={"BCHOOKS_DB": "mysql://bchooks@db.example/bchooks"})
+    with pytest.raises(ConfigError, match="names a server and database"):
+        Config.load(db="postgresql://")

@@ -1,6 +1,7 @@
 """The order projection: the latest state of every order, kept incrementally in a columnar cache.
 
-The cache is a folder beside the database (`bchooks.db-analysis/`) of Arrow IPC segments (uncompressed, read
+The cache is a folder beside the database (`bchooks.db-analysis/`; for a PostgreSQL store, one per database under
+`~/.cache/bchooks/analysis/`: the cache stays on the analyst's machine) of Arrow IPC segments (uncompressed, read
 by memory map: loading is nearly a copy-free conversion): a base and small deltas,
 each already resolved to one row per order, and a manifest with the last event id read (the watermark).
 `refresh()` reads only the events stored since then; a large first build runs in several processes.
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 from pyarrow import feather
 
 from .rows import ORDER_TYPES, TIE_COLUMNS, Batch, cents_column
-from ..store import scan_order_events
+from ..store import order_rows_at
 from .latest import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_labels_dtype
 
 log = logging.getLogger("bchooks.analysis.cache")
@@ -98,16 +99,29 @@ def typed(batch):
     return orders, pd.DataFrame(items)
 
 
-def read_range(path, first_id, last_id):
-    """Typed raw frames (one row per event) of the order events with first_id <= id <= last_id."""
+def read_range(source, first_id, last_id):
+    """Typed raw frames (one row per event) of the order events with first_id <= id <= last_id (`source`: the
+    store's `source`, a SQLite path or a PostgreSQL URL)."""
     batch = Batch()
-    batch.extend(scan_order_events(path, first_id, last_id, ORDER_TYPES))
+    batch.extend(order_rows_at(source, first_id, last_id, ORDER_TYPES))
     return typed(batch)
 
 
-def build_range(path, first_id, last_id):
+def build_range(source, first_id, last_id):
     """Resolved frames of the order events with first_id <= id <= last_id (a worker process's task)."""
-    return resolve(*read_range(path, first_id, last_id))
+    return resolve(*read_range(source, first_id, last_id))
+
+
+def default_cache_dir(store):
+    """Beside a SQLite file; for a database server, a folder of this machine's per database."""
+    if store.engine == "sqlite":
+        return Path(f"{store.path}-analysis")
+    import hashlib
+    from urllib.parse import urlsplit
+    parts = urlsplit(store.path)
+    name = "-".join(p for p in (parts.hostname, str(parts.port or ""), parts.path.strip("/")) if p)
+    digest = hashlib.sha256(store.path.encode()).hexdigest()[:8]
+    return Path.home() / ".cache" / "bchooks" / "analysis" / f"{name}-{digest}"
 
 
 def _frame(table):
@@ -131,8 +145,8 @@ def _frame(table):
 class Projection:
     def __init__(self, store, cache_dir=None, *, workers=None):
         self.store = store
-        memory = store.path in ("", ":memory:") or store.path.startswith("file::memory:")
-        self.cache_dir = None if memory else Path(cache_dir or f"{store.path}-analysis")
+        memory = store.engine == "sqlite" and (store.path in ("", ":memory:") or store.path.startswith("file::memory:"))
+        self.cache_dir = None if memory else Path(cache_dir or default_cache_dir(store))
         self.workers = workers or min(4, os.cpu_count() or 1)
         self._state = None  # (manifest, (orders, items)) as last loaded
         self._memory = None  # the state itself when there is no cache folder
@@ -197,12 +211,12 @@ class Projection:
             batch.extend((e.id, e.account_id, e.body, e.body_sha256, e.received_at) for e in events)
             return settle(*typed(batch))
         if last_id - after_id < PARALLEL_FROM or self.workers < 2:
-            return settle(*read_range(self.store.path, after_id + 1, last_id))
+            return settle(*read_range(self.store.source, after_id + 1, last_id))
         tasks = -(-(last_id - after_id) // CHUNK)
         tasks += -tasks % self.workers  # equal tasks, as many for every worker: no worker left alone at the end
         bounds = np.linspace(after_id, last_id, tasks + 1).astype(np.int64).tolist()
         with ProcessPoolExecutor(self.workers, mp_context=get_context("forkserver")) as pool:
-            parts = list(pool.map(build_range, [self.store.path] * tasks, [b + 1 for b in bounds[:-1]], bounds[1:]))
+            parts = list(pool.map(build_range, [self.store.source] * tasks, [b + 1 for b in bounds[:-1]], bounds[1:]))
         return settle(concat([p[0] for p in parts]), concat([p[1] for p in parts]))
 
     def refresh(self):

@@ -3,6 +3,7 @@
     parser.py    the command line (flags of settings made from the settings table)
     commands.py  one function a command: open what it needs, call the library, print what happened
     shops.py     the commands about real shops: connect, shops, disconnect, poll
+    stores.py    the commands about the store: check, migrate
 """
 
 import sys

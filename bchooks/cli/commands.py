@@ -47,8 +47,8 @@ def _book(config):
 
 
 def _open_store(config, create=True):
-    from ..store import EventStore
-    return EventStore.from_config(config, create=create)
+    from ..store import open_store
+    return open_store(config, create=create)
 
 
 def _setup_logging():
@@ -116,7 +116,7 @@ def cmd_events(args):
     rows = [("ID", "RECEIVED_AT", "TYPE", "ACCOUNT", "RESOURCE", "BYTES")]
     rows += [(str(e.id), e.received_at, e.type, e.account_id or "-", e.resource_id or "-", str(len(e.body)))
              for e in events]
-    print_table(rows, f"no events in {config.db}")
+    print_table(rows, f"no events in {config.db_display()}")
     return 0
 
 

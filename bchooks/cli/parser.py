@@ -7,6 +7,7 @@ from .. import __version__
 from ..config import SANDBOX_PORT, SETTINGS, ConfigError
 from . import commands as c
 from . import shops as shop_commands
+from . import stores as store_commands
 
 
 class UsageError(ConfigError):
@@ -181,6 +182,17 @@ def build_parser():
     poll.add_argument("--once", action="store_true", help="poll every shop once, then exit")
     poll.add_argument("--account", help="only this shop")
     poll.set_defaults(run=shop_commands.cmd_poll, uses_kit=True)
+
+    check = commands.add_parser("check", help="which store the settings name: engine, schema version, events")
+    _settings(check, "db")
+    check.set_defaults(run=store_commands.cmd_check, uses_kit=True)
+
+    migrate = commands.add_parser("migrate", help="copy a store into another (SQLite to PostgreSQL, or back): every "
+                                  "event byte for byte, with rejections, runs and reconciliations; resumable")
+    migrate.add_argument("--from", dest="source", metavar="DB", help="the store to copy: a SQLite file or URL")
+    migrate.add_argument("--to", dest="target", metavar="DB", help="the store to fill (created if needed)")
+    migrate.add_argument("--batch", type=int, default=2000, help="events a transaction (default 2000)")
+    migrate.set_defaults(run=store_commands.cmd_migrate)
     return parser
 
 

@@ -44,12 +44,14 @@ def _connect_app(args, config):
 
 
 def cmd_shops(args):
-    import os
+    from ..errors import MissingStore
     config = _config(args)
     last = {}
-    if os.path.exists(config.db):
+    try:
         with _open_store(config, create=False) as store:
             last = store.cursors.last_polled()
+    except MissingStore:
+        pass  # (a read never creates the store)
     rows = [("ACCOUNT", "STORE", "KIND", "SUBDOMAIN", "LAST_POLLED")]
     rows += [(s.account_id, s.store_name or "-", s.kind, s.subdomain or "-", last.get(s.account_id, "never"))
              for s in _book(config).shops()]

@@ -1,7 +1,7 @@
 """What a storage engine of bchooks offers: the narrow interface every other part of the kit uses.
 
-The SQLite engine (`sqlite.EventStore`) implements it; a second engine (PostgreSQL) is a class with the same
-methods and the same guarantees: an append returns only once its row is committed, an identical body is stored
+The SQLite engine (`sqlite.EventStore`) and the PostgreSQL engine (`postgres.PostgresStore`) implement it, with
+the same guarantees: an append returns only once its row is committed, an identical body is stored
 once, and a database that cannot take a write raises `StoreUnavailable` (a 503), never anything else.
 """
 
@@ -41,8 +41,9 @@ class Appended:
 class Store(Protocol):
     """The store every part of bchooks talks to (receiver, worker, reconcile, analysis, widgets, CLI)."""
 
-    path: str
-    engine: str  # "sqlite"
+    path: str  # the SQLite file, or the PostgreSQL URL without its password
+    source: str  # what opens this store again in another process (the URL with its password: never shown)
+    engine: str  # "sqlite" or "postgresql"
     runs: Any  # runs.HandlerRuns: enqueue, claim, renew, finish, replay, failures, count
     reconciliations: Any  # reconciliations.Reconciliations: start, finish, fail, last
 
@@ -93,6 +94,12 @@ class Store(Protocol):
 
     def checkpoint(self, hold_writers: bool = False) -> int:
         """Copy the log into the database; its size afterwards (0 for engines without one)."""
+
+    def wait_for_events(self, timeout: float, stop: Any = None) -> bool:
+        """Wait up to `timeout` seconds for new events (PostgreSQL: a NOTIFY; SQLite: a sleep); whether told."""
+
+    def order_rows(self, first_id: int, last_id: int, types: tuple) -> Iterator[tuple]:
+        """(id, account_id, body, body_sha256, received_at) of the events of `types` in an id range, in id order."""
 
     def schema_version(self) -> int:
         """The schema version of the database."""

@@ -46,6 +46,7 @@ class EventStore(EventQueries):
         if synchronous not in ("NORMAL", "FULL"):
             raise StoreError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
         self.path = str(path)
+        self.source = self.path  # (what `order_rows_at` opens again in another process)
         self.synchronous = synchronous
         self.busy_timeout = float(busy_timeout)
         self.max_mb = int(max_mb)
@@ -294,6 +295,12 @@ class EventStore(EventQueries):
             before = conn.total_changes
             conn.executemany(_INSERT.removesuffix(" RETURNING id"), rows)
             return conn.total_changes - before
+
+    def wait_for_events(self, timeout: float, stop: Any = None) -> bool:
+        """Sleep `timeout` seconds, or until `stop` (a threading.Event) is set: SQLite has no notifications, so
+        workers poll; False."""
+        (stop or threading.Event()).wait(timeout)
+        return False
 
     def schema_version(self) -> int:
         return self._read("PRAGMA user_version")[0][0]
