@@ -72,16 +72,21 @@ def wait_http(url, deadline=20.0, process=None):
 class Receiver:
     """A real `bchooks serve` process on a random loopback port."""
 
-    def __init__(self, db, *, secret=SECRET, workers=2, extra_env=None, args=(), port=None, new_session=False):
-        self.db = Path(db)
+    def __init__(self, db, *, secret=SECRET, workers=2, extra_env=None, args=(), port=None, new_session=False,
+                 folder=None):
+        """`db`: a SQLite path (the log beside it) or a PostgreSQL URL (the log in `folder`)."""
+        url = str(db).startswith("postgresql://")
+        self.db = str(db) if url else Path(db)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BCHOOKS_SECRET": secret, **(extra_env or {})}
-        self.log = open(self.db.with_suffix(".log"), "ab")
+        self.folder = Path(folder) if folder else Path(db).parent
+        self.log_path = self.folder / f"receiver-{self.port}.log" if url else self.db.with_suffix(".log")
+        self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bchooks", "serve", "--port", str(self.port), "--db", str(self.db),
              "--workers", str(workers), *args],
-            env=env, stdout=self.log, stderr=self.log, cwd=self.db.parent, start_new_session=new_session)
+            env=env, stdout=self.log, stderr=self.log, cwd=self.folder, start_new_session=new_session)
         try:
             self._wait()
         except BaseException:
@@ -103,7 +108,7 @@ class Receiver:
     def read_log(self):
         if not self.log.closed:
             self.log.flush()
-        return self.db.with_suffix(".log").read_text(errors="replace")
+        return self.log_path.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM):
         end_child(self.process, 35, sig)
@@ -133,6 +138,35 @@ class SandboxProcess:
         end_child(self.process, 20)
         self.log.close()
         return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory):
+    """One real PostgreSQL server for the session (Debian's binaries, `initdb` into a temporary folder, a random
+    loopback port), stopped by its pid at the end. Each test gets a database of its own (`pg_url`)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from pgcluster import Cluster
+    cluster = Cluster(tmp_path_factory.mktemp("postgresql"))
+    cluster.start()
+    yield cluster
+    cluster.stop("immediate")
+
+
+_databases = iter(range(1, 10 ** 6))
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """The URL of a new, empty database of the session's PostgreSQL server."""
+    return pg_cluster.create_database(f"test{next(_databases)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_db(request, tmp_path):
+    """The `db` setting of an empty store of each engine: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "events.db")
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

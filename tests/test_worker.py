@@ -23,6 +23,19 @@ class Clock:
         return self.now
 
 
+@pytest.fixture
+def db_path(engine_db):
+    """Every test here runs on each engine: a SQLite file, then a PostgreSQL database."""
+    return engine_db
+
+
+@pytest.fixture
+def store(db_path):
+    from bchooks.store import open_store
+    with open_store(db_path) as opened:
+        yield opened
+
+
 def put(store, n, type="order.created"):
     for i in range(n):
         body = envelope(type=type, payload={"id": f"{type}-{i}"})
@@ -204,7 +217,6 @@ def test_renewing_keeps_a_claim_past_its_lease(store):
 
 def test_errors_stored_and_shown_never_hold_the_chat_webhook_url(tmp_path, store, db_path):
     """A failing chat post: neither handler_runs.last_error nor `failures` shows the URL's key."""
-    import sqlite3
     from bchooks import Config
     from bchooks.handlers import Handler, chat_poster
     from bchooks.simulator.sandbox import Sandbox, SandboxServer  # (a loopback server that answers 404 on that path)
@@ -218,7 +230,7 @@ def test_errors_stored_and_shown_never_hold_the_chat_webhook_url(tmp_path, store
         Worker(store, registry, secrets=config.secret_values()).run_once()
     finally:
         server.stop()
-    stored = sqlite3.connect(db_path).execute("SELECT last_error FROM handler_runs").fetchone()[0]
+    stored = store.runs.failures(1)[0]["last_error"]
     assert "404" in stored and "XKEY" not in stored and "/services/" not in stored
     shown = failures(store, secrets=config.secret_values())[0]["last_error"]
     assert "XKEY" not in shown
