@@ -6,9 +6,9 @@ from .config import Config
 from .errors import BchooksError
 from .wire import EVENT_TYPES, Envelope, parse_envelope
 from .signing import Verifier, sign
-from .store import EventStore
+from .store import EventStore, open_store
 
 __all__ = [
     "__version__", "BchooksError", "Config", "EVENT_TYPES", "Envelope", "EventStore",
-    "Verifier", "parse_envelope", "sign",
+    "Verifier", "open_store", "parse_envelope", "sign",
 ]

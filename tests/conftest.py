@@ -211,21 +211,41 @@ def start_trickle(port, body, sent=5):
     return trickle
 
 
-@pytest.fixture
-def local_receiver(tmp_path):
-    """The receiver app on a thread: (webhook URL, its store)."""
+def _app_on_thread(store):
+    """The receiver app on a thread over `store`: (webhook URL, a function that stops it)."""
     import threading
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, *args):
             pass
-    store = EventStore(tmp_path / "events.db")
     httpd = make_server("127.0.0.1", 0, create_app(Config.load(env={}, secrets=SECRET), store), handler_class=Quiet)
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}/webhook", store
-    httpd.shutdown()
-    httpd.server_close()
+
+    def stop():
+        httpd.shutdown()
+        httpd.server_close()
+    return f"http://127.0.0.1:{httpd.server_port}/webhook", stop
+
+
+@pytest.fixture
+def local_receiver(tmp_path):
+    """The receiver app on a thread: (webhook URL, its store)."""
+    store = EventStore(tmp_path / "events.db")
+    url, stop = _app_on_thread(store)
+    yield url, store
+    stop()
+    store.close()
+
+
+@pytest.fixture
+def engine_receiver(engine_db):
+    """The same on each engine's store (SQLite, then PostgreSQL)."""
+    from bchooks.store import open_store
+    store = open_store(engine_db)
+    url, stop = _app_on_thread(store)
+    yield url, store
+    stop()
     store.close()
 
 

@@ -297,3 +297,31 @@ def test_analysis_reads_a_postgresql_store_into_a_local_cache(tmp_path, pg_url, 
         on_postgres, on_sqlite = analysis.frames(postgres), analysis.frames(sqlite)
         assert len(on_postgres.orders) >= len(first.orders)
         assert on_postgres.orders.drop(columns=["event_id"]).equals(on_sqlite.orders.drop(columns=["event_id"]))
+
+
+def test_the_notebooks_run_on_a_postgresql_store(pg_url, tmp_path, monkeypatch):
+    """Notebooks 2 to 4 (simulate, analyse with plots, operate) with BCHOOKS_DB set to a PostgreSQL URL."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from bchooks.stack import Stack
+    from conftest import ROOT
+    stack = Stack(tmp_path / "run", secret="notebook-test-secret", db=pg_url, receiver_port=0,
+                  sandbox_port=0).start()
+    try:
+        for name, value in {**stack.env(), "BCHOOKS_DEMO_END": "2026-12-01T12:00:00.000Z",
+                            "HOME": str(tmp_path)}.items():
+            monkeypatch.setenv(name, value)
+        assert stack.env()["BCHOOKS_DB"] == pg_url
+        for name in ("02_simulate_events", "03_analyze_orders", "04_operate_receiver"):
+            notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+            NotebookClient(notebook, timeout=300, kernel_name="python3", store_widget_state=False,
+                           resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+            outputs = [o for cell in notebook.cells for o in cell.get("outputs", [])]
+            assert not [o for o in outputs if o["output_type"] == "error"], name
+            if name == "03_analyze_orders":
+                assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
+    finally:
+        stack.stop()
+    with open_store(pg_url) as store:
+        assert store.count(type="order.created") >= 300  # (the demo year and the simulated events went there)

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from bchooks import EventStore, analysis
+from bchooks.store import open_store
 from bchooks.errors import ApiError
 from bchooks.poller import poll_shop
 from bchooks.shops import ShopBook, connect_basic
@@ -56,11 +57,11 @@ def test_basic_credentials_open_only_their_own_shop(two_shops):
                         headers=headers).status_code == 401
 
 
-def test_first_sync_then_nothing_then_only_the_changes(two_shops, book, tmp_path):
+def test_first_sync_then_nothing_then_only_the_changes(two_shops, book, engine_db):
     sandbox = two_shops.sandbox
     sandbox.trigger("order.created", 35)
     shop = connect_basic(two_shops.url, "sandbox-shop", PASSWORD, book)
-    with EventStore(tmp_path / "events.db") as store:
+    with open_store(engine_db) as store:
         first = poll_shop(store, shop, page_size=10)
         assert (first.orders_stored, first.products_stored) == (35, 20)
         again = poll_shop(store, shop, page_size=10)
@@ -82,7 +83,7 @@ def test_first_sync_then_nothing_then_only_the_changes(two_shops, book, tmp_path
         assert all(json.loads(e.body)["source"] == "poll" for e in store.iter_events())
 
 
-def test_an_order_updated_during_the_walk_is_not_skipped(two_shops, book, tmp_path):
+def test_an_order_updated_during_the_walk_is_not_skipped(two_shops, book, engine_db):
     """Offset paging sorted by updated_at skips an order updated mid-walk (it moves behind the offset); time-keyed
     pages read it at the end."""
     sandbox = two_shops.sandbox
@@ -102,7 +103,7 @@ def test_an_order_updated_during_the_walk_is_not_skipped(two_shops, book, tmp_pa
                     sandbox.shop.ship_order(first_id)
         return document
     client._json = json_then_update
-    with EventStore(tmp_path / "events.db") as store:
+    with open_store(engine_db) as store:
         poll_shop(store, shop, page_size=10, client=client)
         orders = analysis.frames(store).orders
     shipped = set(orders["order_id"][orders["shipping_status"] == "shipped"])
@@ -120,13 +121,13 @@ def test_429_with_retry_after_is_waited_out(two_shops, book, tmp_path):
     assert two_shops.sandbox.faults == []
 
 
-def test_two_shops_with_the_same_order_numbers_stay_apart(two_shops, book, tmp_path):
+def test_two_shops_with_the_same_order_numbers_stay_apart(two_shops, book, engine_db):
     sandbox = two_shops.sandbox
     sandbox.trigger("order.created", 12)
     sandbox.trigger("order.created", 8, account_id="1234568")
     first = set(sandbox.shops["1234567"].orders) & set(sandbox.shops["1234568"].orders)
     assert len(first) == 8  # the same numbers in both shops
-    with EventStore(tmp_path / "events.db") as store:
+    with open_store(engine_db) as store:
         for subdomain in ("sandbox-shop", "sandbox-shop-2"):
             poll_shop(store, connect_basic(two_shops.url, subdomain, PASSWORD, book))
         orders, items = analysis.frames(store)

@@ -26,8 +26,8 @@ def store_state(store):
             for row in orders.itertuples()}
 
 
-def test_dropped_deliveries_are_reconciled_and_a_second_run_adds_nothing(local_receiver, tmp_path):
-    url, store = local_receiver
+def test_dropped_deliveries_are_reconciled_and_a_second_run_adds_nothing(engine_receiver, tmp_path):
+    url, store = engine_receiver
     sandbox = Sandbox(SECRET, drop=0.3, seed=5, schedule=(0.2,))
     server = SandboxServer(sandbox)
     try:

@@ -10,9 +10,15 @@ EVIL = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture
+def local_receiver(engine_receiver):
+    """Every panel here is driven on each engine's store: SQLite, then PostgreSQL."""
+    return engine_receiver
+
+
+@pytest.fixture
 def config(sandbox_server, local_receiver):
     url, store = local_receiver
-    return Config.load(env={}, secrets=SECRET, api_url=sandbox_server.url, token="sandbox-token", db=store.path,
+    return Config.load(env={}, secrets=SECRET, api_url=sandbox_server.url, token="sandbox-token", db=store.source,
                        receiver_url=url)
 
 
