@@ -3,6 +3,13 @@
 
     .venv/bin/python bench/receiver.py                       # 3 rounds x (16, 64 connections), 10 s each
     .venv/bin/python bench/receiver.py --rounds 1 --duration 3 --skip-reference
+    .venv/bin/python bench/receiver.py --postgresql          # also on PostgreSQL: one receiver, then two
+    .venv/bin/python bench/receiver.py --db postgresql://bchooks@127.0.0.1/bench   # ... on a server of yours
+
+With `--postgresql` (or a `--db` URL) the same load also goes to `bchooks serve` on PostgreSQL, one receiver, then
+two receivers on one cluster (each behind its own port, the load split between two wrk processes, as a load
+balancer would): a throwaway cluster in a temporary folder (tools/pgcluster.py), or the server of `--db`, a fresh
+database per run.
 
 Needs wrk (Debian's `wrk`) and, for the reference, node and npm (express is installed into a temporary folder).
 Every target gets the same signed, compact bodies (a product drop: order.created and product.updated events, about
@@ -44,10 +51,11 @@ function init(args)
   ok = 0
   other = 0
   stride = tonumber(args[1])
+  offset = tonumber(args[2] or "0")
 end
 function request()
   counter = counter + 1
-  local i = (id + (counter - 1) * stride) % #bodies + 1
+  local i = (offset + id + (counter - 1) * stride) % #bodies + 1
   return wrk.format("POST", "/webhook", {["Host"] = "127.0.0.1", ["Content-Type"] = "application/json",
     ["X-Webhook-Signature"] = sigs[i], ["X-Bigcartel-Signature"] = sigs[i]}, bodies[i])
 end
@@ -164,16 +172,75 @@ class Bchooks(Target):
             conn.close()
 
 
+class BchooksPostgres(Target):
+    """`bchooks serve` on PostgreSQL: `receivers` processes (2 workers each) on one database, a fresh one a run."""
+
+    def __init__(self, name, folder, server, receivers=1):
+        super().__init__(name, folder)
+        self.server, self.receivers, self.runs = server, receivers, 0
+
+    def prepare(self):
+        pass
+
+    def start(self, port):
+        import psycopg
+
+        from bchooks.store import open_store
+        self.runs += 1
+        self.database = f"bench_{self.name.replace('-', '_')}_{self.runs}_{os.getpid()}"
+        with psycopg.connect(self.server, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {self.database}")
+        self.db = self.server.rsplit("/", 1)[0] + "/" + self.database
+        open_store(self.db).close()
+        self.log = open(self.folder / f"{self.name}.log", "ab")
+        self.ports = [port] + [free_port() for _ in range(self.receivers - 1)]
+        self.processes = [subprocess.Popen([sys.executable, "-m", "bchooks", "serve", "--port", str(p), "--db",
+                                            self.db], stdout=self.log, stderr=subprocess.STDOUT,
+                                           env={**os.environ, "BCHOOKS_SECRET": SECRET}) for p in self.ports]
+        for p, process in zip(self.ports, self.processes):
+            wait(f"http://127.0.0.1:{p}/healthz", process)
+
+    def stop(self):
+        for process in self.processes:
+            end_child(process)
+        self.log.close()
+
+    def rows(self):
+        import psycopg
+        with psycopg.connect(self.db) as conn:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def _wrk(port, script, connections, duration, threads, offset):
+    return subprocess.Popen(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
+                             str(script), f"http://127.0.0.1:{port}/webhook", "--", str(threads), str(offset)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def _result(out):
+    return json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+
+
 def run(target, script, connections, duration):
     port = free_port()
     target.start(port)
     try:
-        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
-                              f"http://127.0.0.1:{port}/webhook", "--", "2"], capture_output=True, text=True,
-                             check=True).stdout
+        ports = getattr(target, "ports", [port])
+        if len(ports) == 1:
+            loads = [_wrk(port, script, connections, duration, 2, 0)]
+        else:  # one wrk a receiver, the connections and the bodies split between them (a load balancer's share)
+            loads = [_wrk(p, script, connections // len(ports), duration, 1, n * 40000) for n, p in enumerate(ports)]
+        outs = [load.communicate()[0] for load in loads]
+        if any(load.returncode for load in loads):
+            raise RuntimeError("wrk failed")
     finally:
         target.stop()
-    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    parts = [_result(out) for out in outs]
+    result = {key: sum(part[key] for part in parts) for key in ("requests", "ok", "non2xx", "errors", "sent")}
+    result["seconds"] = max(part["seconds"] for part in parts)
+    result["bodies"] = parts[0]["bodies"]
+    result["p50_ms"] = max(part["p50_ms"] for part in parts)  # (the slower receiver's: a bound, not a blend)
+    result["p99_ms"] = max(part["p99_ms"] for part in parts)
     result["rps"] = result["ok"] / result["seconds"]
     result["rows"] = target.rows()
     return result
@@ -186,14 +253,28 @@ def main():
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--bodies", type=int, default=80000, help="distinct bodies (more than any run sends)")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--postgresql", action="store_true", help="also on a throwaway PostgreSQL cluster")
+    parser.add_argument("--db", help="also on this PostgreSQL server (a postgresql:// URL whose user may create "
+                        "databases)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is not installed (apt-get install wrk)")
     folder = Path(tempfile.mkdtemp(prefix="bench-receiver-"))
+    cluster = None
     try:
         script, size = write_script(folder, args.bodies)
         targets = [] if args.skip_reference else [Reference("reference", folder)]
         targets += [Bchooks("bchooks", folder), Bchooks("bchooks-no-store", folder, store=False)]
+        server = args.db
+        if args.postgresql and not server:
+            sys.path.insert(0, str(ROOT / "tools"))
+            from pgcluster import Cluster
+            cluster = Cluster(folder / "postgresql").start()
+            cluster.psql("CREATE ROLE bchooks LOGIN CREATEDB")
+            server = cluster.url("postgres")
+        if server:
+            targets += [BchooksPostgres("bchooks-postgresql", folder, server),
+                        BchooksPostgres("bchooks-postgresql-x2", folder, server, receivers=2)]
         for target in targets:
             target.prepare()
         connections = [int(c) for c in args.connections.split(",")]
@@ -238,6 +319,8 @@ def main():
               " in flight when wrk stopped counting)")
         return 0
     finally:
+        if cluster is not None:
+            cluster.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 

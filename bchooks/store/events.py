@@ -2,7 +2,7 @@
 
 An engine (`sqlite.EventStore`, `postgres.PostgresStore`) provides `transaction()` (a write transaction yielding a
 connection with `execute`), `_query(sql, params)` (a read that never waits for a writer's turn) and
-`_insert_rows(conn, rows)`; the SQL here is written once, with `?` placeholders, for both.
+`append_rows(rows)`; the SQL here is written once, with `?` placeholders, for both.
 """
 
 from collections.abc import Iterator
@@ -18,6 +18,9 @@ def _where(conditions):
 
 class EventQueries:
     """Mixed into each engine's store class."""
+
+    def append_rows(self, rows: Any) -> list:
+        raise NotImplementedError  # (each engine's own)
 
     def _read(self, sql, params=()):
         return self._query(sql, params)[1]
@@ -41,19 +44,6 @@ class EventQueries:
         if isinstance(result, Exception):
             raise result
         return result
-
-    def append_rows(self, rows):
-        """Insert event rows (`event_row`) in one transaction; one `Appended` (or, for a row that cannot be
-        stored, an `UnstorableEvent`) per row."""
-        with self.transaction() as conn:
-            return self._insert_rows(conn, rows)
-
-    def append_when_ready(self, take):
-        """Insert the rows `take()` returns, calling it only once this process's turn to write has begun (group
-        commit: rows queued while waiting join the transaction); (rows, one result per row as `append_rows`)."""
-        with self.transaction() as conn:
-            rows = take()
-            return rows, self._insert_rows(conn, rows)
 
     def record_rejection(self, reason, *, path=None, remote_addr=None, size=None):
         """Count a rejected request (never its body); written at once after a quiet second, else within one

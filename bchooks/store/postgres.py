@@ -4,7 +4,9 @@ Selected by a `postgresql://` (or `postgres://`) URL in `BCHOOKS_DB`. Each proce
 (`psycopg_pool`, opened after `fork`), of `BCHOOKS_POOL_SIZE` connections in autocommit mode: a read is one
 statement, a write one transaction (`transaction()`). Receivers on several hosts write at once (no writers' lock:
 PostgreSQL's row locks and the unique `body_sha256` decide), workers claim runs with `FOR UPDATE SKIP LOCKED`,
-and a trigger NOTIFYs `bchooks_events` when events are stored, so that waiting workers wake at once.
+and a process that stored events NOTIFYs `bchooks_events` (from a thread of its own, at most every 50 ms, after
+the commit: a NOTIFY inside the inserting transaction would serialise every receiver's commits on PostgreSQL's
+notification lock), so that waiting workers wake at once.
 
 Every failure of the database to take a write (the server down or restarting, a read-only or full server, a lock
 held past the busy timeout, no connection free within it) is `StoreUnavailable`, a 503: the pool reconnects by
@@ -14,6 +16,7 @@ itself when the server is back. The URL's password never appears in `path`, a `r
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -36,6 +39,7 @@ SCHEMES = ("postgresql://", "postgres://")
 CHANNEL = "bchooks_events"  # the NOTIFY channel of new events
 _SECRET_PARAMETERS = {"password", "sslpassword"}
 _TEXT_COLUMNS = (0, 1, 2, 3, 5, 6, 7)  # the text values of an event row (4 is the body)
+NOTIFY_EVERY = 0.05  # seconds: the least time between two NOTIFYs of one process
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.ReadOnlySqlTransaction,
                 pg_errors.InsufficientPrivilege)
 
@@ -92,6 +96,63 @@ class _Connection:
         return cursor
 
 
+def _check_when_idle(conn):
+    """The pool's check of a connection it hands out: a round trip only for one idle a while (a server restarted
+    meanwhile is noticed before use); one used a moment ago is handed out as it is (no round trip per commit)."""
+    now = time.monotonic()
+    if now - getattr(conn, "_bchooks_used", 0.0) > 2.0:
+        ConnectionPool.check_connection(conn)
+    conn._bchooks_used = now
+
+
+class _Notifier:
+    """Sends `NOTIFY bchooks_events` soon after `poke()`, on a connection and a thread of its own (one a process),
+    at most every NOTIFY_EVERY seconds; `close()` sends what is pending first. Best effort: workers poll anyway."""
+
+    def __init__(self, store):
+        self.store = store
+        self._wake = threading.Event()
+        self._pid = None
+        self._thread = None
+        self._pending = self._closed = False
+
+    def poke(self):
+        if self._pid != os.getpid():  # (threads do not survive fork: each process starts its own)
+            self._pid, self._pending, self._closed = os.getpid(), False, False
+            self._thread = threading.Thread(target=self._run, name="bchooks-notify", daemon=True)
+            self._thread.start()
+        self._pending = True
+        self._wake.set()
+
+    def _run(self):
+        conn = None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._pending:
+                self._pending = False
+                try:
+                    if conn is None or conn.closed:
+                        conn = psycopg.connect(self.store._url, **self.store._options())
+                    conn.execute(f"NOTIFY {CHANNEL}")
+                except psycopg.Error:
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+            if self._closed:
+                if conn is not None:
+                    conn.close()
+                return
+            time.sleep(NOTIFY_EVERY)
+
+    def close(self):
+        if self._thread is not None and self._pid == os.getpid():
+            self._closed = True
+            self._wake.set()
+            self._thread.join(timeout=2 * NOTIFY_EVERY + self.store.busy_timeout)
+        self._thread = self._pid = None
+
+
 class PostgresStore(EventQueries):
     """The PostgreSQL engine of the store (see `interface.Store` for what every engine offers)."""
 
@@ -109,10 +170,12 @@ class PostgresStore(EventQueries):
         self.source = url  # (what `order_rows_at` opens again in another process; with its password: never shown)
         self.busy_timeout = float(busy_timeout)
         self.pool_size = max(1, int(pool_size))
+        self.concurrent_commits = min(2, self.pool_size)  # batches a process's group committer commits at once
         self._pool = None
         self._pid = None
         self._pool_lock = threading.Lock()
         self._listener: psycopg.Connection | None = None
+        self._notifier = _Notifier(self)
         self.rejection_log = RejectionLog(self)
         self.runs = HandlerRuns(self)
         self.reconciliations = Reconciliations(self)
@@ -159,7 +222,7 @@ class PostgresStore(EventQueries):
                 if self._pool is None or self._pid != os.getpid():
                     self._pool = ConnectionPool(self._url, min_size=1, max_size=self.pool_size,
                                                 kwargs=self._options(), timeout=self.busy_timeout, open=False,
-                                                check=ConnectionPool.check_connection, name="bchooks",
+                                                check=_check_when_idle, name="bchooks",
                                                 reconnect_timeout=24 * 3600)
                     self._pool.open(wait=False)
                     self._pid = os.getpid()
@@ -168,6 +231,7 @@ class PostgresStore(EventQueries):
     def close(self) -> None:
         if self._pid == os.getpid():
             self.rejection_log.flush()
+            self._notifier.close()
             if self._pool is not None:
                 self._pool.close()
             if self._listener is not None:
@@ -199,45 +263,47 @@ class PostgresStore(EventQueries):
             return [column.name for column in cursor.description or ()], cursor.fetchall()
 
     # -- appending
-    def _insert_rows(self, conn, rows):
-        """Insert event rows in one multi-row INSERT inside the caller's transaction; one result per row as
-        `sql.insert_rows`. A row PostgreSQL cannot store (a NUL character in a text value) gets an
-        `UnstorableEvent`; an unexpected refusal of one row sends each row again on a savepoint of its own."""
-        results = [None] * len(rows)
-        good = []
-        for index, row in enumerate(rows):
-            if any(isinstance(row[i], str) and "\x00" in row[i] for i in _TEXT_COLUMNS):
-                log.error("an event could not be stored (a NUL character in a text value); its sender gets 422")
-                results[index] = UnstorableEvent("the event cannot be stored (a NUL character in its type, "
-                                                 "account or resource id)")
-            else:
-                good.append(index)
-        try:
-            with conn.raw.transaction():
+    def append_rows(self, rows):
+        """Insert event rows (`event_row`) in one statement, a transaction of its own; one `Appended` (or, for a
+        row that cannot be stored, an `UnstorableEvent`) per row."""
+        return self.append_when_ready(lambda: rows)[1]
+
+    def append_when_ready(self, take):
+        """Insert the rows `take()` returns once a connection is ours (group commit: rows queued while waiting
+        join); (rows, one result per row). The batch is one multi-row INSERT in autocommit mode, so it commits
+        when the statement ends: one round trip. A row PostgreSQL cannot store (a NUL character in a text value,
+        text that is not UTF-8) gets an `UnstorableEvent`, and the others are stored."""
+        with self._borrowed(self.busy_timeout) as raw:
+            rows = take()
+            conn = _Connection(raw)
+            results = [None if self._storable(row) else UnstorableEvent(
+                "the event cannot be stored (a NUL character in its type, account or resource id)") for row in rows]
+            good = [index for index, result in enumerate(results) if result is None]
+            try:
                 found = self._insert_batch(conn, [rows[i] for i in good])
-        except (psycopg.DataError, psycopg.IntegrityError, ValueError) as error:
-            log.error("a batch of events was refused (%s): storing each on its own", type(error).__name__)
-            found = []
-            for index in good:
-                try:
-                    with conn.raw.transaction():
+            except (psycopg.DataError, psycopg.IntegrityError, ValueError) as error:  # (ValueError: not UTF-8)
+                log.error("a batch of events was refused (%s): storing each on its own", type(error).__name__)
+                found = []
+                for index in list(good):
+                    try:
                         found.extend(self._insert_batch(conn, [rows[index]]))
-                except (psycopg.DataError, psycopg.IntegrityError, ValueError) as error:
-                    log.error("an event could not be stored (%s); its sender gets 422", type(error).__name__)
-                    results[index] = UnstorableEvent(f"the event cannot be stored ({type(error).__name__})")
-                    found.append(None)
-            good = [i for i in good if results[i] is None]
-            found = [f for f in found if f is not None]
+                    except (psycopg.DataError, psycopg.IntegrityError, ValueError) as refused:
+                        log.error("an event could not be stored (%s); its sender gets 422", type(refused).__name__)
+                        results[index] = UnstorableEvent(f"the event cannot be stored ({type(refused).__name__})")
+                        good.remove(index)
         for index, result in zip(good, found):
             results[index] = result
-        return results
+        if any(not result.duplicate for result in found):
+            self._notifier.poke()
+        return rows, results
 
     def _insert_batch(self, conn, rows):
-        """One `Appended` per row: new rows in the order given, and for a body stored before (or earlier in this
+        """One `Appended` per row (the rows committed when the statement ends, on an autocommit connection): new
+        rows in the order given, and for a body stored before (or earlier in this
         batch) the id it has."""
         if not rows:
             return []
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        values = ", ".join(["(%s, %s, %s, %s, %b, %s, %s, %s)"] * len(rows))
         inserted = conn.raw.execute(
             "INSERT INTO events (received_at, type, account_id, resource_id, body, body_sha256, signature_header,"
             f" remote_addr) VALUES {values} ON CONFLICT (body_sha256) DO NOTHING RETURNING id, body_sha256",
@@ -255,6 +321,10 @@ class PostgresStore(EventQueries):
             else:
                 results.append(Appended(known[sha], True))
         return results
+
+    @staticmethod
+    def _storable(row):
+        return not any(isinstance(row[i], str) and "\x00" in row[i] for i in _TEXT_COLUMNS)
 
     def append_many(self, items, *, received_at=None):
         """Store many (body, envelope) pairs (imports, benchmarks), a thousand a statement; how many were new."""
@@ -289,8 +359,13 @@ class PostgresStore(EventQueries):
             if listener is None or listener.closed:
                 listener = self._listener = psycopg.connect(self._url, **self._options())
                 listener.execute(f"LISTEN {CHANNEL}")
-            for _ in listener.notifies(timeout=timeout, stop_after=1):
-                return True
+            deadline = time.monotonic() + timeout
+            while not (stop is not None and stop.is_set()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                for _ in listener.notifies(timeout=min(left, 0.25), stop_after=1):  # (slices: a stop is seen)
+                    return True
             return False
         except psycopg.Error:
             if self._listener is not None:

@@ -108,9 +108,6 @@ POSTGRES_MIGRATIONS = (
         remote_addr TEXT
     );
     CREATE INDEX events_type_id ON events (type, id);
-    CREATE FUNCTION bchooks_notify_events() RETURNS trigger LANGUAGE plpgsql AS
-        $$ BEGIN PERFORM pg_notify('bchooks_events', ''); RETURN NULL; END $$;
-    CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION bchooks_notify_events();
     """,
     # 2
     """
@@ -204,8 +201,7 @@ def migrate(conn, target=SCHEMA_VERSION):
 
 def migrate_postgres(conn, target=SCHEMA_VERSION):
     """The same on PostgreSQL (`conn`: a psycopg connection in autocommit mode), in one transaction under an
-    advisory lock, so that receivers starting together on several hosts apply each migration once. (The events
-    table's trigger NOTIFYs waiting workers: `postgres.CHANNEL`.)"""
+    advisory lock, so that receivers starting together on several hosts apply each migration once."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(7326512)")  # (bchooks' migrations, any number will do)
         conn.execute("CREATE TABLE IF NOT EXISTS bchooks_schema (version INTEGER NOT NULL)")

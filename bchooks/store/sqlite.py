@@ -37,6 +37,7 @@ class EventStore(EventQueries):
 
     engine = "sqlite"
     skip_locked = ""  # (SQLite has one writer at a time: a claim's rows need no row locks)
+    concurrent_commits = 1  # batches a process's group committer commits at once
 
     def __init__(self, path: str | os.PathLike = "bchooks.db", *, synchronous: str = "NORMAL",
                  busy_timeout: float = 5.0, max_mb: int = 0, create: bool = True, auto_checkpoint: bool = True) -> None:
@@ -283,8 +284,18 @@ class EventStore(EventQueries):
                 self._reader = None
                 raise _unavailable(error, self.path) from None
 
-    def _insert_rows(self, conn, rows):
-        return insert_rows(conn, rows)
+    def append_rows(self, rows):
+        """Insert event rows (`event_row`) in one transaction; one `Appended` (or, for a row that cannot be
+        stored, an `UnstorableEvent`) per row."""
+        with self.transaction() as conn:
+            return insert_rows(conn, rows)
+
+    def append_when_ready(self, take):
+        """Insert the rows `take()` returns, calling it only once this process's turn to write has begun (group
+        commit: rows queued while waiting join the transaction); (rows, one result per row as `append_rows`)."""
+        with self.transaction() as conn:
+            rows = take()
+            return rows, insert_rows(conn, rows)
 
     def append_many(self, items, *, received_at=None):
         """Store many (body, envelope) pairs in one transaction (imports, benchmarks); returns how many were new."""
