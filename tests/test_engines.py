@@ -2,11 +2,9 @@
 PostgreSQL server (started by the tests in a temporary folder). The worker's contract runs on both in
 test_worker.py; PostgreSQL's own faults are in test_postgres_faults.py."""
 
-import json
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 import requests
@@ -15,7 +13,7 @@ from bchooks.errors import MissingStore, UnstorableEvent
 from bchooks.store import SCHEMA_VERSION, open_store
 from bchooks.store.interface import Appended
 from bchooks.wire import parse_envelope
-from conftest import SECRET, Receiver, envelope, signed
+from conftest import Receiver, envelope, signed
 
 pytestmark = pytest.mark.integration
 
