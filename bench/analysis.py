@@ -4,6 +4,11 @@
     .venv/bin/python bench/analysis.py                     # 1,000,000 orders (about 10 minutes here)
     .venv/bin/python bench/analysis.py --orders 20000      # a quick run
     .venv/bin/python bench/analysis.py --db big.db --keep  # reuse (or keep) a generated store
+    .venv/bin/python bench/analysis.py --postgresql        # also the first build from PostgreSQL (same events)
+
+With `--postgresql` the generated store is copied (`bchooks migrate`'s copy) into a throwaway PostgreSQL cluster
+(tools/pgcluster.py), and the first build and the warm path are measured from it too: the events read over the
+connection into the local cache instead of from the file.
 
 The store holds N order.created events and N/10 order.updated events from the simulator (two shops generated in
 parallel). Each measured phase runs in a fresh process, so its peak memory (its own, plus its worker processes')
@@ -78,7 +83,8 @@ def phase_naive(db):
 
 def phase_build(db):
     from bchooks.analysis.cache import Projection
-    with EventStore(db) as store:
+    from bchooks.store import open_store
+    with open_store(db, create=False) as store:
         projection = Projection(store)
         shutil.rmtree(projection.cache_dir, ignore_errors=True)
         return {"events": projection.refresh()}
@@ -86,7 +92,8 @@ def phase_build(db):
 
 def phase_warm(db):
     from bchooks import analysis
-    with EventStore(db) as store:
+    from bchooks.store import open_store
+    with open_store(db, create=False) as store:
         orders, items = analysis.Projection(store).frames()
         reports = [analysis.revenue(orders, f) for f in ("D", "W", "M")]
         reports += [analysis.top_products(items, by=b, n=20, options=o) for b in ("revenue", "units")
@@ -118,6 +125,7 @@ def main():
     parser.add_argument("--db", help="store to use; generated when missing")
     parser.add_argument("--keep", action="store_true", help="keep the generated store")
     parser.add_argument("--skip-naive", action="store_true", help="leave out the (slow, memory-hungry) naive way")
+    parser.add_argument("--postgresql", action="store_true", help="also build from a copy in PostgreSQL")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -145,6 +153,25 @@ def main():
         for name in ([] if args.skip_naive else ["naive"]) + ["build", "warm"]:
             results[name] = run_phase(name, db)
             print(f"  {name}: {results[name]['seconds']:.2f} s", file=sys.stderr)
+        if args.postgresql:
+            sys.path.insert(0, str(ROOT / "tools"))
+            from pgcluster import Cluster
+
+            from bchooks.store import open_store
+            from bchooks.store.transfer import copy_store
+            cluster = Cluster(folder / "postgresql").start()
+            try:
+                url = cluster.create_database("analysis")
+                started = time.perf_counter()
+                with open_store(str(db), create=False) as source, open_store(url) as target:
+                    copy_store(source, target, batch=5000)
+                print(f"copied into PostgreSQL in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+                for name in ("build", "warm"):
+                    results[f"{name} (PostgreSQL)"] = run_phase(name, url)
+                    print(f"  {name} (PostgreSQL): {results[f'{name} (PostgreSQL)']['seconds']:.2f} s",
+                          file=sys.stderr)
+            finally:
+                cluster.stop()
         extra = max(10, min(10_000, args.orders // 100))
         generate(str(db), events, f"R{events}", extra * 4 // 5, extra // 5)  # new orders, and updates of them
         results["refresh"] = run_phase("refresh", db)
@@ -156,6 +183,9 @@ def main():
         for name, r in results.items():
             print(f"{name:<20}{r['seconds']:>10.2f}{r['peak_mib']:>10.0f}{r['seconds'] / base['seconds']:>14.3f}  "
                   f"{json.dumps(r['result'])}")
+        if "build (PostgreSQL)" in results:
+            print(f"\nfirst build from PostgreSQL: {results['build (PostgreSQL)']['seconds'] / results['build']['seconds']:.2f}"
+                  "× the time of the first build from SQLite")
         if "naive" in results:
             print(f"\nwarm path is {results['naive']['seconds'] / results['warm']['seconds']:.0f}× faster than naive,"
                   f" with {results['warm']['peak_mib'] / results['naive']['peak_mib']:.2f}× its memory")
