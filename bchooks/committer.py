@@ -7,10 +7,7 @@ No writer thread: a request queues its row; the request at the head of the queue
 for its turn to write, then commits every row queued by then (up to `max_batch`) in one transaction, gives each
 its own result or the store's error (for a 503), wakes them, and hands the lead to the next queued request. A
 lone request therefore commits on its own thread with no hand-off (a thread switch costs more than a commit here),
-and under load one commit serves many requests. Nothing is acknowledged before its commit. On SQLite one batch
-commits at a time (its writers take turns anyway); on PostgreSQL up to the store's `concurrent_commits` at once: as
-soon as a leader has taken its rows, the next queued request leads the next batch, which inserts while the first
-waits for its commit to reach the disk.
+and under load one commit serves many requests. Nothing is acknowledged before its commit.
 
 WAL checkpoints run on a background thread, so commits on the request path never pay for copying the log into
 the database (the store's connection has auto-checkpoints off); see `_checkpoint` for how the log stays bounded.
@@ -40,16 +37,10 @@ class _Slot:
 
 
 class GroupCommitter:
-    def __init__(self, store, max_batch=MAX_BATCH, max_leaders=None):
-        """`max_leaders`: how many batches may commit at once in this process (default: the store's
-        `concurrent_commits`, 1 for SQLite, whose writers take turns anyway; several on PostgreSQL, where one batch
-        inserts while another waits for its commit to reach the disk)."""
+    def __init__(self, store, max_batch=MAX_BATCH):
         self.store = store
         self.max_batch = max_batch
-        self.max_leaders = max_leaders or getattr(store, "concurrent_commits", 1)
-        self._queued = []  # rows not taken yet; the head is the designated leader's when there is one
-        self._has_leader = False  # a queued request is leading the next batch (waiting for its turn to write)
-        self._in_flight = 0  # batches taken and committing
+        self._queued = []  # the head of the queue is the leader: it is committing, or about to
         self._mutex = threading.Lock()
         self._pid = None
         self.batches = 0  # commits made, for tests and measurement
@@ -91,9 +82,7 @@ class GroupCommitter:
         slot = _Slot(row)
         with self._mutex:
             self._queued.append(slot)
-            leader = not self._has_leader and self._in_flight < self.max_leaders
-            if leader:
-                self._has_leader = True
+            leader = len(self._queued) == 1
         if not leader:
             slot.wake.acquire()  # a leader committed this row, or handed over the lead
         if not slot.done:
@@ -103,24 +92,8 @@ class GroupCommitter:
         return slot.result
 
     def _take(self):
-        """Take the batch out of the queue; the request now at its head leads the next batch at once if fewer
-        than `max_leaders` batches are committing, else when one of them ends."""
         with self._mutex:
-            batch = self._queued[:self.max_batch]
-            del self._queued[:len(batch)]
-            self._in_flight += 1
-            self._has_leader = False
-            following = self._designate()
-        if following is not None:
-            following.wake.release()
-        return batch
-
-    def _designate(self):
-        """(Under the mutex) the queued request to wake as the next leader, if one may lead now."""
-        if self._queued and not self._has_leader and self._in_flight < self.max_leaders:
-            self._has_leader = True
-            return self._queued[0]
-        return None
+            return self._queued[:self.max_batch]
 
     def _lead(self):
         """Commit the rows at the head of the queue in one transaction, answer them, hand the lead on.
@@ -153,8 +126,8 @@ class GroupCommitter:
                 raise
         finally:
             with self._mutex:
-                self._in_flight -= 1
-                following = self._designate()
+                del self._queued[:len(batch)]
+                following = self._queued[0] if self._queued else None
             for slot in batch:
                 slot.done = True
                 if slot is not batch[0]:

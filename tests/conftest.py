@@ -157,8 +157,10 @@ _databases = iter(range(1, 10 ** 6))
 
 @pytest.fixture
 def pg_url(pg_cluster):
-    """The URL of a new, empty database of the session's PostgreSQL server."""
-    return pg_cluster.create_database(f"test{next(_databases)}")
+    """The URL of a new, empty database of the session's PostgreSQL server (dropped after the test)."""
+    name = f"test{next(_databases)}"
+    yield pg_cluster.create_database(name)
+    pg_cluster.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -19,8 +19,14 @@ def group_committed(db_path, **options):
     return store, GroupCommitter(store)
 
 
-def test_concurrent_appends_share_commits_and_all_are_stored(db_path):
-    store, grouped = group_committed(db_path)
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_concurrent_appends_share_commits_and_all_are_stored(db_path, engine, request):
+    if engine == "sqlite":
+        store, grouped = group_committed(db_path)
+    else:
+        from bchooks.store import open_store
+        store = open_store(request.getfixturevalue("pg_url"))
+        grouped = GroupCommitter(store)
     results = []
     barrier = threading.Barrier(16)
 
@@ -39,56 +45,6 @@ def test_concurrent_appends_share_commits_and_all_are_stored(db_path):
     for body, result in results:
         assert store.get(result.id).body == body
     assert grouped.batches < len(results)  # commits were shared
-    store.close()
-
-
-class Counting:
-    """A store whose appends count how many run at once (the group committer's leaders)."""
-
-    def __init__(self, store):
-        self.store, self.now, self.most, self.lock = store, 0, 0, threading.Lock()
-        self.concurrent_commits = store.concurrent_commits
-
-    def append_when_ready(self, take):
-        with self.lock:
-            self.now += 1
-            self.most = max(self.most, self.now)
-        try:
-            time.sleep(0.002)  # (a commit that takes a moment: leaders overlap if they may)
-            return self.store.append_when_ready(take)
-        finally:
-            with self.lock:
-                self.now -= 1
-
-    def check_files(self, timeout=None):
-        return None
-
-    def checkpoint(self, hold_writers=False):
-        return 0
-
-
-@pytest.mark.parametrize("leaders", [1, 2])
-def test_batches_commit_side_by_side_up_to_the_stores_limit_and_each_row_gets_its_own_answer(pg_url, leaders):
-    from bchooks.store import open_store
-    store = open_store(pg_url, pool_size=leaders)
-    counting = Counting(store)
-    grouped = GroupCommitter(counting)
-    assert grouped.max_leaders == leaders
-    results, barrier = [], threading.Barrier(16)
-
-    def worker(n):
-        barrier.wait()
-        for i in range(25):
-            body = envelope(payload={"id": f"{n}-{i % 20}"})  # the last five repeat earlier bodies
-            results.append((body, grouped.append(body, parse_envelope(body))))
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert store.count() == 16 * 20 and sum(not r.duplicate for _, r in results) == 16 * 20
-    assert all(store.get(result.id).body == body for body, result in results)
-    assert counting.most == leaders and grouped.batches < len(results)
     store.close()
 
 

@@ -118,6 +118,10 @@ def test_both_engines_have_the_same_tables_and_columns(tmp_path, pg_url):
         for table in tables(sqlite):
             assert columns(sqlite, table) == columns(postgres, table), table
         assert sqlite.schema_version() == postgres.schema_version() == SCHEMA_VERSION
+        from bchooks.store.transfer import EVENT_COLUMNS, TABLES
+        assert sorted(["events", *(t[0] for t in TABLES)]) == tables(sqlite)  # `migrate` copies every table...
+        assert list(EVENT_COLUMNS) == columns(sqlite, "events")  # ... and every column
+        assert all(list(t[1]) == columns(sqlite, t[0]) for t in TABLES)
 
 
 def test_an_older_postgresql_schema_is_upgraded_and_a_newer_refused(pg_url):

@@ -170,7 +170,6 @@ class PostgresStore(EventQueries):
         self.source = url  # (what `order_rows_at` opens again in another process; with its password: never shown)
         self.busy_timeout = float(busy_timeout)
         self.pool_size = max(1, int(pool_size))
-        self.concurrent_commits = min(2, self.pool_size)  # batches a process's group committer commits at once
         self._pool = None
         self._pid = None
         self._pool_lock = threading.Lock()

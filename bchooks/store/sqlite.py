@@ -37,7 +37,6 @@ class EventStore(EventQueries):
 
     engine = "sqlite"
     skip_locked = ""  # (SQLite has one writer at a time: a claim's rows need no row locks)
-    concurrent_commits = 1  # batches a process's group committer commits at once
 
     def __init__(self, path: str | os.PathLike = "bchooks.db", *, synchronous: str = "NORMAL",
                  busy_timeout: float = 5.0, max_mb: int = 0, create: bool = True, auto_checkpoint: bool = True) -> None:
