@@ -278,7 +278,7 @@ class Config:
     def db_display(self) -> str:
         """The store as a person reads it: the SQLite file's full path, or the PostgreSQL URL without password."""
         if self.db.startswith(("postgresql://", "postgres://")):
-            from .store.postgres import display_url
+            from .secrecy import display_url
             return display_url(self.db)
         return os.path.abspath(self.db)
 

@@ -6,7 +6,7 @@ credentials of any URL (`https://user:password@host`) are redacted whatever they
 """
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@:]*(:[^/\s@]*)?@")
@@ -32,3 +32,17 @@ def redact(text, secrets=()):
     for piece in pieces:
         text = text.replace(piece, REDACTED)
     return text
+
+
+_SECRET_PARAMETERS = {"password", "sslpassword"}
+
+
+def display_url(url: str) -> str:
+    """A database URL without its password (for a store's `path`, messages, logs and `state.json`)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        netloc = f"{user.split(':', 1)[0]}@{host}"
+    query = urlencode([(k, "xxxxx" if k in _SECRET_PARAMETERS else v) for k, v in parse_qsl(parts.query)])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

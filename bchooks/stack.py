@@ -21,6 +21,7 @@ import requests
 from .config import SANDBOX_CLIENT_ID, SANDBOX_PORT, SANDBOX_TOKEN, SETTINGS
 from .errors import BchooksError, KitRunning
 from .store import is_url
+from .secrecy import display_url
 
 _DEFAULT_PORT = next(s.default for s in SETTINGS if s.field == "port")
 
@@ -151,7 +152,8 @@ class Stack:
                  sandbox_token=SANDBOX_TOKEN):
         self.run_dir = Path(run_dir).resolve()
         self._secret = secret
-        self.db = db if is_url(db) else str(Path(db).resolve())  # (a PostgreSQL URL as given)
+        self._db = db if is_url(db) else str(Path(db).resolve())  # (a PostgreSQL URL as given)
+        self.db = display_url(self._db) if is_url(self._db) else self._db  # (what is shown and recorded)
         self.receiver_port = free_port(receiver_port)
         self.sandbox_port = free_port(sandbox_port)
         if self.sandbox_port == self.receiver_port:
@@ -171,17 +173,18 @@ class Stack:
     def sandbox_url(self):
         return f"http://127.0.0.1:{self.sandbox_port}"
 
-    def settings(self):
+    def settings(self, *, with_password=False):
         """The settings (by `Config` field) that point at this stack, its secret aside: what `state.json` records
-        for the commands run beside it, and what `env()` exports."""
-        return {"db": self.db, "port": str(self.receiver_port), "receiver_url": self.receiver_url,
+        for the commands run beside it, and what `env()` exports (only the kit's own processes get a database URL's
+        password: `state.json` and what is printed never hold it; give it to other commands as PGPASSWORD)."""
+        return {"db": self._db if with_password else self.db, "port": str(self.receiver_port), "receiver_url": self.receiver_url,
                 "api_url": self.sandbox_url, "token": self.sandbox_token, "sandbox_token": self.sandbox_token,
                 "shops": str(self.run_dir.parent / "shops.json"),  # (the kit's shops: the sandbox's)
                 "client_id": SANDBOX_CLIENT_ID, "authorize_url": f"{self.sandbox_url}/oauth/authorize"}
 
     def env(self):
         """BCHOOKS_* variables pointing at this stack (the secret included: never print this)."""
-        return {"BCHOOKS_SECRET": self._secret, **settings_env(self.settings())}
+        return {"BCHOOKS_SECRET": self._secret, **settings_env(self.settings(with_password=True))}
 
     def _spawn(self, name, args, health):
         log = open(self.run_dir / f"{name}.log", "ab")
@@ -200,7 +203,8 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._spawn("sandbox", ["sandbox", "--port", str(self.sandbox_port), *self.sandbox_args],
                     self.sandbox_url + "/sandbox/healthz")
-        self._spawn("receiver", ["serve", "--port", str(self.receiver_port), "--db", self.db],
+        store = [] if is_url(self._db) else ["--db", self._db]  # (a URL goes by the environment, never into ps)
+        self._spawn("receiver", ["serve", "--port", str(self.receiver_port), *store],
                     f"http://127.0.0.1:{self.receiver_port}/healthz")
         state = {"supervisor": os.getpid(), "receiver_url": self.receiver_url, "sandbox_url": self.sandbox_url,
                  "sandbox_token": self.sandbox_token, "db": self.db, "settings": self.settings(),

@@ -327,3 +327,26 @@ def test_the_notebooks_run_on_a_postgresql_store(pg_url, tmp_path, monkeypatch):
         stack.stop()
     with open_store(pg_url) as store:
         assert store.count(type="order.created") >= 300  # (the demo year and the simulated events went there)
+
+
+def test_a_kit_on_postgresql_keeps_the_password_out_of_ps_its_state_and_what_it_prints(pg_cluster, pg_url, tmp_path):
+    import json as json_module
+
+    from bchooks.stack import Stack
+    pg_cluster.psql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'withpw') THEN "
+                    "CREATE ROLE withpw LOGIN PASSWORD 'hunter2secret'; END IF; END $$")
+    database = pg_url.rsplit("/", 1)[1]
+    pg_cluster.psql(f"ALTER DATABASE {database} OWNER TO withpw")
+    url = f"postgresql://withpw:hunter2secret@127.0.0.1:{pg_cluster.port}/{database}"
+    stack = Stack(tmp_path / "run", secret="kit-secret", db=url, receiver_port=0, sandbox_port=0).start()
+    try:
+        assert stack.env()["BCHOOKS_DB"] == url  # (the kit's own processes get it)
+        state = (tmp_path / "run" / "state.json").read_text()
+        assert "hunter2secret" not in state and json_module.loads(state)["db"] == url.replace(":hunter2secret", "")
+        for pid in json_module.loads(state)["pids"].values():
+            assert "hunter2secret" not in open(f"/proc/{pid}/cmdline").read()
+        assert "hunter2secret" not in repr(stack) + stack.db
+        health = requests.get(stack.receiver_url.replace("/webhook", "/healthz"), timeout=5).json()
+        assert health["engine"] == "postgresql" and "hunter2secret" not in json_module.dumps(health)
+    finally:
+        stack.stop()

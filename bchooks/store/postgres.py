@@ -18,12 +18,12 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ..secrecy import display_url
 from ..errors import MissingStore, StoreError, StoreUnavailable, UnstorableEvent
 from .cursors import Cursors
 from .events import EventQueries
@@ -37,7 +37,6 @@ log = logging.getLogger("bchooks.store")
 
 SCHEMES = ("postgresql://", "postgres://")
 CHANNEL = "bchooks_events"  # the NOTIFY channel of new events
-_SECRET_PARAMETERS = {"password", "sslpassword"}
 _TEXT_COLUMNS = (0, 1, 2, 3, 5, 6, 7)  # the text values of an event row (4 is the body)
 NOTIFY_EVERY = 0.05  # seconds: the least time between two NOTIFYs of one process
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.ReadOnlySqlTransaction,
@@ -46,17 +45,6 @@ _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.Read
 
 def is_postgres_url(text) -> bool:
     return isinstance(text, str) and text.startswith(SCHEMES)
-
-
-def display_url(url: str) -> str:
-    """The URL without its password (for `path`, messages and logs)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, host = netloc.rsplit("@", 1)
-        netloc = f"{user.split(':', 1)[0]}@{host}"
-    query = urlencode([(k, "***" if k in _SECRET_PARAMETERS else v) for k, v in parse_qsl(parts.query)])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _reason(error):
@@ -70,6 +58,8 @@ def _reason(error):
         return "the database server is out of space"
     if isinstance(error, pg_errors.QueryCanceled):
         return "the database did not answer within the time allowed"
+    if isinstance(error, pg_errors.InsufficientPrivilege):
+        return f"the database user is not allowed to ({text})"
     return f"the database cannot be reached ({text})"
 
 
@@ -174,6 +164,7 @@ class PostgresStore(EventQueries):
         self._pid = None
         self._pool_lock = threading.Lock()
         self._listener: psycopg.Connection | None = None
+        self._listener_pid: int | None = None
         self._notifier = _Notifier(self)
         self.rejection_log = RejectionLog(self)
         self.runs = HandlerRuns(self)
@@ -228,13 +219,14 @@ class PostgresStore(EventQueries):
         return self._pool
 
     def close(self) -> None:
-        if self._pid == os.getpid():
-            self.rejection_log.flush()
-            self._notifier.close()
-            if self._pool is not None:
-                self._pool.close()
-            if self._listener is not None:
-                self._listener.close()
+        """Write what is pending (rejections counted, a NOTIFY) and close this process's connections (never those
+        a parent process opened before a fork: closing them would end the parent's sessions)."""
+        self.rejection_log.flush()
+        self._notifier.close()
+        if self._pool is not None and self._pid == os.getpid():
+            self._pool.close()
+        if self._listener is not None and self._listener_pid == os.getpid():
+            self._listener.close()
         self._pool = self._listener = None
 
     @contextmanager
@@ -255,6 +247,12 @@ class PostgresStore(EventQueries):
         with self._borrowed(self.busy_timeout if timeout is None else timeout) as raw:
             with raw.transaction():
                 yield _Connection(raw)
+
+    def write_one(self, sql, params=()):
+        with self._borrowed(self.busy_timeout) as raw:
+            cursor = _Connection(raw).execute(sql, params)
+            rows = cursor.fetchall() if cursor.description else []
+            return cursor.rowcount, rows
 
     def _query(self, sql, params=()):
         with self._borrowed(self.busy_timeout) as raw:
@@ -355,8 +353,9 @@ class PostgresStore(EventQueries):
             return False
         try:
             listener = self._listener
-            if listener is None or listener.closed:
+            if listener is None or listener.closed or self._listener_pid != os.getpid():
                 listener = self._listener = psycopg.connect(self._url, **self._options())
+                self._listener_pid = os.getpid()
                 listener.execute(f"LISTEN {CHANNEL}")
             deadline = time.monotonic() + timeout
             while not (stop is not None and stop.is_set()):

@@ -42,28 +42,25 @@ class HandlerRuns:
         expired lease) for `worker` until `now + lease`; [(event_id, handler, attempts)]."""
         if not names:
             return []
-        with self.store.transaction() as conn:
-            return conn.execute(
-                f"UPDATE handler_runs SET status = ?, claimed_by = ?, claimed_until = ?, attempts = attempts + 1,"
-                f" updated_at = ? WHERE (event_id, handler) IN (SELECT event_id, handler FROM handler_runs WHERE handler IN"
-                f" ({','.join('?' * len(names))}) AND ((status IN (?, ?) AND next_attempt_at <= ?)"
-                f" OR (status = ? AND claimed_until < ?)) ORDER BY event_id LIMIT ?{self.store.skip_locked})"
-                f" RETURNING event_id, handler, attempts",
-                (RUNNING, worker, now + lease, now_iso(), *names, PENDING, FAILED, now, RUNNING, now, limit)).fetchall()
+        return self.store.write_one(
+            f"UPDATE handler_runs SET status = ?, claimed_by = ?, claimed_until = ?, attempts = attempts + 1,"
+            f" updated_at = ? WHERE (event_id, handler) IN (SELECT event_id, handler FROM handler_runs WHERE handler IN"
+            f" ({','.join('?' * len(names))}) AND ((status IN (?, ?) AND next_attempt_at <= ?)"
+            f" OR (status = ? AND claimed_until < ?)) ORDER BY event_id LIMIT ?{self.store.skip_locked})"
+            f" RETURNING event_id, handler, attempts",
+            (RUNNING, worker, now + lease, now_iso(), *names, PENDING, FAILED, now, RUNNING, now, limit))[1]
 
     def renew(self, worker, until):
         """Extend every claim `worker` holds to `until`; returns how many."""
-        with self.store.transaction() as conn:
-            return conn.execute("UPDATE handler_runs SET claimed_until = ? WHERE claimed_by = ? AND status = ?",
-                                (until, worker, RUNNING)).rowcount
+        return self.store.write_one("UPDATE handler_runs SET claimed_until = ? WHERE claimed_by = ? AND status = ?",
+                                    (until, worker, RUNNING))[0]
 
     def finish(self, event_id, handler, worker, status, next_at=None, error=None):
         """Record the outcome of a run `worker` holds (a claim lost to another worker is left alone)."""
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE handler_runs SET status = ?, next_attempt_at = coalesce(?, next_attempt_at),"
-                         " last_error = ?, claimed_by = NULL, claimed_until = NULL, updated_at = ?"
-                         " WHERE event_id = ? AND handler = ? AND claimed_by = ?",
-                         (status, next_at, error, now_iso(), event_id, handler, worker))
+        self.store.write_one("UPDATE handler_runs SET status = ?, next_attempt_at = coalesce(?, next_attempt_at),"
+                             " last_error = ?, claimed_by = NULL, claimed_until = NULL, updated_at = ?"
+                             " WHERE event_id = ? AND handler = ? AND claimed_by = ?",
+                             (status, next_at, error, now_iso(), event_id, handler, worker))
 
     def replay(self, now, *, event_ids=(), dead=False, type=None, since=None):
         """Put runs back to pending (not those running): of these events, the dead ones, or those of events of

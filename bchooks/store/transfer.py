@@ -93,17 +93,21 @@ def _copy_events(source, target, batch, progress, copied):
 
 
 def _copy_table(source, target, table, columns, keys, batch, copied):
+    """Copy a table in key order, a batch a transaction (keyset pages: each page a seek, however large the table)."""
     new = seen = 0
-    offset = 0
+    after = None
+    order = ", ".join(keys)
+    positions = [columns.index(key) for key in keys]
     while True:
-        rows = source._read(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {', '.join(keys)} LIMIT ? OFFSET ?",
-                            (batch, offset))
+        where = "" if after is None else f"WHERE ({order}) > ({', '.join('?' * len(keys))}) "
+        rows = source._read(f"SELECT {', '.join(columns)} FROM {table} {where}ORDER BY {order} LIMIT ?",
+                            (*(after or ()), batch))
         if not rows:
             break
         with target.transaction() as conn:
             new += _insert(conn, table, columns, [tuple(row) for row in rows])
         seen += len(rows)
-        offset += len(rows)
+        after = tuple(rows[-1][i] for i in positions)
     copied.copied[table] = new
     copied.present[table] = seen - new
 
