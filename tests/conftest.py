@@ -144,12 +144,18 @@ class SandboxProcess:
 def pg_cluster(tmp_path_factory):
     """One real PostgreSQL server for the session (Debian's binaries, `initdb` into a temporary folder, a random
     loopback port), stopped by its pid at the end. Each test gets a database of its own (`pg_url`)."""
+    yield from running_cluster(tmp_path_factory.mktemp("postgresql"))
+
+
+def running_cluster(folder):
+    """A PostgreSQL cluster started in `folder`, for a fixture to yield; stopped when the fixture ends."""
     sys.path.insert(0, str(ROOT / "tools"))
     from pgcluster import Cluster
-    cluster = Cluster(tmp_path_factory.mktemp("postgresql"))
-    cluster.start()
-    yield cluster
-    cluster.stop("immediate")
+    cluster = Cluster(folder).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop("immediate")
 
 
 _databases = iter(range(1, 10 ** 6))

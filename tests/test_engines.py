@@ -350,3 +350,26 @@ def test_a_kit_on_postgresql_keeps_the_password_out_of_ps_its_state_and_what_it_
         assert health["engine"] == "postgresql" and "hunter2secret" not in json_module.dumps(health)
     finally:
         stack.stop()
+
+
+def test_a_pool_exhausted_past_the_busy_timeout_is_unavailable_then_recovers(pg_url):
+    from bchooks.errors import StoreUnavailable
+    with open_store(pg_url, pool_size=1, busy_timeout=0.3) as store:
+        import threading as threads
+        import time as clock
+        held, release = threads.Event(), threads.Event()
+
+        def hold():
+            with store.transaction():  # the pool's only connection, busy for a while
+                held.set()
+                release.wait(10)
+        holder = threads.Thread(target=hold)
+        holder.start()
+        held.wait(10)
+        started = clock.monotonic()
+        with pytest.raises(StoreUnavailable, match="no database connection within 0.3 s"):
+            append(store, envelope(payload={"id": "waiting"}))
+        assert 0.25 < clock.monotonic() - started < 2.0
+        release.set()
+        holder.join()
+        assert append(store, envelope(payload={"id": "waiting"})).duplicate is False

@@ -16,19 +16,15 @@ import pytest
 import requests
 
 from bchooks.store import open_store
-from conftest import ROOT, Receiver, envelope, signed, wait_until
+from conftest import Receiver, envelope, running_cluster, signed, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    sys.path.insert(0, str(ROOT / "tools"))
-    from pgcluster import Cluster
-    started = Cluster(tmp_path_factory.mktemp("pgfaults"))
-    started.start()
-    yield started
-    started.stop("immediate")
+    """A cluster of this module's own: its tests stop and start it."""
+    yield from running_cluster(tmp_path_factory.mktemp("pgfaults"))
 
 
 _names = iter(range(1, 10 ** 6))

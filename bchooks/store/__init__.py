@@ -31,16 +31,11 @@ def open_store(where: Any, **kwargs: Any) -> Store:
     """The store a `Config` (its `db`, busy timeout and engine settings) or a `db` value names: PostgreSQL for a
     `postgresql://` URL, else the SQLite file at that path. `create=False` for reads: a missing store is
     `MissingStore`, never created."""
-    if isinstance(where, (str, os.PathLike)):
-        db = os.fspath(where)
-        if db.startswith(("postgresql://", "postgres://")):
-            from .postgres import PostgresStore
-            return PostgresStore(db, **kwargs)
-        return EventStore(db, **kwargs)
-    if str(where.db).startswith(("postgresql://", "postgres://")):
+    db = os.fspath(where) if isinstance(where, (str, os.PathLike)) else None
+    if is_url(db if db is not None else where.db):
         from .postgres import PostgresStore
-        return PostgresStore.from_config(where, **kwargs)
-    return EventStore.from_config(where, **kwargs)
+        return PostgresStore(db, **kwargs) if db is not None else PostgresStore.from_config(where, **kwargs)
+    return EventStore(db, **kwargs) if db is not None else EventStore.from_config(where, **kwargs)
 
 
 def order_rows_at(source: str, first_id: int, last_id: int, types: tuple):

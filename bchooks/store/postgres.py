@@ -2,7 +2,8 @@
 
 Selected by a `postgresql://` (or `postgres://`) URL in `BCHOOKS_DB`. Each process has a psycopg connection pool
 (`psycopg_pool`, opened after `fork`), of `BCHOOKS_POOL_SIZE` connections in autocommit mode: a read is one
-statement, a write one transaction (`transaction()`). Receivers on several hosts write at once (no writers' lock:
+statement, a batch of events one multi-row INSERT (it commits when the statement ends: one round trip), another
+single-statement write the same (`write_one`), and the rest a transaction (`transaction()`). Receivers on several hosts write at once (no writers' lock:
 PostgreSQL's row locks and the unique `body_sha256` decide), workers claim runs with `FOR UPDATE SKIP LOCKED`,
 and a process that stored events NOTIFYs `bchooks_events` (from a thread of its own, at most every 50 ms, after
 the commit: a NOTIFY inside the inserting transaction would serialise every receiver's commits on PostgreSQL's
