@@ -227,7 +227,12 @@ def test_workers_wake_on_notify_rather_than_their_poll(url, tmp_path):
                                "--poll", "30"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2.0)  # (started and listening)
+        def listening():
+            with psycopg.connect(url) as conn:
+                return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN bchooks_events'"
+                                    " AND datname = current_database()"
+                                    ).fetchone()[0] == 1
+        wait_until(listening, deadline=30)
         with open_store(url) as store:
             body = envelope(payload={"id": "wake"})
             started = time.monotonic()
