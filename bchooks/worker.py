@@ -18,7 +18,7 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import BchooksError, InputError
+from .errors import BchooksError, InputError, StoreUnavailable
 from .secrecy import redact
 from .store import Store
 from .store.runs import DEAD, DONE, FAILED
@@ -124,9 +124,23 @@ class Worker:
             if report and any(burst):
                 report(Pass(*burst))
             burst[:] = [0, 0, 0, 0, 0]
+        waited = 0.0  # seconds the worker has been waiting for an unavailable store, 0 when it is available
         try:
             while stop is None or not stop.is_set():
-                result = self.run_once()
+                try:
+                    result = self.run_once()
+                except StoreUnavailable as error:
+                    if once:
+                        raise
+                    if not waited:
+                        log.warning("worker %s: the store is unavailable (%s); trying again until it is back",
+                                    self.name, error)
+                    waited = min(30.0, max(poll, waited * 2))  # (a run claimed meanwhile is retried after its lease)
+                    (stop or threading.Event()).wait(waited)
+                    continue
+                if waited:
+                    log.warning("worker %s: the store is back", self.name)
+                    waited = 0.0
                 burst[:] = [a + b for a, b in zip(burst, (result.enqueued, result.ran, result.done, result.failed,
                                                           result.dead))]
                 if result.ran:

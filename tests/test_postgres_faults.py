@@ -244,3 +244,29 @@ def test_workers_wake_on_notify_rather_than_their_poll(url, tmp_path):
         out, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
     assert json.dumps(1) in (tmp_path / "runs.log").read_text().split()[0]
+
+
+def test_a_worker_waits_out_a_server_restart_and_goes_on(cluster, url, tmp_path):
+    (tmp_path / "hosthandlers.py").write_text(HANDLERS)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "TEST_LOG": str(tmp_path / "runs.log")}
+    worker = subprocess.Popen([sys.executable, "-m", "bchooks", "worker", "--db", url, "--handlers", "hosthandlers",
+                               "--poll", "0.2"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        cluster.stop("fast")
+        time.sleep(2.0)
+        assert worker.poll() is None  # still running
+        cluster.start()
+        with open_store(url) as store:
+            for n in range(5):
+                body = envelope(payload={"id": f"after-restart-{n}"})
+                store.append(body, __import__("bchooks").parse_envelope(body))
+        wait_until(lambda: (tmp_path / "runs.log").exists()
+                   and len((tmp_path / "runs.log").read_text().split("\n")) > 5, deadline=60)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert "the store is unavailable" in err and "the store is back" in err and "Traceback" not in err
+    assert sorted(int(line.split()[0]) for line in (tmp_path / "runs.log").read_text().splitlines()) == [1, 2, 3, 4, 5]
