@@ -373,3 +373,21 @@ def test_a_pool_exhausted_past_the_busy_timeout_is_unavailable_then_recovers(pg_
         release.set()
         holder.join()
         assert append(store, envelope(payload={"id": "waiting"})).duplicate is False
+
+
+def test_a_nul_character_in_an_id_is_stored_on_each_engine_and_migrated(engine_db, tmp_path, pg_cluster):
+    """PostgreSQL's text cannot hold NUL: the derived columns get the six characters `\\u0000`, the body its bytes."""
+    body = envelope(payload={"id": "A\u0000B"}, account_id="12\u00003")
+    with open_store(engine_db) as store:
+        stored = store.get(append(store, body).id)
+        assert stored.body == body and append(store, body).duplicate is True
+        expected = ("A\x00B", "12\x003") if store.engine == "sqlite" else ("A\\u0000B", "12\\u00003")
+        assert (stored.resource_id, stored.account_id) == expected
+    if engine_db.startswith("postgresql://"):
+        return
+    target = pg_cluster.create_database(f"nul{tmp_path.name[-12:].replace('-', '_').lower()}")
+    result = bchooks("migrate", "--from", engine_db, "--to", target)
+    assert result.returncode == 0, result.stderr
+    with open_store(target) as copied:
+        event = copied.get(stored.id)
+        assert event.body == body and event.resource_id == "A\\u0000B"

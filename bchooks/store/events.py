@@ -22,6 +22,11 @@ class EventQueries:
     def append_rows(self, rows: Any) -> list:
         raise NotImplementedError  # (each engine's own)
 
+    @staticmethod
+    def _text_safe(row):
+        """The row as this engine can store its text values (SQLite: as it is)."""
+        return row
+
     def _read(self, sql, params=()):
         return self._query(sql, params)[1]
 

@@ -38,7 +38,6 @@ log = logging.getLogger("bchooks.store")
 
 SCHEMES = ("postgresql://", "postgres://")
 CHANNEL = "bchooks_events"  # the NOTIFY channel of new events
-_TEXT_COLUMNS = (0, 1, 2, 3, 5, 6, 7)  # the text values of an event row (4 is the body)
 NOTIFY_EVERY = 0.05  # seconds: the least time between two NOTIFYs of one process
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.ReadOnlySqlTransaction,
                 pg_errors.InsufficientPrivilege)
@@ -241,6 +240,8 @@ class PostgresStore(EventQueries):
                                    f"one of the {self.pool_size} connections is busy): {self.path}") from None
         except _UNAVAILABLE as error:
             raise StoreUnavailable(f"{_reason(error)}: {self.path}") from None
+        except psycopg.Error as error:  # (anything else the server refused: one sentence, never a traceback)
+            raise StoreError(f"the database refused the work ({_reason(error)}): {self.path}") from None
 
     @contextmanager
     def transaction(self, timeout=None):
@@ -269,14 +270,13 @@ class PostgresStore(EventQueries):
     def append_when_ready(self, take):
         """Insert the rows `take()` returns once a connection is ours (group commit: rows queued while waiting
         join); (rows, one result per row). The batch is one multi-row INSERT in autocommit mode, so it commits
-        when the statement ends: one round trip. A row PostgreSQL cannot store (a NUL character in a text value,
-        text that is not UTF-8) gets an `UnstorableEvent`, and the others are stored."""
+        when the statement ends: one round trip. A row PostgreSQL refuses (which no verified event is known to
+        make) gets an `UnstorableEvent`, and the others are stored."""
         with self._borrowed(self.busy_timeout) as raw:
             rows = take()
             conn = _Connection(raw)
-            results = [None if self._storable(row) else UnstorableEvent(
-                "the event cannot be stored (a NUL character in its type, account or resource id)") for row in rows]
-            good = [index for index, result in enumerate(results) if result is None]
+            results: list = [None] * len(rows)
+            good = list(range(len(rows)))
             try:
                 found = self._insert_batch(conn, [rows[i] for i in good])
             except (psycopg.DataError, psycopg.IntegrityError, ValueError) as error:  # (ValueError: not UTF-8)
@@ -305,7 +305,7 @@ class PostgresStore(EventQueries):
         inserted = conn.raw.execute(
             "INSERT INTO events (received_at, type, account_id, resource_id, body, body_sha256, signature_header,"
             f" remote_addr) VALUES {values} ON CONFLICT (body_sha256) DO NOTHING RETURNING id, body_sha256",
-            [value for row in rows for value in row]).fetchall()
+            [value for row in rows for value in self._text_safe(row)]).fetchall()
         new = {sha: event_id for event_id, sha in inserted}
         missing = [row[5] for row in rows if row[5] not in new]
         known = dict((sha, event_id) for event_id, sha in conn.raw.execute(
@@ -321,8 +321,12 @@ class PostgresStore(EventQueries):
         return results
 
     @staticmethod
-    def _storable(row):
-        return not any(isinstance(row[i], str) and "\x00" in row[i] for i in _TEXT_COLUMNS)
+    def _text_safe(row):
+        """The row with NUL characters in its text values written as the six characters `\\u0000` (PostgreSQL's
+        text cannot hold NUL; the body, bytea, keeps its exact bytes: the event is stored, not refused)."""
+        if not any(isinstance(value, str) and "\x00" in value for value in row):
+            return row
+        return tuple(value.replace("\x00", "\\u0000") if isinstance(value, str) else value for value in row)
 
     def append_many(self, items, *, received_at=None):
         """Store many (body, envelope) pairs (imports, benchmarks), a thousand a statement; how many were new."""

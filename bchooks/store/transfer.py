@@ -39,13 +39,17 @@ class Copied:
                 for table in self.copied]
 
 
-def _insert(conn, table, columns, rows):
-    """Insert rows, skipping those whose key is already there; how many were new."""
+def _insert(target, conn, table, columns, rows):
+    """Insert rows, skipping those whose key is already there; how many were new. (Text the target cannot hold, a
+    NUL character on PostgreSQL, is written as the store writes it, `\\u0000`.)"""
     if not rows:
         return 0
     marks = ", ".join("?" * len(columns))
-    return conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING",
-                            rows).rowcount
+    try:
+        return conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                                [target._text_safe(row) for row in rows]).rowcount
+    except ValueError as error:  # (text that is not UTF-8: one sentence, never a traceback)
+        raise StoreError(f"a row of {table} cannot be copied into {target.path}: {error}") from None
 
 
 def _resume_point(source, target, last_id):
@@ -72,7 +76,7 @@ def _copy_events(source, target, batch, progress, copied):
         rows = [(*row[:5], row[5].encode("utf-8", "surrogatepass") if isinstance(row[5], str) else bytes(row[5]),
                  *row[6:]) for row in rows]
         with target.transaction() as conn:
-            new = _insert(conn, "events", EVENT_COLUMNS, rows)
+            new = _insert(target, conn, "events", EVENT_COLUMNS, rows)
             if new < len(rows):  # each row not inserted must be the same event (id and bytes), already there
                 ids = [row[0] for row in rows]
                 marks = ",".join("?" * len(ids))
@@ -105,7 +109,7 @@ def _copy_table(source, target, table, columns, keys, batch, copied):
         if not rows:
             break
         with target.transaction() as conn:
-            new += _insert(conn, table, columns, [tuple(row) for row in rows])
+            new += _insert(target, conn, table, columns, [tuple(row) for row in rows])
         seen += len(rows)
         after = tuple(rows[-1][i] for i in positions)
     copied.copied[table] = new
