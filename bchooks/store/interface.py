@@ -57,6 +57,9 @@ class Store(Protocol):
     def append_when_ready(self, take: Callable[[], list]) -> tuple[list, list]:
         """Insert the rows `take()` returns once the turn to write has begun (group commit)."""
 
+    def write_one(self, sql: str, params: Sequence = ()) -> tuple[int, list]:
+        """One write statement in a transaction of its own (for the store's modules); (rows changed, rows returned)."""
+
     def get(self, event_id: int) -> StoredEvent | None:
         """One event by id."""
 
