@@ -182,14 +182,19 @@ HANDLERS = textwrap.dedent("""
 """)
 
 
+def start_worker(url, folder, poll):
+    """A `bchooks worker` process running HANDLERS (written into `folder`), its runs logged to folder/runs.log."""
+    (folder / "hosthandlers.py").write_text(HANDLERS)
+    env = {**os.environ, "PYTHONPATH": str(folder), "TEST_LOG": str(folder / "runs.log")}
+    return subprocess.Popen([sys.executable, "-m", "bchooks", "worker", "--db", url, "--handlers", "hosthandlers",
+                             "--poll", str(poll)], env=env, cwd=folder, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
 def test_several_receivers_and_workers_on_one_cluster_store_and_run_each_event_once(url, tmp_path):
     """Two receivers (two worker processes each) and two handler workers on one cluster, as on several hosts."""
-    (tmp_path / "hosthandlers.py").write_text(HANDLERS)
     receivers = [Receiver(url, folder=tmp_path) for _ in range(2)]
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "TEST_LOG": str(tmp_path / "runs.log")}
-    workers = [subprocess.Popen([sys.executable, "-m", "bchooks", "worker", "--db", url, "--handlers",
-                                 "hosthandlers", "--poll", "2"], env=env, cwd=tmp_path,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    workers = [start_worker(url, tmp_path, 2) for _ in range(2)]
     try:
         loads = [Load(receiver, threads=3, tag=f"H{n}-") for n, receiver in enumerate(receivers)]
         time.sleep(3.0)
@@ -221,11 +226,7 @@ def test_several_receivers_and_workers_on_one_cluster_store_and_run_each_event_o
 
 def test_workers_wake_on_notify_rather_than_their_poll(url, tmp_path):
     """A worker polling every 30 s runs a new event's handler within a second: PostgreSQL's NOTIFY woke it."""
-    (tmp_path / "hosthandlers.py").write_text(HANDLERS)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "TEST_LOG": str(tmp_path / "runs.log")}
-    worker = subprocess.Popen([sys.executable, "-m", "bchooks", "worker", "--db", url, "--handlers", "hosthandlers",
-                               "--poll", "30"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    worker = start_worker(url, tmp_path, 30)
     try:
         def listening():
             with psycopg.connect(url) as conn:
@@ -247,11 +248,7 @@ def test_workers_wake_on_notify_rather_than_their_poll(url, tmp_path):
 
 
 def test_a_worker_waits_out_a_server_restart_and_goes_on(cluster, url, tmp_path):
-    (tmp_path / "hosthandlers.py").write_text(HANDLERS)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "TEST_LOG": str(tmp_path / "runs.log")}
-    worker = subprocess.Popen([sys.executable, "-m", "bchooks", "worker", "--db", url, "--handlers", "hosthandlers",
-                               "--poll", "0.2"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    worker = start_worker(url, tmp_path, 0.2)
     try:
         time.sleep(1.5)
         cluster.stop("fast")
