@@ -17,12 +17,21 @@ def _text(name, raw):
     return raw.strip()
 
 
+#: what a `db` setting starts with when it names a PostgreSQL database rather than a SQLite file
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(db: Any) -> bool:
+    """Whether a `db` setting names a database server (PostgreSQL) rather than a SQLite file."""
+    return str(db).startswith(DATABASE_URL_SCHEMES)
+
+
 def _store_path(name, raw):
     value = str(raw).strip()
-    if "://" in value and not value.startswith(("postgresql://", "postgres://")):
+    if "://" in value and not is_database_url(value):
         raise ConfigError(f"{name} must be the path of a SQLite file or a postgresql:// URL, got a "
                           f"{value.split('://', 1)[0]}:// URL")
-    if value.startswith(("postgresql://", "postgres://")) and not value.split("://", 1)[1].strip("/"):
+    if is_database_url(value) and not value.split("://", 1)[1].strip("/"):
         raise ConfigError(f"{name}: a PostgreSQL URL names a server and database, e.g. "
                           "postgresql://bchooks@db.example.com/bchooks")
     return value
@@ -30,7 +39,7 @@ def _store_path(name, raw):
 
 def _db_password(db):
     """The password inside a postgresql:// URL (a secret), or ''."""
-    if not db.startswith(("postgresql://", "postgres://")):
+    if not is_database_url(db):
         return ""
     from urllib.parse import parse_qs, unquote, urlsplit
     parts = urlsplit(db)
@@ -277,7 +286,7 @@ class Config:
 
     def db_display(self) -> str:
         """The store as a person reads it: the SQLite file's full path, or the PostgreSQL URL without password."""
-        if self.db.startswith(("postgresql://", "postgres://")):
+        if is_database_url(self.db):
             from .secrecy import display_url
             return display_url(self.db)
         return os.path.abspath(self.db)

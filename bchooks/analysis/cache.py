@@ -17,7 +17,6 @@ import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from itertools import takewhile
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -206,9 +205,7 @@ class Projection:
         """Resolved and presented frames of the order events after `after_id` up to `last_id`."""
         if self.cache_dir is None:
             batch = Batch()
-            events = takewhile(lambda e: e.id <= last_id, self.store.iter_events(type=ORDER_TYPES, after_id=after_id,
-                                                                                  batch=5000))
-            batch.extend((e.id, e.account_id, e.body, e.body_sha256, e.received_at) for e in events)
+            batch.extend(self.store.order_rows(after_id + 1, last_id, ORDER_TYPES))
             return settle(*typed(batch))
         if last_id - after_id < PARALLEL_FROM or self.workers < 2:
             return settle(*read_range(self.store.source, after_id + 1, last_id))

@@ -14,7 +14,7 @@ def cmd_check(args):
     with _open_store(config, create=False) as store:
         version, events = store.schema_version(), store.count()
         last_id, _ = store.last_event()
-    print(f"store:   {store.path if store.engine != 'sqlite' else config.db_display()}\n"
+    print(f"store:   {config.db_display()}\n"
           f"engine:  {store.engine}\n"
           f"schema:  version {version} (this bchooks: {SCHEMA_VERSION})\n"
           f"events:  {events:,} (newest id {last_id})")

@@ -21,6 +21,7 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
 import os
 from typing import Any
 
+from ..config import is_database_url as is_url
 from .interface import Appended, Store, StoredEvent
 from .schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from .sql import event_filter, event_row, insert_rows, scan_order_events
@@ -50,11 +51,6 @@ def order_rows_at(source: str, first_id: int, last_id: int, types: tuple):
             store.close()
     else:
         yield from scan_order_events(source, first_id, last_id, types)
-
-
-def is_url(db: str) -> bool:
-    """Whether a `db` setting names a database server rather than a file."""
-    return str(db).startswith(("postgresql://", "postgres://"))
 
 
 __all__ = ["Appended", "EventStore", "MIGRATIONS", "SCHEMA_VERSION", "Store", "StoredEvent", "event_filter",

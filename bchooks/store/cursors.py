@@ -1,15 +1,10 @@
 """Polling cursors in the store: per shop (account) and resource, where the last walk ended and when."""
 
 from ..clock import now_iso
+from .interface import StorePart
 
 
-class Cursors:
-    def __init__(self, store):
-        self.store = store
-
-    def __repr__(self):
-        return f"Cursors({self.store!r})"
-
+class Cursors(StorePart):
     def get(self, account_id, name):
         """The cursor's value, or None before the first poll."""
         rows = self.store._read("SELECT value FROM cursors WHERE account_id = ? AND name = ?", (account_id, name))

@@ -19,6 +19,15 @@ def _where(conditions):
 class EventQueries:
     """Mixed into each engine's store class."""
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError  # (each engine's own)
+
     def append_rows(self, rows: Any) -> list:
         raise NotImplementedError  # (each engine's own)
 

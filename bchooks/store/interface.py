@@ -38,6 +38,16 @@ class Appended:
     duplicate: bool
 
 
+class StorePart:
+    """A part of a store with a table or two of its own (handler runs, reconciliations, cursors, rejections)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.store!r})"
+
+
 class Store(Protocol):
     """The store every part of bchooks talks to (receiver, worker, reconcile, analysis, widgets, CLI)."""
 

@@ -24,7 +24,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..secrecy import display_url
+from ..config import is_database_url
 from ..errors import MissingStore, StoreError, StoreUnavailable, UnstorableEvent
 from .cursors import Cursors
 from .events import EventQueries
@@ -32,19 +32,15 @@ from .interface import Appended
 from .reconciliations import Reconciliations
 from .rejections import RejectionLog
 from .runs import HandlerRuns
+from ..secrecy import display_url
 from .schema import migrate_postgres
 
 log = logging.getLogger("bchooks.store")
 
-SCHEMES = ("postgresql://", "postgres://")
 CHANNEL = "bchooks_events"  # the NOTIFY channel of new events
 NOTIFY_EVERY = 0.05  # seconds: the least time between two NOTIFYs of one process
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.ReadOnlySqlTransaction,
                 pg_errors.InsufficientPrivilege)
-
-
-def is_postgres_url(text) -> bool:
-    return isinstance(text, str) and text.startswith(SCHEMES)
 
 
 def _reason(error):
@@ -153,7 +149,7 @@ class PostgresStore(EventQueries):
                  **_sqlite_only) -> None:
         """Open the store in the database at `url`, creating its tables (`create`) or, for a read, refusing a
         database without them (`MissingStore`)."""
-        if not is_postgres_url(url):
+        if not isinstance(url, str) or not is_database_url(url):
             raise StoreError("a PostgreSQL store needs a postgresql:// URL")
         self._url = url
         self.path = display_url(url)
@@ -178,12 +174,6 @@ class PostgresStore(EventQueries):
 
     def __repr__(self):
         return f"PostgresStore({self.path!r})"
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _options(self):
         milliseconds = max(1, int(self.busy_timeout * 1000))

@@ -1,15 +1,10 @@
 """Reconciliation runs in the store: when each started and finished, what it checked and found, or its error."""
 
 from ..clock import now_iso
+from .interface import StorePart
 
 
-class Reconciliations:
-    def __init__(self, store):
-        self.store = store
-
-    def __repr__(self):
-        return f"Reconciliations({self.store!r})"
-
+class Reconciliations(StorePart):
     def start(self, since=None):
         """Record a run starting now; its id."""
         with self.store.transaction() as conn:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..clock import now_iso
 from ..errors import BchooksError
+from .interface import StorePart
 
 SAMPLE = 1000  # rows kept in `rejections`
 PER_FLUSH = 100  # most sample rows written by one flush (the rest are only counted)
@@ -24,9 +25,9 @@ FLUSH_EVERY = 1.0  # seconds: the least time between two writes
 FLUSH_TIMEOUT = 0.25  # seconds a write waits for the writers' turn; a rejection never waits for a commit longer
 
 
-class RejectionLog:
+class RejectionLog(StorePart):
     def __init__(self, store):
-        self.store = store
+        super().__init__(store)
         self._lock = threading.Lock()
         self._writing = threading.Lock()
         self._counts = {}  # (minute, reason) -> [count, bytes]
@@ -34,9 +35,6 @@ class RejectionLog:
         self._last = 0.0  # monotonic time of the last write
         self._wake = threading.Event()
         self._pid = None
-
-    def __repr__(self):
-        return f"RejectionLog({self.store!r})"
 
     def record(self, reason, *, path=None, remote_addr=None, size=None):
         received_at = now_iso()

@@ -5,17 +5,12 @@ claim is one atomic UPDATE, so two workers never take the same row; a worker ren
 """
 
 from ..clock import now_iso
+from .interface import StorePart
 
 DONE, PENDING, RUNNING, FAILED, DEAD = "done", "pending", "running", "failed", "dead"
 
 
-class HandlerRuns:
-    def __init__(self, store):
-        self.store = store
-
-    def __repr__(self):
-        return f"HandlerRuns({self.store!r})"
-
+class HandlerRuns(StorePart):
     def enqueue(self, handlers, now):
         """Add a pending row for each (name, types) handler and each event stored since it last looked ("*" in
         types: every event); returns how many rows were added."""

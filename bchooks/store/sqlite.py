@@ -71,12 +71,6 @@ class EventStore(EventQueries):
     def __repr__(self):
         return f"EventStore({self.path!r})"
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def close(self) -> None:
         if self._pid == os.getpid():
             self.rejection_log.flush()
