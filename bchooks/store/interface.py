@@ -49,7 +49,11 @@ class StorePart:
 
 
 class Store(Protocol):
-    """The store every part of bchooks talks to (receiver, worker, reconcile, analysis, widgets, CLI)."""
+    """The store every part of bchooks talks to (receiver, worker, reconcile, analysis, widgets, CLI).
+
+    Every engine makes events visible in id order: once an event can be read, so can every event with a smaller id
+    that will ever exist. A reader that keeps the last id it saw (the handlers' watermark, the analysis cache,
+    `iter_events(after_id=...)`) therefore misses none, however many receivers write at once."""
 
     path: str  # the SQLite file, or the PostgreSQL URL without its password
     source: str  # what opens this store again in another process (the URL with its password: never shown)

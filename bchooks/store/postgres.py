@@ -2,12 +2,18 @@
 
 Selected by a `postgresql://` (or `postgres://`) URL in `BCHOOKS_DB`. Each process has a psycopg connection pool
 (`psycopg_pool`, opened after `fork`), of `BCHOOKS_POOL_SIZE` connections in autocommit mode: a read is one
-statement, a batch of events one multi-row INSERT (it commits when the statement ends: one round trip), another
-single-statement write the same (`write_one`), and the rest a transaction (`transaction()`). Receivers on several hosts write at once (no writers' lock:
-PostgreSQL's row locks and the unique `body_sha256` decide), workers claim runs with `FOR UPDATE SKIP LOCKED`,
-and a process that stored events NOTIFYs `bchooks_events` (from a thread of its own, at most every 50 ms, after
-the commit: a NOTIFY inside the inserting transaction would serialise every receiver's commits on PostgreSQL's
-notification lock), so that waiting workers wake at once.
+statement, a single-statement write the same (`write_one`), and the rest a transaction (`transaction()`).
+
+Events become visible in id order, as on SQLite: every transaction that inserts events first takes one
+transaction-scoped advisory lock (`EVENT_ORDER_LOCK`), so ids are drawn and committed one transaction at a time.
+Without it, two receivers' inserts draw ids 1 and 2 and may commit 2 first; a reader keeping the last id it saw
+(the handlers' watermark, the analysis cache, `iter_events(after_id=...)`) would then pass 1 for ever. A batch of
+events is one pipelined round trip (BEGIN, the lock, a multi-row INSERT, COMMIT); the lock is held from the ids'
+drawing to the commit, about one WAL flush, while each receiver's group commit gathers what arrives meanwhile.
+The unique `body_sha256` decides duplicates, also between hosts. Workers claim runs with `FOR UPDATE SKIP
+LOCKED`, and a process that stored events NOTIFYs `bchooks_events` (from a thread of its own, at most every
+50 ms, after the commit: a NOTIFY inside the inserting transaction would lengthen the events' turn by
+PostgreSQL's notification lock), so that waiting workers wake at once.
 
 Every failure of the database to take a write (the server down or restarting, a read-only or full server, a lock
 held past the busy timeout, no connection free within it) is `StoreUnavailable`, a 503: the pool reconnects by
@@ -39,6 +45,10 @@ log = logging.getLogger("bchooks.store")
 
 CHANNEL = "bchooks_events"  # the NOTIFY channel of new events
 NOTIFY_EVERY = 0.05  # seconds: the least time between two NOTIFYs of one process
+#: the advisory lock every transaction inserting events takes first (ids committed in order; any number will do,
+#: other than the migrations' lock in schema.py). The events' id sequence must keep its cache of 1 (the default):
+#: a session caching ids would draw them ahead of its turn.
+EVENT_ORDER_LOCK = 7326513
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.ReadOnlySqlTransaction,
                 pg_errors.InsufficientPrivilege)
 
@@ -80,6 +90,11 @@ class _Connection:
         if rows:
             cursor.executemany(self._sql(sql), rows)
         return cursor
+
+
+def _take_events_turn(raw):
+    """Wait (up to the lock timeout) for the transactions inserting events before this one to commit."""
+    raw.execute("SELECT pg_advisory_xact_lock(%s)", (EVENT_ORDER_LOCK,))
 
 
 def _check_when_idle(conn):
@@ -234,10 +249,13 @@ class PostgresStore(EventQueries):
             raise StoreError(f"the database refused the work ({_reason(error)}): {self.path}") from None
 
     @contextmanager
-    def transaction(self, timeout=None):
-        """A write transaction on a pooled connection; `StoreUnavailable` when the database cannot take it."""
+    def transaction(self, timeout=None, *, appending=False):
+        """A write transaction on a pooled connection; `StoreUnavailable` when the database cannot take it. One
+        that inserts events says `appending`: it takes the events' turn first (ids committed in order)."""
         with self._borrowed(self.busy_timeout if timeout is None else timeout) as raw:
             with raw.transaction():
+                if appending:
+                    _take_events_turn(raw)
                 yield _Connection(raw)
 
     def write_one(self, sql, params=()):
@@ -259,9 +277,9 @@ class PostgresStore(EventQueries):
 
     def append_when_ready(self, take):
         """Insert the rows `take()` returns once a connection is ours (group commit: rows queued while waiting
-        join); (rows, one result per row). The batch is one multi-row INSERT in autocommit mode, so it commits
-        when the statement ends: one round trip. A row PostgreSQL refuses (which no verified event is known to
-        make) gets an `UnstorableEvent`, and the others are stored."""
+        join); (rows, one result per row). The batch is one transaction taking the events' turn, pipelined: one
+        round trip. A row PostgreSQL refuses (which no verified event is known to make) gets an
+        `UnstorableEvent`, and the others are stored."""
         with self._borrowed(self.busy_timeout) as raw:
             rows = take()
             conn = _Connection(raw)
@@ -285,17 +303,24 @@ class PostgresStore(EventQueries):
             self._notifier.poke()
         return rows, results
 
-    def _insert_batch(self, conn, rows):
-        """One `Appended` per row (the rows committed when the statement ends, on an autocommit connection): new
-        rows in the order given, and for a body stored before (or earlier in this
-        batch) the id it has."""
+    def _insert_batch(self, conn, rows, *, committed=True):
+        """One `Appended` per row: new rows in the order given, and for a body stored before (or earlier in this
+        batch) the id it has. The rows are committed on return, in a transaction of their own taking the events'
+        turn (BEGIN, lock, INSERT, COMMIT pipelined: one round trip), or, not `committed`, in the caller's
+        `transaction(appending=True)`."""
         if not rows:
             return []
         values = ", ".join(["(%s, %s, %s, %s, %b, %s, %s, %s)"] * len(rows))
-        inserted = conn.raw.execute(
-            "INSERT INTO events (received_at, type, account_id, resource_id, body, body_sha256, signature_header,"
-            f" remote_addr) VALUES {values} ON CONFLICT (body_sha256) DO NOTHING RETURNING id, body_sha256",
-            [value for row in rows for value in self._text_safe(row)]).fetchall()
+        insert = ("INSERT INTO events (received_at, type, account_id, resource_id, body, body_sha256, signature_header,"
+                  f" remote_addr) VALUES {values} ON CONFLICT (body_sha256) DO NOTHING RETURNING id, body_sha256")
+        params = [value for row in rows for value in self._text_safe(row)]
+        if committed:
+            with conn.raw.pipeline(), conn.raw.transaction():
+                _take_events_turn(conn.raw)
+                cursor = conn.raw.execute(insert, params)
+        else:
+            cursor = conn.raw.execute(insert, params)
+        inserted = cursor.fetchall()
         new = {sha: event_id for event_id, sha in inserted}
         missing = [row[5] for row in rows if row[5] not in new]
         known = dict((sha, event_id) for event_id, sha in conn.raw.execute(
@@ -323,9 +348,10 @@ class PostgresStore(EventQueries):
         from .sql import event_row
         rows = [event_row(body, envelope, received_at=received_at) for body, envelope in items]
         new = 0
-        with self.transaction() as conn:
+        with self.transaction(appending=True) as conn:
             for start in range(0, len(rows), 1000):
-                new += sum(not r.duplicate for r in self._insert_batch(conn, rows[start:start + 1000]))
+                new += sum(not r.duplicate for r in self._insert_batch(conn, rows[start:start + 1000],
+                                                                        committed=False))
         return new
 
     # -- what the receiver's health check and group committer ask every engine

@@ -230,10 +230,10 @@ class EventStore(EventQueries):
 
     # -- transactions and reads
     @contextmanager
-    def transaction(self, timeout=None):
-        """A write transaction (BEGIN IMMEDIATE ... COMMIT) on this process's connection, writers in turn;
-        `StoreUnavailable` when the database cannot be written, or the turn did not come within `timeout`
-        seconds (default: the busy timeout)."""
+    def transaction(self, timeout=None, *, appending=False):
+        """A write transaction (BEGIN IMMEDIATE ... COMMIT) on this process's connection, writers in turn (so
+        events inserted, `appending` or not, commit in id order); `StoreUnavailable` when the database cannot be
+        written, or the turn did not come within `timeout` seconds (default: the busy timeout)."""
         timeout = self.busy_timeout if timeout is None else timeout
         if not self._lock.acquire(timeout=timeout):
             raise StoreUnavailable(f"the database is locked by another writer: no turn within {timeout:g} s: "

@@ -75,7 +75,7 @@ def _copy_events(source, target, batch, progress, copied):
             break
         rows = [(*row[:5], row[5].encode("utf-8", "surrogatepass") if isinstance(row[5], str) else bytes(row[5]),
                  *row[6:]) for row in rows]
-        with target.transaction() as conn:
+        with target.transaction(appending=True) as conn:
             new = _insert(target, conn, "events", EVENT_COLUMNS, rows)
             if new < len(rows):  # each row not inserted must be the same event (id and bytes), already there
                 ids = [row[0] for row in rows]
