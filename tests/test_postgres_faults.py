@@ -151,6 +151,42 @@ def test_a_lock_held_past_the_busy_timeout_gives_503_and_health_still_answers(ur
         receiver.stop()
 
 
+FROZEN_IN_COMMIT = textwrap.dedent("""
+    import os, signal, sys
+    from bchooks.store import open_store
+
+    with open_store(sys.argv[1]) as store, store.transaction(appending=True):  # the events' turn, taken
+        print("holding", flush=True)
+        os.kill(os.getpid(), signal.SIGSTOP)  # frozen, as a host lost in the middle of its commit
+""")
+
+
+def test_a_writer_frozen_in_its_commit_holds_the_others_up_for_seconds_only(url):
+    """A process stopped between taking the events' turn and committing (a host lost) makes the others answer
+    503 meanwhile, never for longer than the server's idle-in-transaction limit: then they go on by themselves."""
+    from bchooks.errors import StoreUnavailable
+    from bchooks.store.postgres import IDLE_IN_TRANSACTION
+    frozen = subprocess.Popen([sys.executable, "-c", FROZEN_IN_COMMIT, url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert frozen.stdout.readline().strip() == "holding"
+        started = time.monotonic()
+        with open_store(url, busy_timeout=0.5) as store:
+            body = envelope(payload={"id": "behind the frozen one"})
+            with pytest.raises(StoreUnavailable, match="a lock is held by another transaction"):
+                store.append(body, __import__("bchooks").parse_envelope(body))
+
+            def stored_at_last():
+                try:
+                    return store.append(body, __import__("bchooks").parse_envelope(body))
+                except StoreUnavailable:
+                    return None
+            assert wait_until(stored_at_last, deadline=IDLE_IN_TRANSACTION + 10, interval=0.5).duplicate is False
+        assert IDLE_IN_TRANSACTION - 1 < time.monotonic() - started < IDLE_IN_TRANSACTION + 5
+    finally:
+        frozen.kill()
+        frozen.wait(timeout=10)
+
+
 def test_kill_9_of_a_receiver_mid_commit_loses_no_acknowledged_event(url, tmp_path):
     acknowledged = {}
     for round_number in range(3):

@@ -49,6 +49,10 @@ NOTIFY_EVERY = 0.05  # seconds: the least time between two NOTIFYs of one proces
 #: other than the migrations' lock in schema.py). The events' id sequence must keep its cache of 1 (the default):
 #: a session caching ids would draw them ahead of its turn.
 EVENT_ORDER_LOCK = 7326513
+#: seconds a session may sit in a transaction between statements before the server ends it: a receiver host lost
+#: (or frozen) in the middle of a commit holds the events' turn that long at most (others answer 503 meanwhile).
+#: Every transaction of the kit sends its statements back to back.
+IDLE_IN_TRANSACTION = 10
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.ReadOnlySqlTransaction,
                 pg_errors.InsufficientPrivilege)
 
@@ -194,7 +198,7 @@ class PostgresStore(EventQueries):
         milliseconds = max(1, int(self.busy_timeout * 1000))
         return {"autocommit": True, "connect_timeout": max(2, int(self.busy_timeout + 0.999)),
                 "options": f"-c lock_timeout={milliseconds} -c statement_timeout=60000"
-                           f" -c idle_in_transaction_session_timeout=60000"}
+                           f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION * 1000}"}
 
     def _prepare(self, create):
         try:
