@@ -9,6 +9,7 @@ Python, under the GIL), at a lower p99 (see README, "Architecture and choice of 
 import errno
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import socket
 
@@ -32,6 +33,9 @@ def worker_app():
     config, store_events = _SERVING
     _drop_secrets_from_environment()
     store = open_store(config, auto_checkpoint=False)
+    # a stop writes what this worker holds in memory (rejections counted, a NOTIFY) and closes its connections:
+    # granian's workers are multiprocessing children, which end by os._exit (no atexit) after these finalizers
+    multiprocessing.util.Finalize(store, store.close, exitpriority=10)
     return create_app(config, store, appender=GroupCommitter(store), store_events=store_events)
 
 

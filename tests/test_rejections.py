@@ -74,3 +74,20 @@ def test_counts_wait_in_memory_while_the_database_cannot_be_written(db_path):
     blocker.close()
     assert store.rejection_counts() == {"invalid_signature": 3}
     store.close()
+
+
+def test_a_receiver_stopped_right_after_rejections_keeps_every_count(tmp_path):
+    """Rejections counted in a worker's memory in its last second are written when the receiver stops."""
+    import requests
+    from bchooks.store import open_store
+    from conftest import Receiver
+    receiver = Receiver(tmp_path / "events.db", folder=tmp_path)
+    try:
+        url = receiver.url + "/webhook"
+        assert requests.post(url, data=envelope(), headers={"X-Webhook-Signature": "0" * 64}).status_code == 401
+        assert requests.post(url, data=b"nope", headers=signed(b"nope")).status_code == 400
+        assert requests.post(url, data=b"{}", headers=signed(b"{}")).status_code == 422
+    finally:
+        receiver.stop()
+    with open_store(tmp_path / "events.db", create=False) as store:
+        assert store.rejection_counts() == {"invalid_signature": 1, "invalid_json": 1, "invalid_envelope": 1}

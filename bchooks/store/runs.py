@@ -29,7 +29,9 @@ class HandlerRuns(StorePart):
                     f" SELECT id, ?, ?, ?, ? FROM events WHERE {where} ON CONFLICT DO NOTHING",
                     (name, PENDING, now, now_iso(), *params)).rowcount
                 conn.execute("INSERT INTO handler_marks (handler, watermark) VALUES (?, ?) ON CONFLICT (handler)"
-                             " DO UPDATE SET watermark = excluded.watermark", (name, max(mark, latest)))
+                             " DO UPDATE SET watermark = CASE WHEN excluded.watermark > handler_marks.watermark"
+                             " THEN excluded.watermark ELSE handler_marks.watermark END",
+                             (name, max(mark, latest)))  # (two workers at once: it never goes back)
         return added
 
     def claim(self, names, worker, now, lease, limit):
