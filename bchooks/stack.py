@@ -177,8 +177,8 @@ class Stack:
         """The settings (by `Config` field) that point at this stack, its secret aside: what `state.json` records
         for the commands run beside it, and what `env()` exports (only the kit's own processes get a database URL's
         password: `state.json` and what is printed never hold it; give it to other commands as PGPASSWORD)."""
-        return {"db": self._db if with_password else self.db, "port": str(self.receiver_port), "receiver_url": self.receiver_url,
-                "api_url": self.sandbox_url, "token": self.sandbox_token, "sandbox_token": self.sandbox_token,
+        return {"db": self._db if with_password else self.db, "port": str(self.receiver_port),
+                "receiver_url": self.receiver_url, "api_url": self.sandbox_url, "token": self.sandbox_token, "sandbox_token": self.sandbox_token,
                 "shops": str(self.run_dir.parent / "shops.json"),  # (the kit's shops: the sandbox's)
                 "client_id": SANDBOX_CLIENT_ID, "authorize_url": f"{self.sandbox_url}/oauth/authorize"}
 

@@ -44,13 +44,16 @@ class EventQueries:
         names, rows = self._query(sql, params)
         return [dict(zip(names, row)) for row in rows]
 
+    def _one_statement(self):
+        """Where a single write statement runs: a transaction (PostgreSQL: a connection in autocommit mode)."""
+        return self.transaction()
+
     def write_one(self, sql, params=()):
         """One write statement in a transaction of its own; (rows changed, rows it returned). (PostgreSQL sends it
         alone, in autocommit mode: one round trip instead of three.)"""
-        with self.transaction() as conn:
+        with self._one_statement() as conn:
             cursor = conn.execute(sql, params)
-            rows = cursor.fetchall() if cursor.description else []
-            return cursor.rowcount, rows
+            return cursor.rowcount, cursor.fetchall() if cursor.description else []
 
     def read_value(self, sql, params=()):
         """The first column of the first row of a read (for the store's own modules)."""

@@ -262,11 +262,11 @@ class PostgresStore(EventQueries):
                     _take_events_turn(raw)
                 yield _Connection(raw)
 
-    def write_one(self, sql, params=()):
+    @contextmanager
+    def _one_statement(self):
+        """A pooled connection in autocommit mode: a single statement commits when it ends (one round trip)."""
         with self._borrowed(self.busy_timeout) as raw:
-            cursor = _Connection(raw).execute(sql, params)
-            rows = cursor.fetchall() if cursor.description else []
-            return cursor.rowcount, rows
+            yield _Connection(raw)
 
     def _query(self, sql, params=()):
         with self._borrowed(self.busy_timeout) as raw:
