@@ -1,8 +1,8 @@
 """The files under an event store: the writers' lock (with a deadline) and the check that the files still open are
 the files at the configured path.
 
-bchooks processes take turns to write through an `flock` on `<db>-writer.lock`, so the next process runs the moment
-a commit ends instead of SQLite's busy handler sleeping 1 ms and more between tries. A turn is never waited for
+bchooks processes take turns to write through an `flock` on `<db>-writer.lock`, tried again after 0.1 ms doubling to
+2 ms, instead of SQLite's busy handler sleeping 1 ms and more between tries. A turn is never waited for
 longer than the busy timeout: a writer stopped inside its transaction, or `flock <db>-writer.lock sleep 60` from a
 shell, gives `StoreUnavailable` (a 503), not a request that hangs.
 

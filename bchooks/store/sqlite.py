@@ -32,6 +32,9 @@ from .schema import migrate
 
 log = logging.getLogger("bchooks.store")
 
+LOG_KEPT = 64 * 2 ** 20  # bytes of write-ahead log file kept when the log starts over (a burst's growth given back)
+
+
 class EventStore(EventQueries):
     """The SQLite engine of the store (see `interface.Store` for what every engine offers)."""
 
@@ -103,6 +106,7 @@ class EventStore(EventQueries):
             if mode.lower() != "wal" and mode.lower() != "memory":
                 raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute(f"PRAGMA journal_size_limit = {LOG_KEPT}")  # the log's file, cut back as it starts over
             migrate(conn)
             if not self.auto_checkpoint:  # the caller checkpoints, off the request path
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -207,8 +211,9 @@ class EventStore(EventQueries):
 
     def checkpoint(self, hold_writers=False):
         """Copy the write-ahead log into the database (PASSIVE: writers go on), on a connection of its own; with
-        `hold_writers`, inside the writers' turn, so that the log is copied to its end and starts over. The log's
-        size afterwards, in bytes."""
+        `hold_writers`, inside the writers' turn, so that the log is copied to its end and the next commit starts
+        it over. The log's length afterwards, in bytes: what it holds since it last started over (its file keeps
+        the length it once reached until a commit cuts it back to LOG_KEPT)."""
         if self._memory:
             return 0
         try:
@@ -216,17 +221,15 @@ class EventStore(EventQueries):
             try:
                 if hold_writers:
                     with self.writers_turn():
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 else:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             finally:
                 conn.close()
         except sqlite3.Error as error:
             raise _unavailable(error, self.path) from None
-        try:
-            return os.path.getsize(f"{self.path}-wal")
-        except OSError:
-            return 0
+        return 32 + frames * (24 + page_size) if frames > 0 else 0  # the log's header, then each frame's
 
     # -- transactions and reads
     @contextmanager
