@@ -110,7 +110,8 @@ class Store(Protocol):
         """Recover from files deleted or replaced under the store if possible; the problem left, or None."""
 
     def checkpoint(self, hold_writers: bool = False) -> int:
-        """Copy the log into the database; its size afterwards (0 for engines without one)."""
+        """Copy the log into the database; its length afterwards in bytes, counted since it last started over (0 for
+        engines without one)."""
 
     def wait_for_events(self, timeout: float, stop: Any = None) -> bool:
         """Wait up to `timeout` seconds for new events (PostgreSQL: a NOTIFY; SQLite: a sleep); whether told."""
