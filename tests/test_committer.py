@@ -1,5 +1,6 @@
 """Group commit: concurrent appends share transactions, each answered only after its commit."""
 
+import itertools
 import os
 import sqlite3
 import threading
@@ -148,7 +149,7 @@ def test_the_write_ahead_log_starts_over_again_and_again_under_steady_load(db_pa
         for thread in threads:
             thread.join()
     assert store.count() == sum(written) > held  # the writers went on throughout
-    after = iter(range(100))
+    after = itertools.count()
 
     def cut_back():  # (a round can meet the background thread's own checkpoint, busy: the next one goes on)
         store.checkpoint(hold_writers=True)
