@@ -178,7 +178,8 @@ class Stack:
         for the commands run beside it, and what `env()` exports (only the kit's own processes get a database URL's
         password: `state.json` and what is printed never hold it; give it to other commands as PGPASSWORD)."""
         return {"db": self._db if with_password else self.db, "port": str(self.receiver_port),
-                "receiver_url": self.receiver_url, "api_url": self.sandbox_url, "token": self.sandbox_token, "sandbox_token": self.sandbox_token,
+                "receiver_url": self.receiver_url, "api_url": self.sandbox_url,
+                "token": self.sandbox_token, "sandbox_token": self.sandbox_token,
                 "shops": str(self.run_dir.parent / "shops.json"),  # (the kit's shops: the sandbox's)
                 "client_id": SANDBOX_CLIENT_ID, "authorize_url": f"{self.sandbox_url}/oauth/authorize"}
 

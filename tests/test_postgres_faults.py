@@ -164,6 +164,7 @@ FROZEN_IN_COMMIT = textwrap.dedent("""
 def test_a_writer_frozen_in_its_commit_holds_the_others_up_for_seconds_only(url):
     """A process stopped between taking the events' turn and committing (a host lost) makes the others answer
     503 meanwhile, never for longer than the server's idle-in-transaction limit: then they go on by themselves."""
+    from bchooks import parse_envelope
     from bchooks.errors import StoreUnavailable
     from bchooks.store.postgres import IDLE_IN_TRANSACTION
     frozen = subprocess.Popen([sys.executable, "-c", FROZEN_IN_COMMIT, url], stdout=subprocess.PIPE, text=True)
@@ -172,12 +173,13 @@ def test_a_writer_frozen_in_its_commit_holds_the_others_up_for_seconds_only(url)
         started = time.monotonic()
         with open_store(url, busy_timeout=0.5) as store:
             body = envelope(payload={"id": "behind the frozen one"})
+            event = parse_envelope(body)
             with pytest.raises(StoreUnavailable, match="a lock is held by another transaction"):
-                store.append(body, __import__("bchooks").parse_envelope(body))
+                store.append(body, event)
 
             def stored_at_last():
                 try:
-                    return store.append(body, __import__("bchooks").parse_envelope(body))
+                    return store.append(body, event)
                 except StoreUnavailable:
                     return None
             assert wait_until(stored_at_last, deadline=IDLE_IN_TRANSACTION + 10, interval=0.5).duplicate is False

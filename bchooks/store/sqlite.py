@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from ..clock import now_iso
@@ -219,10 +219,7 @@ class EventStore(EventQueries):
         try:
             conn = _connect(self.path, 1.0, False)
             try:
-                if hold_writers:
-                    with self.writers_turn():
-                        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                else:
+                with self.writers_turn() if hold_writers else nullcontext():
                     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             finally:
