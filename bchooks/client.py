@@ -6,17 +6,19 @@ in messages or `repr`.
 """
 
 import json
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 import requests.auth
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from . import __version__
-from .errors import ApiError, InputError
+from .errors import ApiError, BchooksError, InputError
+from .walks import Document, Malformed, OrderWalk, document_of, walk_products
 from .wire import EVENT_TYPES
 
 JSONAPI = "application/vnd.api+json"
@@ -54,32 +56,85 @@ def _detail(reply):
     return ""
 
 
+class Stopped(BchooksError):
+    """A request was abandoned because the caller asked to stop (SIGTERM, a stop button)."""
+
+    code = "stopped"
+
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_BODY = 64 * 1024 * 1024  # bytes: an answer larger than this is refused, never read whole
+
+
+def retry_after(reply) -> float | None:
+    """The seconds a `Retry-After` header asks for (a number of seconds or an HTTP date), None without one."""
+    value = (reply.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    from datetime import datetime, timezone
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
+
+
+class _Utf8Basic(requests.auth.AuthBase):
+    """HTTP Basic with UTF-8 credentials (requests encodes them as Latin-1, which fails on `€` or an emoji)."""
+
+    def __init__(self, username, password):
+        self.username, self.password = username, password
+
+    def __call__(self, request):
+        import base64
+        pair = f"{self.username}:{self.password}".encode("utf-8")
+        request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        return request
+
+    def __repr__(self):
+        return "_Utf8Basic(...)"
+
+
 class BigCartelClient:
     def __init__(self, api_url="https://api.bigcartel.com", token="", *, account_id="", receiver_url="",
-                 timeout=10.0, retries=3, backoff=0.5, token_source="BCHOOKS_TOKEN", basic=None):
+                 timeout=10.0, retries=3, backoff=0.5, token_source="BCHOOKS_TOKEN", basic=None, deadline=None,
+                 max_retry_after=60.0, stop=None):
         """`token` authorises as an OAuth app (Bearer); `basic` = (store subdomain, password) as the shop itself
         (HTTP Basic, personal use). `token_source` says where the credential came from, for the message when it is
-        rejected ("the token given with --token", "the token typed in the panel"...)."""
+        rejected ("the token given with --token", "the token typed in the panel"...).
+
+        Every request ends within `deadline` seconds (default: three times `timeout`), however slowly the server
+        answers; a read is tried `retries` more times on a connection failure, 429 or 5xx, waiting `backoff`
+        doubling, or what `Retry-After` asks up to `max_retry_after` seconds (a longer wait fails the request).
+        Setting the `stop` event (a `threading.Event`) ends any request or wait within about a tenth of a second
+        with `Stopped`."""
         self.api_url = api_url.rstrip("/")
         self._token = token
         self.token_source = token_source
         self._account_id = str(account_id or "")
         self.receiver_url = receiver_url
         self.timeout = timeout
+        self.deadline = float(deadline) if deadline else 3 * timeout
+        self.retries, self.backoff, self.max_retry_after = retries, backoff, max_retry_after
+        self.stop = stop or threading.Event()
         self.session = requests.Session()
         self.session.headers.update({"Accept": JSONAPI, "User-Agent": USER_AGENT})
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         elif basic:
-            self.session.auth = requests.auth.HTTPBasicAuth(*basic)
+            self.session.auth = _Utf8Basic(*basic)
             self._token = "basic"
             if token_source == "BCHOOKS_TOKEN":
                 self.token_source = f"the store password of {basic[0]}"
-        reads = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
-                      status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET", "HEAD"}),
-                      respect_retry_after_header=True, raise_on_status=False)
-        self.session.mount("http://", HTTPAdapter(max_retries=reads))
-        self.session.mount("https://", HTTPAdapter(max_retries=reads))
+        self.session.mount("http://", HTTPAdapter(max_retries=0))
+        self.session.mount("https://", HTTPAdapter(max_retries=0))
 
     @classmethod
     def from_config(cls, config: Any, **kwargs: Any) -> "BigCartelClient":
@@ -99,20 +154,85 @@ class BigCartelClient:
         self.close()
 
     # -- transport
+    def _wait(self, seconds):
+        if self.stop.wait(seconds):
+            raise Stopped("stopped while waiting to retry a request to the API")
+
+    def _send(self, method, url, kwargs):
+        """One attempt, on a thread of its own so that the caller can keep its deadline and hear a stop: the
+        response with its body read, or the exception the attempt raised."""
+        box: dict[str, Any] = {}
+        done, abandoned = threading.Event(), threading.Event()
+
+        def attempt():
+            try:
+                reply = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
+                chunks, size = [], 0
+                try:
+                    for chunk in reply.iter_content(65536):
+                        if abandoned.is_set():
+                            return
+                        size += len(chunk)
+                        if size > MAX_BODY:
+                            box["error"] = ApiError(f"the API's answer to {method} {urlsplit(url).path} is larger "
+                                                    f"than {MAX_BODY // 2 ** 20} MB: not read", url=url)
+                            return
+                        chunks.append(chunk)
+                finally:
+                    reply.close()
+                reply._content, reply._content_consumed = b"".join(chunks), True
+                box["reply"] = reply
+            except BaseException as error:  # (handed to the caller's thread)
+                box["error"] = error
+            finally:
+                done.set()
+        started = time.monotonic()
+        threading.Thread(target=attempt, name="bchooks-api-request", daemon=True).start()
+        while not done.wait(0.05):
+            if self.stop.is_set():
+                abandoned.set()
+                raise Stopped(f"stopped during a request to the API at {self.api_url}")
+            if time.monotonic() - started > self.deadline:
+                abandoned.set()
+                raise requests.Timeout()
+        if "error" in box:
+            raise box["error"]
+        return box["reply"]
+
     def request(self, method, path, *, webhooks=False, **kwargs):
         url = path if path.startswith("http") else f"{self.api_url}{path}"
         if "json" in kwargs:
             kwargs.setdefault("headers", {})["Content-Type"] = JSONAPI
             kwargs["data"] = json.dumps(kwargs.pop("json"))
-        try:
-            reply = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.Timeout:
-            raise ApiError(f"the API at {self.api_url} did not answer within {self.timeout:g} s", url=url) from None
-        except requests.ConnectionError:
-            raise ApiError(f"cannot connect to the API at {self.api_url}: is the URL right and the server up?",
-                           url=url) from None
-        except requests.RequestException as error:
-            raise ApiError(f"the request to {url} failed: {type(error).__name__}", url=url) from None
+        tries = 1 + (self.retries if method in ("GET", "HEAD") else 0)
+        for attempt in range(tries):
+            last = attempt == tries - 1
+            try:
+                reply = self._send(method, url, kwargs)
+            except requests.Timeout:
+                if last:
+                    raise ApiError(f"the API at {self.api_url} did not answer within {self.deadline:g} s",
+                                   url=url) from None
+                self._wait(self.backoff * 2 ** attempt)
+                continue
+            except requests.ConnectionError:
+                if last:
+                    raise ApiError(f"cannot connect to the API at {self.api_url}: is the URL right and the server "
+                                   f"up?", url=url) from None
+                self._wait(self.backoff * 2 ** attempt)
+                continue
+            except requests.RequestException as error:
+                raise ApiError(f"the request to {urlsplit(url).path} failed: {type(error).__name__}",
+                               url=url) from None
+            if reply.status_code in RETRY_STATUSES and not last:
+                wait = retry_after(reply)
+                if wait is not None and wait > self.max_retry_after:
+                    raise ApiError(f"the API answered {reply.status_code} to {method} {urlsplit(url).path} and asked "
+                                   f"to wait {wait:,.0f} s, more than the {self.max_retry_after:g} s this kit waits "
+                                   f"(BCHOOKS_MAX_RETRY_AFTER): try again later", status=reply.status_code, url=url)
+                self._wait(self.backoff * 2 ** attempt if wait is None else wait)
+                continue
+            break
         if reply.ok:
             return reply
         detail = _detail(reply)
@@ -134,10 +254,17 @@ class BigCartelClient:
     def _json(self, method, path, **kwargs):
         reply = self.request(method, path, **kwargs)
         try:
-            return reply.json() if reply.content else None
-        except ValueError:
-            raise ApiError(f"the API answered {method} {path} with something that is not JSON",
+            return json.loads(reply.content) if reply.content else None
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(f"the API answered {method} {urlsplit(path).path} with something that is not JSON",
                            status=reply.status_code) from None
+        except RecursionError:
+            raise ApiError(f"the API's answer to {method} {urlsplit(path).path} is nested too deeply to read",
+                           status=reply.status_code) from None
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        """A GET answer's JSON (None when empty); `ApiError` for any failure."""
+        return self._json("GET", path, **kwargs)
 
     # -- webhooks
     def register_webhook(self, url: str, events: str | Iterable[str]) -> dict:
@@ -179,57 +306,41 @@ class BigCartelClient:
         return self._account_id
 
     def iter_orders(self, *, updated_since: str | None = None, updated_until: str | None = None,
-                    page_size: int = 100) -> Iterator[dict]:
+                    page_size: int = 100, on_malformed: Malformed | None = None) -> Iterator[dict]:
         """Every order updated at or after `updated_since` (up to `updated_until`), oldest update first, as a
-        JSON:API document (`data` and the `included` objects it points at).
+        JSON:API document (`data` and the `included` objects it points at); `walks.OrderWalk` says how no order is
+        skipped. A malformed order goes to `on_malformed(kind, where, reason)` and the walk goes on."""
+        for document in self.walk_orders(updated_since=updated_since, updated_until=updated_until,
+                                         page_size=page_size, on_malformed=on_malformed):
+            yield document.body
 
-        Pages are keyed by time, not by offset: each page starts at the newest `updated_at` of the one before
-        (orders already read at that very time are skipped). An order updated while the walk is under way moves to
-        its end and is read there; with offsets it could slip into a page already read and be missed. Only a
-        page whose orders all share one `updated_at` is followed by offset, within that time."""
-        since, offset = updated_since, 0
-        seen: set[tuple] = set()
-        while True:
-            params: dict[str, Any] = {"page[limit]": page_size, "page[offset]": offset, "sort": "updated_at",
-                                      "sort_direction": "asc"}
-            if since:
-                params["filter[updated_at_from]"] = since
-            if updated_until:
-                params["filter[updated_at_to]"] = updated_until
-            document = self._json("GET", f"/v1/accounts/{self.account_id}/orders", params=params)
-            orders = document.get("data", [])
-            index = {(i.get("type"), i.get("id")): i for i in document.get("included", [])}
-            for order in orders:
-                if (order.get("id"), _updated(order)) not in seen:
-                    yield {"data": order, "included": related(order, index)}
-            if len(orders) < page_size or not (document.get("links") or {}).get("next"):
-                return
-            last = _updated(orders[-1])
-            if last is None or last == since:  # a whole page at one time: go on by offset within it
-                offset += page_size
-            else:
-                since, offset = last, 0
-                seen.clear()
-            seen |= {(order.get("id"), last) for order in orders if _updated(order) == last}
+    def walk_orders(self, *, updated_since: str | None = None, updated_until: str | None = None,
+                    page_size: int = 100, on_malformed: Malformed | None = None) -> Iterator[Document]:
+        """As `iter_orders`, as `walks.Document`s (which say whether their relationships were all included)."""
+        return iter(OrderWalk(self, f"/v1/accounts/{self.account_id}/orders", since=updated_since,
+                              until=updated_until, page_size=page_size, on_malformed=on_malformed or _ignore))
 
-    def iter_products(self, page_size: int = 100) -> Iterator[dict]:
+    def iter_products(self, page_size: int = 100, on_malformed: Malformed | None = None) -> Iterator[dict]:
         """Every product as a JSON:API document (`data` and its `included` options), by position, page by page
         (the API has no updated-since filter for products: a walk reads the catalogue)."""
-        offset = 0
-        while True:
-            document = self._json("GET", f"/v1/accounts/{self.account_id}/products",
-                                  params={"page[limit]": page_size, "page[offset]": offset})
-            products = document.get("data", [])
-            index = {(i.get("type"), i.get("id")): i for i in document.get("included", [])}
-            for product in products:
-                yield {"data": product, "included": related(product, index)}
-            if len(products) < page_size or not (document.get("links") or {}).get("next"):
-                return
-            offset += page_size
+        for document in self.walk_products(page_size, on_malformed):
+            yield document.body
+
+    def walk_products(self, page_size: int = 100, on_malformed: Malformed | None = None) -> Iterator[Document]:
+        return walk_products(self, f"/v1/accounts/{self.account_id}/products", page_size, on_malformed or _ignore)
 
     def get_order(self, order_id: str) -> dict:
         """One order as a JSON:API document (`data` and `included`)."""
-        return self._json("GET", f"/v1/accounts/{self.account_id}/orders/{order_id}")
+        return self._json("GET", f"/v1/accounts/{self.account_id}/orders/{quote(str(order_id), safe='')}")
+
+    def order_document(self, order_id: str) -> Document:
+        """One order, checked (`ApiError` when malformed or not found)."""
+        return document_of(self.get_order(order_id), "order")
+
+    def product_document(self, product_id: str) -> Document:
+        """One product, checked (`ApiError` when malformed; status 404 when the API has no such product)."""
+        return document_of(self._json("GET", f"/v1/accounts/{self.account_id}/products/"
+                                             f"{quote(str(product_id), safe='')}"), "product")
 
     # -- the sandbox's own controls (not part of Big Cartel's API)
     def sandbox_trigger(self, event_type, count=1, *, shape=None, format=None):
@@ -262,18 +373,5 @@ def receiver_health(webhook_url, timeout=5.0):
     return document
 
 
-def _updated(resource):
-    attributes = resource.get("attributes")
-    return attributes.get("updated_at") if isinstance(attributes, dict) else None
-
-
-def related(resource, index):
-    """The `included` objects a JSON:API resource's relationships point at, in relationship order."""
-    found = []
-    for relationship in (resource.get("relationships") or {}).values():
-        data = relationship.get("data") if isinstance(relationship, dict) else None
-        for ref in data if isinstance(data, list) else [data] if isinstance(data, dict) else []:
-            item = index.get((ref.get("type"), ref.get("id")))
-            if item is not None and item not in found:
-                found.append(item)
-    return found
+def _ignore(kind: str, where: str, reason: str) -> None:
+    pass

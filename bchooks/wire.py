@@ -162,8 +162,12 @@ def envelope_from(document: Any) -> Envelope:
 
 # -- JSON, as Big Cartel and JavaScript write it
 def dumps(document: Any) -> bytes:
-    """Compact UTF-8 JSON that survives a JavaScript `JSON.stringify` round trip unchanged."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON that survives a JavaScript `JSON.stringify` round trip unchanged. A document holding a
+    lone surrogate (valid in JSON as an escape, not as UTF-8) is written with every non-ASCII character escaped."""
+    try:
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(document, separators=(",", ":")).encode("ascii")
 
 
 # -- money: decimal strings ("45.0") and exact integer cents

@@ -135,6 +135,20 @@ class EventQueries:
                           f" AND resource_id IS NOT NULL GROUP BY resource_id)", (account_id, *types))
         return {resource for resource, kind in rows if kind != deleted}
 
+    def latest_states(self, account_id: str | None, types: tuple, resource_ids: list[str]) -> dict[str, tuple]:
+        """{resource id: (type, body)} of the newest event of `types` of each of `resource_ids` of this account
+        that has one (the poller compares what it reads with it)."""
+        found: dict[str, tuple] = {}
+        kinds = ",".join("?" * len(types))
+        ids = sorted(set(resource_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._read(f"SELECT resource_id, type, body FROM events WHERE id IN (SELECT max(id) FROM events"
+                              f" WHERE account_id IS NOT DISTINCT FROM ? AND type IN ({kinds}) AND resource_id IN"
+                              f" ({','.join('?' * len(chunk))}) GROUP BY resource_id)", (account_id, *types, *chunk))
+            found.update((resource, (kind, bytes(body))) for resource, kind, body in rows)
+        return found
+
     def counts_by_type(self) -> dict[str, int]:
         return dict(self._read("SELECT type, count(*) FROM events GROUP BY type ORDER BY count(*) DESC, type"))
 
