@@ -198,6 +198,9 @@ SETTINGS = (
             "The file of connected shops' credentials (mode 0600; keep it out of any repository).", "--shops-file"),
     Setting("poll_every", "BCHOOKS_POLL_EVERY", 300.0, _duration,
             "Seconds between two polls of every shop (`bchooks poll`; `5m`, `30s` work too).", "--every"),
+    Setting("max_retry_after", "BCHOOKS_MAX_RETRY_AFTER", 60.0, _duration,
+            "The longest wait an API's `Retry-After` gets honoured (longer: that request fails, the next poll "
+            "retries)."),
     Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
             "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
             "bytes every time (the tests and the stored notebooks do)."),
@@ -244,6 +247,7 @@ class Config:
     authorize_url: str = _field("authorize_url")
     shops: str = _field("shops")
     poll_every: float = _field("poll_every")
+    max_retry_after: float = _field("max_retry_after")
     demo_end: str = _field("demo_end")
 
     @classmethod

@@ -66,13 +66,8 @@ def cmd_disconnect(args):
     return 0
 
 
-def cmd_poll(args):
-    import signal
-    import threading
-
-    from ..poller import poll_shop
+def _shops_to_poll(args, config):
     from ..shops import shops_of
-    config = _config(args)
     shops = shops_of(config, _book(config))
     if args.account:
         shops = [s for s in shops if s.account_id == args.account]
@@ -81,22 +76,43 @@ def cmd_poll(args):
     if not shops:
         raise ConfigError("no shop to poll: connect one with `bchooks connect --subdomain YOURSHOP` (or set "
                           "BCHOOKS_TOKEN)")
+    return shops
+
+
+def cmd_poll(args):
+    """Poll every shop, each round reading the shops file again (a shop disconnected meanwhile is no longer
+    polled); one shop failing never stops the others. With --once: one round, then exit 1 naming the shops that
+    failed."""
+    import signal
+    import threading
+
+    from ..poller import poll_shop
+    config = _config(args)
+    shops = _shops_to_poll(args, config)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     _setup_logging()
+    failed: list[str] = []
     with _open_store(config) as store:
         while not stop.is_set():
+            failed = []
             for shop in shops:
                 if stop.is_set():
                     break
                 try:
-                    print(poll_shop(store, shop, stop=stop), file=sys.stderr, flush=True)
+                    with shop.client(max_retry_after=config.max_retry_after, stop=stop) as client:
+                        print(poll_shop(store, shop, stop=stop, client=client), file=sys.stderr, flush=True)
                 except BchooksError as error:  # one shop failing does not stop the others (the next round retries)
+                    failed.append(shop.account_id)
                     print(f"bchooks: shop {shop.account_id}: {error}", file=sys.stderr, flush=True)
-                    if args.once:
-                        raise
-            if args.once:
+            if args.once or stop.wait(config.poll_every):
                 break
-            stop.wait(config.poll_every)
+            try:
+                shops = _shops_to_poll(args, config)
+            except BchooksError as error:
+                print(f"bchooks: {error}", file=sys.stderr, flush=True)
+    if args.once and failed:
+        print(f"bchooks: {len(failed)} of {len(shops)} shops failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
