@@ -289,6 +289,15 @@ def create_sandbox_app(sandbox):
         return _json({"data": [d["data"] for d in documents],
                       "included": [i for d in documents for i in d["included"]], "meta": meta, "links": links})
 
+    @app.get("/v1/accounts/<account_id>/products/<product_id>")
+    def product(account_id, product_id):
+        shop = shop_or_404(account_id)
+        with sandbox.lock:
+            found = shop.products.get(product_id)
+            if found is None:
+                return _error(404, "Not Found", f"no product {product_id}")
+            return _json(jsonapi_product(found))
+
     # the control endpoints need the token too: a web page open in the developer's browser must not be able to make
     # the sandbox send signed events (a cross-origin request cannot set Authorization without a CORS preflight,
     # which the sandbox never grants)
