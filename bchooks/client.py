@@ -166,7 +166,8 @@ class BigCartelClient:
 
         def attempt():
             try:
-                reply = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
+                reply = self.session.request(method, url, timeout=self.timeout, stream=True, allow_redirects=False,
+                                             **kwargs)
                 chunks, size = [], 0
                 try:
                     for chunk in reply.iter_content(65536):
@@ -233,6 +234,12 @@ class BigCartelClient:
                 self._wait(self.backoff * 2 ** attempt if wait is None else wait)
                 continue
             break
+        if 300 <= reply.status_code < 400:  # (never followed: another host would get no credentials, and its
+            # unauthenticated answer must never be taken for the shop's)
+            target = urlsplit(reply.headers.get("Location") or "")
+            raise ApiError(f"the API answered {reply.status_code} to {method} {urlsplit(url).path}, redirecting to "
+                           f"{target.scheme or 'a'}://{target.netloc or 'the same host'}: redirects are not followed; "
+                           f"set the API URL to where it points", status=reply.status_code, url=url)
         if reply.ok:
             return reply
         detail = _detail(reply)

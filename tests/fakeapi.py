@@ -9,6 +9,7 @@ One shop (account "1"). The test loads its orders and products and the faults wi
   hooks              [{"resource": "orders"|"products", "offset": N, "do": {...}}]: before answering the first
                      list request of that resource at offset >= N, do it: {"update": ID, "at": TIME} or
                      {"delete": ID}
+  redirect           answer every request 302 to this base URL (another host)
   retry_after        answer every request 429 with this Retry-After
   trickle            seconds between two bytes of every answer's body
   repeat             the orders list answers the same full page with links.next, whatever the offset
@@ -129,6 +130,8 @@ class Handler(BaseHTTPRequestHandler):
         if True:
             STATE["log"].append(self.path)
             options = STATE["options"]
+            if options.get("redirect"):
+                return _reply(302, b"", [("Location", options["redirect"] + self.path)])
             if options.get("retry_after") is not None:
                 return _reply(429, {"errors": [{"title": "slow down"}]},
                                     [("Retry-After", str(options["retry_after"]))])

@@ -302,3 +302,33 @@ def test_sigterm_stops_a_poller_stuck_in_a_slow_read_within_a_second_or_two(api,
     out, err = process.communicate(timeout=10)
     assert time.monotonic() - started < 2.5
     assert process.returncode == 0 and "Traceback" not in err
+
+
+def test_a_handler_on_order_created_runs_once_per_polled_order(api, shop, store):
+    from bchooks.handlers import Registry
+    from bchooks.worker import Worker
+    created, updated = [], []
+    registry = Registry()  # the README's handler, on orders polled instead of delivered
+    registry.on("order.created", retries=5, retry_delay=10, retry_backoff=2)(
+        lambda event: created.append(event.json()["payload"]["data"]["id"]))
+    registry.on("order.updated", name="updates")(lambda event: updated.append(event.resource_id))
+    # placed, then paid seconds later: updated_at is never created_at, as with real orders
+    api.load([order(n, at(n, 3), created=at(n)) for n in range(4)], [])
+    poll_shop(store, shop)
+    api.load([order(n, at(10 + n), created=at(n), shipping_status="shipped") for n in range(4)], [])
+    poll_shop(store, shop)
+    Worker(store, registry).run(once=True)
+    assert sorted(created) == [f"NGRP-{n:06d}" for n in range(4)]
+    assert sorted(updated) == [f"NGRP-{n:06d}" for n in range(4)]
+
+
+def test_a_redirect_to_another_host_is_never_followed(api, shop, store):
+    other = FakeApi()
+    try:
+        other.load([order(1, at(1))], [product(1)])  # answers anyone, without credentials
+        api.load([], [], redirect=other.url.replace("127.0.0.1", "localhost"))
+        with pytest.raises(ApiError, match="redirects are not followed"):
+            poll_shop(store, shop)
+        assert store.count() == 0 and other.log() == []
+    finally:
+        other.stop()

@@ -57,3 +57,21 @@ def test_reconcile_cli_against_an_unreachable_api_is_one_line(tmp_path):
                              "--api-url", "http://127.0.0.1:9", "--account-id", "1"], capture_output=True,
                             text=True, timeout=60, env={**os.environ, "BCHOOKS_TOKEN": "t"})
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "cannot connect" in result.stderr
+
+
+def test_reconcile_checks_each_account_once_when_the_token_opens_a_connected_shop(tmp_path):
+    import json
+    server = SandboxServer(Sandbox(SECRET))
+    try:
+        server.sandbox.trigger("order.created", 3)
+        shops = tmp_path / "shops.json"
+        shops.write_text(json.dumps({"shops": [{"account_id": "1234567", "kind": "basic", "api_url": server.url,
+                                                "subdomain": "sandbox-shop", "secret": "sandbox-password"}]}))
+        shops.chmod(0o600)
+        result = subprocess.run([sys.executable, "-m", "bchooks", "reconcile", "--db", str(tmp_path / "x.db"),
+                                 "--api-url", server.url], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "BCHOOKS_TOKEN": "sandbox-token", "BCHOOKS_SHOPS": str(shops)})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("checked 3 orders") == 1, result.stdout
+    finally:
+        server.stop()

@@ -317,7 +317,8 @@ def cmd_reconcile(args):
     with _open_store(config) as store:
         if not connected or (config.token and not args.account):  # the token's shop, as before shops existed
             with _client(config, args) as client:
-                print(reconcile(store, client, since=args.since))
+                if client.account_id not in {shop.account_id for shop in connected}:  # (each account once)
+                    print(reconcile(store, client, since=args.since))
         for shop in connected:  # every connected shop, each against its own orders
             with shop.client() as client:
                 print(f"shop {shop.account_id}: {reconcile(store, client, since=args.since)}")
