@@ -104,7 +104,7 @@ def document_of(answer: Any, kind: str) -> Document:
     shape."""
     data = answer.get("data") if isinstance(answer, dict) else None
     why = problem(data, kind)
-    if why:
+    if why or not isinstance(data, dict):
         raise ApiError(f"the API answered with a malformed {kind}: {why}")
     included = answer.get("included")
     index = _index(included)
@@ -152,8 +152,8 @@ def read_page(client: Any, path: str, params: dict, kind: str, on_malformed: Mal
 
 
 def _more(answer: dict, offset: int, size: int, limit: int) -> bool:
-    links = answer.get("links") if isinstance(answer.get("links"), dict) else {}
-    meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
+    links: dict = answer["links"] if isinstance(answer.get("links"), dict) else {}
+    meta: dict = answer["meta"] if isinstance(answer.get("meta"), dict) else {}
     if size == 0:
         return False
     if isinstance(links.get("next"), str) and links["next"]:
