@@ -62,6 +62,10 @@ class Stopped(BchooksError):
     code = "stopped"
 
 
+class TooDeep(ApiError):
+    """An answer nested too deeply to read (the other resources of its page are read one by one)."""
+
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BODY = 64 * 1024 * 1024  # bytes: an answer larger than this is refused, never read whole
 
@@ -266,7 +270,7 @@ class BigCartelClient:
             raise ApiError(f"the API answered {method} {urlsplit(path).path} with something that is not JSON",
                            status=reply.status_code) from None
         except RecursionError:
-            raise ApiError(f"the API's answer to {method} {urlsplit(path).path} is nested too deeply to read",
+            raise TooDeep(f"the API's answer to {method} {urlsplit(path).path} is nested too deeply to read",
                            status=reply.status_code) from None
 
     def get_json(self, path: str, **kwargs: Any) -> Any:

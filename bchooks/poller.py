@@ -125,6 +125,8 @@ class _Skips:
         self.ids: set[tuple[str, str]] = set()
 
     def __call__(self, kind, where, reason):
+        if (kind, where) in self.ids:  # (read again in the same walk: said once)
+            return
         self.result.skipped += 1
         self.ids.add((kind, where))
         log.warning("shop %s: skipped a malformed %s (%s)", self.account_id, kind, reason)

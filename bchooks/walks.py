@@ -127,8 +127,14 @@ class Page:
 
 
 def read_page(client: Any, path: str, params: dict, kind: str, on_malformed: Malformed) -> Page:
-    """One page of a list: its checked documents; malformed resources go to `on_malformed`."""
-    answer = client.get_json(path, params=params)
+    """One page of a list: its checked documents; malformed resources go to `on_malformed`. A page nested too
+    deeply to read is read again one resource at a time, so that only the culprit is skipped."""
+    try:
+        answer = client.get_json(path, params=params)
+    except ApiError as error:
+        if type(error).__name__ != "TooDeep" or int(params["page[limit]"]) == 1:
+            raise
+        return _read_singly(client, path, params, kind, on_malformed)
     data = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(data, list):
         raise ApiError(f"the API's answer to GET {path} holds no list of {kind}s (no 'data' list): nothing of it "
@@ -149,6 +155,27 @@ def read_page(client: Any, path: str, params: dict, kind: str, on_malformed: Mal
                        if isinstance(r.get("attributes"), dict) else "") if isinstance(r, dict) else (repr(r)[:64],)
                       for r in data)
     return Page(documents, len(data), _more(answer, offset, len(data), limit), signature)
+
+
+def _read_singly(client: Any, path: str, params: dict, kind: str, on_malformed: Malformed) -> Page:
+    offset, limit = int(params.get("page[offset]", 0)), int(params["page[limit]"])
+    documents: list[Document] = []
+    size, more, signature = 0, False, tuple[tuple, ...]()
+    for position in range(offset, offset + limit):
+        try:
+            single = read_page(client, path, {**params, "page[offset]": position, "page[limit]": 1}, kind,
+                               on_malformed)
+        except ApiError as error:
+            if type(error).__name__ != "TooDeep":
+                raise
+            on_malformed(kind, f"#{position}", "nested too deeply to read")
+            size, more, signature = size + 1, True, (*signature, ("too deep", position))
+            continue
+        documents += single.documents
+        size, more, signature = size + single.size, single.more, (*signature, *single.signature)
+        if not single.more:
+            break
+    return Page(documents, size, more, signature)
 
 
 def _more(answer: dict, offset: int, size: int, limit: int) -> bool:

@@ -13,7 +13,7 @@ One shop (account "1"). The test loads its orders and products and the faults wi
   retry_after        answer every request 429 with this Retry-After
   trickle            seconds between two bytes of every answer's body
   repeat             the orders list answers the same full page with links.next, whatever the offset
-  raw_orders         JSON texts put as they are into the orders list's `data` (malformed resources)
+  raw_orders         JSON texts listed first among the orders, as they are (malformed resources)
   products_answer    a raw JSON text answered for the products list instead of the catalogue
   orders_answer      a raw JSON text answered for the orders list
 `GET /_control/log` lists the requests' paths and queries.
@@ -49,15 +49,23 @@ def _fire(resource, offset):
                 STATE["products"] = [p for p in STATE["products"] if p["id"] != do["delete"]]
 
 
+class Raw:
+    """A resource in the list as raw JSON text (malformed on purpose), at its place."""
+
+    def __init__(self, text):
+        self.text = text
+
+
 def _included(resources):
     out = []
     for resource in resources:
-        out.extend(resource.get("_included", []))
+        if isinstance(resource, dict):
+            out.extend(resource.get("_included", []))
     return out
 
 
 def _public(resource):
-    return {k: v for k, v in resource.items() if k != "_included"}
+    return {k: v for k, v in resource.items() if k != "_included"} if isinstance(resource, dict) else resource
 
 
 def _list(resource, rows, query, base):
@@ -156,13 +164,12 @@ class Handler(BaseHTTPRequestHandler):
                     answer = {"data": [_public(o) for o in rows[:int(query["page[limit]"][0])]],
                               "included": _included(rows), "links": {"next": "again"}}
                     return _reply(200, answer)
-                answer = _list("orders", rows, query, parts.path)
-                raw = options.get("raw_orders")
-                if raw and offset == 0:
-                    text = json.dumps(answer)
-                    data = ",".join([*raw, *(json.dumps(d) for d in answer["data"])])
-                    text = text.replace(json.dumps(answer["data"]), f"[{data}]", 1)
-                    return _reply(200, text.encode())
+                raw = [Raw(text) for text in options.get("raw_orders", []) if not since]  # (dated before any cursor)
+                answer = _list("orders", raw + rows, query, parts.path)
+                if raw:
+                    data = ",".join(r.text if isinstance(r, Raw) else json.dumps(r) for r in answer["data"])
+                    answer["data"] = []
+                    return _reply(200, json.dumps(answer).replace('"data": []', f'"data": [{data}]', 1).encode())
                 return _reply(200, answer)
             if segments[3] == "orders" and len(segments) == 5:
                 order = STATE["orders"].get(segments[4])

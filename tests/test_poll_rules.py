@@ -332,3 +332,12 @@ def test_a_redirect_to_another_host_is_never_followed(api, shop, store):
         assert store.count() == 0 and other.log() == []
     finally:
         other.stop()
+
+
+def test_an_order_nested_too_deeply_to_read_is_skipped_alone(api, shop, store):
+    deep = '{"id": "NGRP-DEEP", "type": "orders", "attributes": {"updated_at": "2026-11-01T12:00:00.000Z", ' \
+           '"note": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    api.load([order(n, at(n)) for n in range(5)], [product(1)], raw_orders=[deep])
+    result = poll_shop(store, shop, page_size=3)
+    assert (result.orders_stored, result.skipped, result.products_stored) == (5, 1, 1)
+    assert store.rejection_counts() == {"malformed_order": 1}
