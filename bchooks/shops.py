@@ -59,6 +59,12 @@ def _shown(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _printable(text: str, limit: int = 40) -> str:
+    """Text from the file on one line: escaped where not printable, bounded."""
+    text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 @dataclass(frozen=True)
 class Shop:
     """One connected shop. `secret` is the store password (basic) or the access token (token); `extra` holds the
@@ -264,7 +270,7 @@ class ShopBook:
                     raise ValueError("an earlier entry has the same account_id")
             except ValueError as reason:
                 _warn(f"the shops file {self.path}: entry {number}"
-                      f"{f' (account {_shown(account)[1:-1]})' if account else ''} is skipped: {reason} (kept in the file; "
+                      f"{f' (account {_printable(account)})' if account else ''} is skipped: {reason} (kept in the file; "
                       f"the other shops are used)")
                 contents.entries.append(entry)
                 continue
