@@ -242,3 +242,23 @@ def test_the_book_rereads_cheaply_and_sees_a_disconnect_and_a_newer_entry(tmp_pa
     document["shops"].append({**entry("3", subdomain="three"), "kind": "oauth3", "scopes": ["orders"]})
     write(path, document)
     assert [s.account_id for s in poller.shops()] == ["2"]
+
+
+def test_a_password_outside_latin1_connects_and_polls_and_a_401_does_not_blame_the_password_alone(tmp_path):
+    """Needs bchooks/client.py to authenticate with `shops.basic_auth` and to name both the subdomain and the
+    password on a 401 (the API answers the same 401 for an unknown subdomain and a wrong password)."""
+    password = "p\u20acss-\U0001f642"
+    server = SandboxServer(Sandbox(SECRET, password=password))
+    shops, env = tmp_path / "shops.json", {"BCHOOKS_API_URL": server.url}
+    try:
+        result = bchooks(tmp_path, "connect", "--subdomain", "sandbox-shop", shops=shops, password=password, env=env)
+        assert result.returncode == 0 and "connected shop 1234567" in result.stdout, result.stderr
+        result = bchooks(tmp_path, "poll", "--once", shops=shops, env=env)
+        assert result.returncode == 0 and "shop 1234567:" in result.stderr, result.stderr
+        for subdomain, given in [("sandbox-shop", "p\u20acss"), ("no-such-shop", password)]:
+            result = bchooks(tmp_path, "connect", "--subdomain", subdomain, shops=shops, password=given, env=env)
+            assert result.returncode == 1 and len(lines(result.stderr)) == 1, result.stderr
+            assert "subdomain or store password (401)" in result.stderr and subdomain in result.stderr
+            assert password not in result.stderr and given not in result.stderr
+    finally:
+        server.stop()
