@@ -189,16 +189,18 @@ class ShopBook:
         contents = self._read()
         shop = dataclasses.replace(shop, connected_at=shop.connected_at or now_iso())
         for index, entry in enumerate(contents.entries):
-            if isinstance(entry, Shop) and entry.account_id == shop.account_id:
-                if entry.same_shop(shop):
-                    shop = dataclasses.replace(shop, extra={**entry.extra, **shop.extra})
-                elif not self.replace:
-                    raise InputError(
-                        f"account {shop.account_id} is already connected as another shop ("
-                        f"{entry.subdomain or entry.store_name or entry.kind} at {_public_url(entry.api_url)}); "
-                        f"connect with --replace to replace it, or `bchooks disconnect {shop.account_id}` first")
-                contents.entries[index] = shop
-                break
+            if isinstance(entry, Shop) and entry.account_id == shop.account_id and entry.same_shop(shop):
+                shop = dataclasses.replace(shop, extra={**entry.extra, **shop.extra})
+            elif (entry.account_id if isinstance(entry, Shop) else _account_of(entry)) != shop.account_id:
+                continue
+            elif not self.replace:
+                kept = (f"as another shop ({_printable(entry.subdomain or entry.store_name or entry.kind)} at "
+                        f"{_public_url(entry.api_url)})" if isinstance(entry, Shop) else
+                        "in an entry this version cannot use")
+                raise InputError(f"account {shop.account_id} is already connected {kept}; connect with --replace to "
+                                 f"replace it, or `bchooks disconnect {shop.account_id}` first")
+            contents.entries[index] = shop
+            break
         else:
             contents.entries.append(shop)
         self._write(contents)
@@ -269,9 +271,9 @@ class ShopBook:
                 if shop.account_id in seen:
                     raise ValueError("an earlier entry has the same account_id")
             except ValueError as reason:
-                _warn(f"the shops file {self.path}: entry {number}"
-                      f"{f' (account {_printable(account)})' if account else ''} is skipped: {reason} (kept in the file; "
-                      f"the other shops are used)")
+                named = f" (account {_printable(account)})" if account else ""
+                _warn(f"the shops file {self.path}: entry {number}{named} is skipped: {reason} (kept in the file; the "
+                      f"other shops are used)")
                 contents.entries.append(entry)
                 continue
             seen.add(shop.account_id)

@@ -262,3 +262,16 @@ def test_a_password_outside_latin1_connects_and_polls_and_a_401_does_not_blame_t
             assert password not in result.stderr and given not in result.stderr
     finally:
         server.stop()
+
+
+def test_an_entry_this_version_cannot_use_is_replaced_only_when_asked(tmp_path):
+    from bchooks.errors import InputError
+    from bchooks.shops import Shop
+    newer = {"account_id": "1", "kind": "oauth3", "api_url": "http://127.0.0.1:9", "secret": "token-secret"}
+    path = write(tmp_path / "shops.json", {"shops": [newer]})
+    shop = Shop("1", "basic", "http://127.0.0.1:9", "Shop", "yourshop", "old-secret")
+    with pytest.raises(InputError, match="--replace"):
+        ShopBook(path).add(shop)
+    assert json.loads(path.read_text())["shops"] == [newer]
+    ShopBook(path, replace=True).add(shop)
+    assert [(e["account_id"], e["kind"]) for e in json.loads(path.read_text())["shops"]] == [("1", "basic")]
