@@ -164,6 +164,7 @@ def build_parser():
                          "open, waits for the approval on 127.0.0.1")
     connect.add_argument("--no-browser", dest="no_browser", action="store_true", help="with --app, only print the URL")
     connect.add_argument("--wait", type=float, default=300.0, help="with --app, seconds to wait (default 300)")
+    connect.add_argument("--replace", action="store_true", help="replace another shop kept under the same account id")
     _settings(connect, "api_url", "shops", "client_id", "authorize_url")
     connect.set_defaults(run=shop_commands.cmd_connect, uses_kit=True)
 

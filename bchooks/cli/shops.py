@@ -10,53 +10,63 @@ def cmd_connect(args):
     import getpass
     import os
 
-    from ..shops import connect_basic
+    from ..shops import ShopBook, check_subdomain, connect_basic
     config = _config(args)
+    book = ShopBook(config.shops, replace=args.replace)
+    book.shops()  # (a shops file it cannot use is said before anything is sent)
     if args.app:
-        return _connect_app(args, config)
+        return _connect_app(args, config, book)
     if not args.subdomain:
         raise InputError("say which shop: --subdomain YOURSHOP (your own shop, with its store password), or --app "
                          "(a shop approving your app)")
+    check_subdomain(args.subdomain)
     password = os.environ.get("BCHOOKS_SHOP_PASSWORD", "")
     if not password:
         if not sys.stdin.isatty():
             raise InputError("give the store password in BCHOOKS_SHOP_PASSWORD (or run this in a terminal to be asked "
                              "for it); it is never taken as a flag, which others could see in ps")
         password = getpass.getpass(f"Password of the store {args.subdomain}: ")
-    shop = connect_basic(config.api_url, args.subdomain, password, _book(config))
+    shop = connect_basic(config.api_url, args.subdomain, password, book)
     print(f"connected shop {shop.account_id} ({shop.store_name or shop.subdomain}) with its store password; kept in "
-          f"{_book(config).path}")
+          f"{book.path}")
     return 0
 
 
-def _connect_app(args, config):
+def _connect_app(args, config, book):
     import webbrowser
 
     from ..oauth import connect_app
     shop = connect_app(
-        config.api_url, config.authorize_url, config.client_id, signing_secret(config), _book(config),
+        config.api_url, config.authorize_url, config.client_id, signing_secret(config), book,
         show=lambda url: print(f"Open this page to approve the app (waiting up to {args.wait:g} s):\n  {url}",
                                file=sys.stderr, flush=True),
         open_url=None if args.no_browser else webbrowser.open, timeout=args.wait)
     print(f"connected shop {shop.account_id} ({shop.store_name or shop.account_id}) to the app; its token kept in "
-          f"{_book(config).path}")
+          f"{book.path}")
     return 0
 
 
 def cmd_shops(args):
     from ..errors import MissingStore
+    from ..secrecy import display_url
     config = _config(args)
+    shops = _book(config).shops()  # (read first: a broken shops file is the one line, before the store is opened)
     last = {}
     try:
         with _open_store(config, create=False) as store:
             last = store.cursors.last_polled()
     except MissingStore:
         pass  # (a read never creates the store)
-    rows = [("ACCOUNT", "STORE", "KIND", "SUBDOMAIN", "LAST_POLLED")]
-    rows += [(s.account_id, s.store_name or "-", s.kind, s.subdomain or "-", last.get(s.account_id, "never"))
-             for s in _book(config).shops()]
+    rows = [("ACCOUNT", "STORE", "KIND", "SUBDOMAIN", "API_URL", "LAST_POLLED")]
+    rows += [(s.account_id, _printable(s.store_name) or "-", s.kind, s.subdomain or "-", display_url(s.api_url),
+              last.get(s.account_id, "never")) for s in shops]
     print_table(rows, f"no shop connected (see `bchooks connect`); file {_book(config).path}")
     return 0
+
+
+def _printable(text):
+    """A name from the API on one line: other characters shown escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)[:60]
 
 
 def cmd_disconnect(args):
