@@ -18,6 +18,7 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .errors import ApiError, BchooksError, InputError
+from .shops import basic_auth
 from .walks import Document, Malformed, OrderWalk, document_of, walk_products
 from .wire import EVENT_TYPES
 
@@ -90,22 +91,6 @@ def retry_after(reply) -> float | None:
     return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
 
 
-class _Utf8Basic(requests.auth.AuthBase):
-    """HTTP Basic with UTF-8 credentials (requests encodes them as Latin-1, which fails on `€` or an emoji)."""
-
-    def __init__(self, username, password):
-        self.username, self.password = username, password
-
-    def __call__(self, request):
-        import base64
-        pair = f"{self.username}:{self.password}".encode("utf-8")
-        request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        return request
-
-    def __repr__(self):
-        return "_Utf8Basic(...)"
-
-
 class BigCartelClient:
     def __init__(self, api_url="https://api.bigcartel.com", token="", *, account_id="", receiver_url="",
                  timeout=10.0, retries=3, backoff=0.5, token_source="BCHOOKS_TOKEN", basic=None, deadline=None,
@@ -133,10 +118,10 @@ class BigCartelClient:
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         elif basic:
-            self.session.auth = _Utf8Basic(*basic)
+            self.session.auth = basic_auth(*basic)
             self._token = "basic"
             if token_source == "BCHOOKS_TOKEN":
-                self.token_source = f"the store password of {basic[0]}"
+                self.token_source = f"the subdomain {basic[0]} and its store password"
         self.session.mount("http://", HTTPAdapter(max_retries=0))
         self.session.mount("https://", HTTPAdapter(max_retries=0))
 
@@ -249,7 +234,7 @@ class BigCartelClient:
         detail = _detail(reply)
         status = reply.status_code
         if status == 401:
-            credential = "store password" if self.session.auth else "access token"
+            credential = "subdomain or store password" if self.session.auth else "access token"
             message = (f"the API rejected the {credential} (401): check {self.token_source}" if self._token else
                        "the API needs an access token (401): set BCHOOKS_TOKEN")
         elif webhooks and status in (404, 405):

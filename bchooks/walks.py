@@ -160,7 +160,8 @@ def read_page(client: Any, path: str, params: dict, kind: str, on_malformed: Mal
 def _read_singly(client: Any, path: str, params: dict, kind: str, on_malformed: Malformed) -> Page:
     offset, limit = int(params.get("page[offset]", 0)), int(params["page[limit]"])
     documents: list[Document] = []
-    size, more, signature = 0, False, tuple[tuple, ...]()
+    size, more = 0, False
+    signature: tuple = ()
     for position in range(offset, offset + limit):
         try:
             single = read_page(client, path, {**params, "page[offset]": position, "page[limit]": 1}, kind,

@@ -41,7 +41,7 @@ def test_connecting_checks_the_password_and_keeps_it_privately(two_shops, book, 
     assert (shop.account_id, shop.store_name, shop.kind) == ("1234568", "Sandbox Shop 2", "basic")
     assert stat.S_IMODE(book.path.stat().st_mode) == 0o600 and stat.S_IMODE(book.path.parent.stat().st_mode) == 0o700
     assert PASSWORD not in repr(shop) and PASSWORD not in json.dumps(shop.public())
-    with pytest.raises(ApiError, match="rejected the store password"):
+    with pytest.raises(ApiError, match="rejected the subdomain or store password"):
         connect_basic(two_shops.url, "sandbox-shop", "wrong", book)
     assert [s.account_id for s in book.shops()] == ["1234568"]  # nothing kept for the failure
     book.remove("1234568")
