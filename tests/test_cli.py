@@ -153,3 +153,28 @@ def test_describe_shows_the_stores_full_path(tmp_path, monkeypatch):
     from bchooks import Config
     monkeypatch.chdir(tmp_path)
     assert f"store:     {tmp_path / 'bchooks.db'}" in Config.load(env={}).describe()
+
+
+def _send(tmp_path, env, *args):
+    return subprocess.run([sys.executable, "-m", "bchooks", "send", *args], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=tmp_path)
+
+
+def test_send_signs_one_event_or_a_body_file_and_posts_it(receiver, tmp_path):
+    from conftest import SECRET
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BCHOOKS_")}, "BCHOOKS_SECRET": SECRET}
+    to = ["--to", f"{receiver.url}/webhook"]
+    result = _send(tmp_path, env, "order.created", *to)
+    assert result.returncode == 0 and "signed with BCHOOKS_SECRET" in result.stdout, result.stderr
+    body = (b'{"account_id":"1234567","type":"order.updated","payload":{"id":"BODY-1",'
+            b'"updated_at":"2026-12-01T10:00:00.000Z"}}')
+    (tmp_path / "body.json").write_bytes(body)
+    assert _send(tmp_path, env, "--file", "body.json", *to).returncode == 0
+    with EventStore(receiver.db) as store:
+        stored = [(e.type, e.body) for e in store.iter_events()]
+    assert [t for t, _ in stored] == ["order.created", "order.updated"] and stored[1][1] == body  # byte for byte
+    wrong = _send(tmp_path, {**env, "BCHOOKS_SECRET": "another-secret"}, "--file", "body.json", *to)
+    assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1 and "401" in wrong.stderr
+    for args in (["--file", "none.json"], ["order.created", "--file", "body.json"], ["no.such.type"]):
+        refused = _send(tmp_path, env, *args, *to)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr

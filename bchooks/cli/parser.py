@@ -8,6 +8,7 @@ from ..config import SANDBOX_PORT, SETTINGS, ConfigError
 from . import commands as c
 from . import shops as shop_commands
 from . import stores as store_commands
+from . import sending
 
 
 class UsageError(ConfigError):
@@ -108,6 +109,15 @@ def build_parser():
                           help="with --via-sandbox, seconds to wait for deliveries (default 60)")
     _api_flags(simulate)
     simulate.set_defaults(run=c.cmd_simulate, uses_kit=True)
+
+    send = commands.add_parser("send", help="sign one event with the kit's secret and post it to the receiver: a "
+                               "simulated one of TYPE, or a body file as it is")
+    send.add_argument("type", nargs="?", help="event type of a simulated event (default order.created)")
+    send.add_argument("--file", help="a JSON body to send byte for byte ('-': standard input)")
+    send.add_argument("--to", help="receiver URL (default: BCHOOKS_RECEIVER_URL or host, port, path)")
+    send.add_argument("--format", choices=("docs", "guide"), help="envelope and header (default docs)")
+    _api_flags(send)
+    send.set_defaults(run=sending.cmd_send, uses_kit=True)
 
     register = commands.add_parser("register", help="register a webhook with the API")
     register.add_argument("--url", help="receiver URL (default: BCHOOKS_RECEIVER_URL or host, port, path)")
