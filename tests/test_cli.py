@@ -178,3 +178,16 @@ def test_send_signs_one_event_or_a_body_file_and_posts_it(receiver, tmp_path):
     for args in (["--file", "none.json"], ["order.created", "--file", "body.json"], ["no.such.type"]):
         refused = _send(tmp_path, env, *args, *to)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("args", [["simulate", "order.created", "--to", "http://127.0.0.1:9/webhook"],
+                                  ["send", "--to", "http://127.0.0.1:9/webhook"],
+                                  ["connect", "--app", "--client-id", "x", "--no-browser"]])
+def test_commands_that_sign_for_a_kit_say_so_outside_one_and_create_nothing(tmp_path, args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BCHOOKS_")}
+    env["BCHOOKS_SHOPS"] = str(tmp_path / "shops.json")
+    result = subprocess.run([sys.executable, "-m", "bchooks", *args], capture_output=True, text=True, timeout=60,
+                            env=env, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "no kit" in result.stderr and "BCHOOKS_SECRET" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no stray .bchooks/, no store

@@ -140,11 +140,16 @@ def _check_since(since, flag="--since"):
         raise InputError(f"{flag} must be an ISO-8601 time such as 2026-11-01T00:00:00Z, got {since!r}") from None
 
 
-def signing_secret(config):
-    """The first configured secret, else the development secret (created on first use)."""
+def signing_secret(config, create=False):
+    """The first configured secret, else the development secret of the kit of this folder; `create`: make one
+    when there is none (for a server that others will sign for: `bchooks sandbox`). A command that signs for a
+    receiver started elsewhere cannot guess its secret: it says so, and creates nothing."""
     if config.secrets:
         return config.secrets[0]
-    from ..devsecret import ensure_dev_secret
+    from ..devsecret import DEFAULT_PATH, ensure_dev_secret
+    if not create and not DEFAULT_PATH.is_file():
+        raise ConfigError("BCHOOKS_SECRET is not set and this folder has no kit (no .bchooks/dev-secret): run this "
+                          "in the folder where `bchooks dev` runs, or set BCHOOKS_SECRET to the receiver's secret")
     secret, path = ensure_dev_secret()
     print(f"bchooks: BCHOOKS_SECRET is not set; signing with the development secret in {path}", file=sys.stderr)
     return secret
@@ -164,7 +169,7 @@ def cmd_sandbox(args):
     schedule = _schedule(args.retry_schedule)
     if not 0 <= args.drop < 1:
         raise ConfigError(f"--drop must be a fraction from 0 to below 1, got {args.drop}")
-    sandbox = Sandbox(signing_secret(config), token=config.sandbox_token, seed=args.seed, shape=args.payload_shape,
+    sandbox = Sandbox(signing_secret(config, create=True), token=config.sandbox_token, seed=args.seed, shape=args.payload_shape,
                       format=args.format, drop=args.drop, schedule=schedule, shops=args.shop_count)
     try:
         server = SandboxServer(sandbox, args.host, args.port)
