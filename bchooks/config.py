@@ -196,6 +196,9 @@ SETTINGS = (
             "--authorize-url"),
     Setting("shops", "BCHOOKS_SHOPS", "~/.config/bchooks/shops.json", _text,
             "The file of connected shops' credentials (mode 0600; keep it out of any repository).", "--shops-file"),
+    Setting("shop_password", "BCHOOKS_SHOP_PASSWORD", "", _text,
+            "The store password `bchooks connect --subdomain` checks and keeps (else asked in a terminal; never a "
+            "flag, kept secret).", secret=True),
     Setting("poll_every", "BCHOOKS_POLL_EVERY", 300.0, _duration,
             "Seconds between two polls of every shop (`bchooks poll`; `5m`, `30s` work too).", "--every"),
     Setting("max_retry_after", "BCHOOKS_MAX_RETRY_AFTER", 60.0, _duration,
@@ -246,6 +249,7 @@ class Config:
     client_id: str = _field("client_id")
     authorize_url: str = _field("authorize_url")
     shops: str = _field("shops")
+    shop_password: str = _field("shop_password")
     poll_every: float = _field("poll_every")
     max_retry_after: float = _field("max_retry_after")
     demo_end: str = _field("demo_end")

@@ -8,7 +8,6 @@ from .commands import _book, _config, _open_store, _setup_logging, print_table, 
 
 def cmd_connect(args):
     import getpass
-    import os
 
     from ..shops import ShopBook, check_subdomain, connect_basic
     config = _config(args)
@@ -20,7 +19,7 @@ def cmd_connect(args):
         raise InputError("say which shop: --subdomain YOURSHOP (your own shop, with its store password), or --app "
                          "(a shop approving your app)")
     check_subdomain(args.subdomain)
-    password = os.environ.get("BCHOOKS_SHOP_PASSWORD", "")
+    password = config.shop_password
     if not password:
         if not sys.stdin.isatty():
             raise InputError("give the store password in BCHOOKS_SHOP_PASSWORD (or run this in a terminal to be asked "
