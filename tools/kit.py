@@ -37,8 +37,9 @@ def install():
         except Exception as error:  # e.g. Debian's python3 without python3-venv
             sys.exit(f"kit: cannot create a virtual environment ({error}); on Debian/Ubuntu: "
                      "apt-get install python3-venv")
-    print("kit: installing requirements.txt into .venv", file=sys.stderr)
-    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    print("kit: installing requirements.txt into .venv (a few minutes the first time; each package is named as it "
+          "comes)", file=sys.stderr, flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
     if subprocess.call([*pip, "-r", str(ROOT / "requirements.txt"), "-e", str(ROOT)]) != 0:
         sys.exit("kit: pip install failed (see above)")
     STAMP.write_text(fingerprint())
