@@ -419,6 +419,9 @@ def create_sandbox_app(sandbox):
             return _json({"status": "ok", "webhooks": len(sandbox.webhooks), "events": len(sandbox.events),
                           "orders": sum(len(s.orders) for s in sandbox.shops.values()),
                           "shops": len(sandbox.shops), "reads": sandbox.reads,
+                          "accounts": [{"id": s.account_id, "subdomain": s.account["subdomain"],
+                                        "store_name": s.account["store_name"], "currency": s.account["currency"],
+                                        "orders": len(s.orders)} for s in sandbox.shops.values()],
                           "deliveries": sandbox.dispatcher.counts()})
 
     def error_page(error):
