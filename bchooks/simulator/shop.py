@@ -291,7 +291,7 @@ class Shop:
         """Everything the shop is, as JSON-ready data (its random generator's state too: a restored shop goes on
         as it would have)."""
         version, internal, gauss = self.rng.getstate()
-        return {**{name: getattr(self, name) for name in self._SAVED}, "clock": iso(self.clock),
+        return {**{name: getattr(self, name) for name in self._SAVED}, "clock": self.clock.isoformat(),
                 "rng": [version, list(internal), gauss]}
 
     @classmethod
