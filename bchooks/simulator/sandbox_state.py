@@ -20,10 +20,11 @@ KEYS = ("shops", "webhooks", "events", "next_webhook_id", "app_tokens")
 def save_state(path, document):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"version": VERSION, **document}, separators=(",", ":"))  # (one write: json.dump makes many)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # (mode 0600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"version": VERSION, **document}, handle, separators=(",", ":"))
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

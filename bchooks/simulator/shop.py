@@ -42,12 +42,12 @@ def real_time():
 
 class Shop:
     def __init__(self, seed=0, *, account_id="1234567", start="2026-01-01T09:00:00.000Z", mean_gap_minutes=30.0,
-                 order_prefix="BCSB", clock=None, subdomain="sandbox-shop", store_name="Sandbox Shop", currency=None,
+                 order_prefix="BCSB", clock=None, subdomain="sandbox-shop", store_name="Sandbox Shop", currency="USD",
                  opened=None):
         """`clock` (a function returning an aware datetime, e.g. `real_time`): stamp events with its time instead of
         the virtual clock that starts at `start` and advances by random gaps of `mean_gap_minutes`. `currency`: the
-        one currency the store sells in, as a Big Cartel store does (None: each customer pays in their country's, the
-        simulator's stream of mixed events). `opened`: when the shop opened (its products' and account's creation
+        one currency the store sells in, as a Big Cartel store does (None: each customer pays in their own country's,
+        which no real store does). `opened`: when the shop opened (its products' and account's creation
         time; a shop with a backdated history opened before it), else the clock's time."""
         if currency is not None and currency not in catalog.CURRENCIES:
             raise ValueError(f"unknown currency {currency!r}; valid: {', '.join(catalog.CURRENCIES)}")
