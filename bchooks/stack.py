@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -96,12 +97,13 @@ def free_port(preferred=0, host="127.0.0.1", *, reuse=False, also=()):
     raise BchooksError("no free port on 127.0.0.1")
 
 
-def _recorded_sandbox_url(run_dir):
+def _recorded_sandbox(run_dir):
+    """(URL, port) of the sandbox the folder's last stack ran, else (None, 0)."""
     try:
-        url = json.loads((Path(run_dir) / PORTS).read_text()).get("sandbox_url")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return url if isinstance(url, str) else None
+        url = json.loads((Path(run_dir) / PORTS).read_text())["sandbox_url"]
+        return url, int(urlsplit(url).port or 0)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None, 0
 
 
 def repoint_shops(shops_path, old_url, new_url):
@@ -188,8 +190,7 @@ class Stack:
         self._db = db if is_url(db) else str(Path(db).resolve())  # (a PostgreSQL URL as given)
         self.db = display_url(self._db) if is_url(self._db) else self._db  # (what is shown and recorded)
         self.receiver_port = free_port(receiver_port)
-        self.previous_sandbox_url = _recorded_sandbox_url(self.run_dir)
-        previous_port = int(self.previous_sandbox_url.rsplit(":", 1)[1]) if self.previous_sandbox_url else 0
+        self.previous_sandbox_url, previous_port = _recorded_sandbox(self.run_dir)
         self.sandbox_port = free_port(sandbox_port, reuse=True, also=[previous_port])
         if self.sandbox_port == self.receiver_port:
             self.sandbox_port = free_port(reuse=True)
@@ -251,7 +252,11 @@ class Stack:
                                 str(self.run_dir / SANDBOX_STATE), *self.sandbox_args],
                     self.sandbox_url + "/sandbox/healthz")
         if self.previous_sandbox_url and self.previous_sandbox_url != self.sandbox_url:
-            self.moved = repoint_shops(self.settings()["shops"], self.previous_sandbox_url, self.sandbox_url)
+            try:
+                self.moved = repoint_shops(self.settings()["shops"], self.previous_sandbox_url, self.sandbox_url)
+            except BchooksError:  # (an unreadable shops file: said by the caller, nothing left running)
+                self.stop()
+                raise
         (self.run_dir / PORTS).write_text(json.dumps({"sandbox_url": self.sandbox_url}))
         store = [] if is_url(self._db) else ["--db", self._db]  # (a URL goes by the environment, never into ps)
         self._spawn("receiver", ["serve", "--port", str(self.receiver_port), *store],
