@@ -185,3 +185,11 @@ def test_a_sandbox_with_more_shops_than_its_state_keeps_the_saved_ones(tmp_path)
         assert all(len(s.orders) == 5 for s in second.shops.values())
     finally:
         second.stop()
+
+
+@pytest.mark.parametrize("history", [-1, 20001, 2.5, True])
+def test_a_history_out_of_bounds_is_refused_before_anything_is_made(tmp_path, history):
+    from bchooks.errors import ConfigError
+    with pytest.raises(ConfigError, match="--history must be a whole number of orders from 0 to 20000"):
+        Sandbox(SECRET, history=history, state=tmp_path / "state.json")
+    assert not (tmp_path / "state.json").exists()

@@ -8,6 +8,7 @@ import threading
 
 from ..clock import iso, now_iso, parse_iso
 from ..config import SANDBOX_PASSWORD, SANDBOX_TOKEN
+from ..errors import ConfigError
 from ..wire import FORMATS, SHAPES, SIGNATURE_HEADERS
 from .deliveries import DEFAULT_SCHEDULE, Dispatcher
 from .history import opening, trade_a_year
@@ -17,6 +18,7 @@ from .shop import Shop, envelope, real_time, run_tag
 
 DEFAULT_TOKEN = SANDBOX_TOKEN
 CURRENCIES = ("USD", "GBP", "EUR", "CAD", "AUD")  # the shops' currencies, first to fifth (then again)
+MAX_HISTORY = 20000  # orders a shop's year may hold (a busy shop's: 55 a day)
 
 
 class Sandbox:
@@ -37,7 +39,9 @@ class Sandbox:
         self._password = password
         self.oauth = SandboxApp(self, secret)
         self.shop_count = max(1, int(shops))
-        self.history = max(0, int(history))
+        if isinstance(history, bool) or not isinstance(history, int) or not 0 <= history <= MAX_HISTORY:
+            raise ConfigError(f"--history must be a whole number of orders from 0 to {MAX_HISTORY}, got {history}")
+        self.history = history
         self.history_end = parse_iso(history_end) if isinstance(history_end, str) else history_end
         self.state_path = state
         self.faults = []  # (status, retry_after) answers the next REST reads get instead (POST /sandbox/faults)
