@@ -44,12 +44,12 @@ class Sandbox:
         self.history = history
         self.history_end = parse_iso(history_end) if isinstance(history_end, str) else history_end
         self.state_path = state
+        saved = load_state(state) if state else None  # (a state file it cannot use: refused before anything starts)
         self.faults = []  # (status, retry_after) answers the next REST reads get instead (POST /sandbox/faults)
         self.reads = 0  # REST reads answered, for measuring what polling costs
         self.seed, self.shape, self.format = seed, shape, format
         self.lock = threading.RLock()
         self.dispatcher = Dispatcher(secret, schedule=schedule, drop=drop, seed=seed, timeout=timeout)
-        saved = load_state(state) if state else None
         if saved is None:
             self.reset()
         else:
