@@ -87,8 +87,8 @@ class Kit:
                          f"  sandbox   {stack.sandbox_url}  (token {stack.sandbox_token}; {stack.sandbox_shops()})\n"
                          f"  logs and process ids in {stack.run_dir}; stop with Ctrl-C or `bchooks stop`")
                 if stack.moved:
-                    self.say(f"bchooks dev: the sandbox moved to {stack.sandbox_url} ({stack.previous_sandbox_url} "
-                             f"is taken); pointed connected shop(s) {', '.join(stack.moved)} at it")
+                    self.say(f"bchooks dev: the sandbox moved from {stack.previous_sandbox_url} to "
+                             f"{stack.sandbox_url}; pointed connected shop(s) {', '.join(stack.moved)} at it")
                 if not self.lab:
                     while not self._stopping.wait(0.5):
                         pass

@@ -138,7 +138,8 @@ def test_state_survives_a_kill_and_a_restart_on_the_same_port(tmp_path):
         before = {a: read_all(url, f"/v1/accounts/{a}/orders", headers=TOKEN) for a in ("1234567", "1234568")}
         products = read_all(url, "/v1/accounts/1234567/products", headers=TOKEN)
         assert len(before["1234568"][0]) == 18
-        assert oct(state.stat().st_mode & 0o777) == "0o600" and token not in (tmp_path / f"sandbox-{port}.log").read_text()
+        assert oct(state.stat().st_mode & 0o777) == "0o600"
+        assert token not in (tmp_path / f"sandbox-{port}.log").read_text()
         process.send_signal(signal.SIGKILL)  # no goodbye: what was answered was already saved
         process.wait()
         process = start_sandbox(tmp_path, port, *args)  # the same port, its old connections in TIME-WAIT

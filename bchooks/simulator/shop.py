@@ -68,7 +68,8 @@ class Shop:
         self.account = {
             "id": self.account_id, "subdomain": subdomain, "store_name": store_name,
             "description": "Prints, pins and zines.", "contact_email": f"{subdomain}@example.com",
-            "url": f"https://{subdomain}.bigcartel.com", "website": "", "currency": currency or "USD", "plan": "Platinum",
+            "url": f"https://{subdomain}.bigcartel.com", "website": "", "currency": currency or "USD",
+            "plan": "Platinum",
             "created_at": iso(self.clock), "updated_at": iso(self.clock),
         }
         for name, category, options in catalog.PRODUCTS:
