@@ -118,6 +118,13 @@ def repoint_shops(shops_path, old_url, new_url):
     return [shop.account_id for shop in moved]
 
 
+def _write_json(path, document):
+    """Replace `path` whole (a reader never sees half of it: `bchooks dev`'s files are read while it runs)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document, indent=2))
+    os.replace(temporary, path)
+
+
 def wait_healthy(url, process, deadline=30.0):
     end = time.monotonic() + deadline
     while time.monotonic() < end:
@@ -257,7 +264,7 @@ class Stack:
             except BchooksError:  # (an unreadable shops file: said by the caller, nothing left running)
                 self.stop()
                 raise
-        (self.run_dir / PORTS).write_text(json.dumps({"sandbox_url": self.sandbox_url}))
+        _write_json(self.run_dir / PORTS, {"sandbox_url": self.sandbox_url})
         store = [] if is_url(self._db) else ["--db", self._db]  # (a URL goes by the environment, never into ps)
         self._spawn("receiver", ["serve", "--port", str(self.receiver_port), *store],
                     f"http://127.0.0.1:{self.receiver_port}/healthz")
@@ -265,7 +272,7 @@ class Stack:
                  "sandbox_token": self.sandbox_token, "db": self.db, "settings": self.settings(),
                  "pids": {name: p.pid for name, p in self.processes.items()},
                  "logs": {name: str(self.run_dir / f"{name}.log") for name in self.processes}}
-        (self.run_dir / STATE).write_text(json.dumps(state, indent=2))
+        _write_json(self.run_dir / STATE, state)
         return self
 
     def add(self, name, process):
@@ -274,7 +281,7 @@ class Stack:
         path = self.run_dir / STATE
         state = json.loads(path.read_text())
         state["pids"][name] = process.pid
-        path.write_text(json.dumps(state, indent=2))
+        _write_json(path, state)
 
     def stop(self):
         for name in reversed(list(self.processes)):
