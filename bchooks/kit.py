@@ -53,13 +53,14 @@ def lab_settings(folder=LAB_SETTINGS):
 
 class Kit:
     def __init__(self, *, db, receiver_port, sandbox_port, lab_port=8888, notebooks="notebooks", lab=True,
-                 browser=True, say=None):
+                 browser=True, say=None, shops=1, history=0):
         self.notebooks = Path(notebooks)
         if lab and not self.notebooks.is_dir():
             raise ConfigError(f"no notebooks folder at {self.notebooks.resolve()}: run from the repository or pass "
                               "--notebooks")
         self.db, self.receiver_port, self.sandbox_port, self.lab_port = db, receiver_port, sandbox_port, lab_port
         self.lab, self.browser = lab, browser
+        self.shops, self.history = shops, history
         self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
         self._stopping = threading.Event()
         self._lab_process = None
@@ -77,14 +78,17 @@ class Kit:
                 self.say(f"bchooks dev: stopped what an earlier kit left running: {', '.join(leftover)}")
             secret, secret_path = ensure_dev_secret()
             stack = Stack(RUN_DIR, secret=secret, db=self.db, receiver_port=self.receiver_port,
-                          sandbox_port=self.sandbox_port)
+                          sandbox_port=self.sandbox_port, shops=self.shops, history=self.history)
             self._handle_signals()
             stack.start()
             try:
                 self.say(f"bchooks dev: development secret in {secret_path} (readable only by you)\n"
                          f"  receiver  {stack.receiver_url}  (store {stack.db})\n"
-                         f"  sandbox   {stack.sandbox_url}  (token {stack.sandbox_token})\n"
+                         f"  sandbox   {stack.sandbox_url}  (token {stack.sandbox_token}; {stack.sandbox_shops()})\n"
                          f"  logs and process ids in {stack.run_dir}; stop with Ctrl-C or `bchooks stop`")
+                if stack.moved:
+                    self.say(f"bchooks dev: the sandbox moved from {stack.previous_sandbox_url} to "
+                             f"{stack.sandbox_url}; pointed connected shop(s) {', '.join(stack.moved)} at it")
                 if not self.lab:
                     while not self._stopping.wait(0.5):
                         pass

@@ -4,6 +4,11 @@
 waits until they answer, and writes `state.json` (ports, URLs, process ids, log files) into the run folder.
 `stop()` ends them; `stop_recorded(run_dir)` ends a stack started by another process (`bchooks stop`).
 `env()` is what clients, notebooks and JupyterLab need to talk to it.
+
+The sandbox keeps its shops in `sandbox-state.json` of the run folder, so a restarted stack serves the same orders
+and tokens; `ports.json` (kept after a stop) remembers its URL: a restart takes the same port when it can (a port
+whose old connections wait in TIME-WAIT is free to it), else it points the connected shops that used the old URL
+at the new one (`moved`).
 """
 
 import fcntl
@@ -15,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -26,6 +32,8 @@ from .secrecy import display_url
 _DEFAULT_PORT = next(s.default for s in SETTINGS if s.field == "port")
 
 STATE = "state.json"
+SANDBOX_STATE = "sandbox-state.json"  # the sandbox's shops, webhooks and tokens (kept across restarts)
+PORTS = "ports.json"  # the URLs the last stack of the folder had (kept after a stop)
 LOCK = "kit.lock"  # held by the `bchooks dev` of the folder for as long as it runs
 
 
@@ -73,16 +81,48 @@ def running_kit(run_dir):
     return None
 
 
-def free_port(preferred=0, host="127.0.0.1"):
-    """`preferred` if nothing listens there, else a free port the OS picks."""
-    for port in ([preferred] if preferred else []) + [0]:
+def free_port(preferred=0, host="127.0.0.1", *, reuse=False, also=()):
+    """The first of `preferred`, then `also`, that nothing listens on, else a free port the OS picks. `reuse`: for a
+    server that binds with SO_REUSEADDR (the sandbox), to which a port whose old connections wait in TIME-WAIT is
+    free too."""
+    for port in [p for p in (preferred, *also) if p] + [0]:
         with socket.socket() as sock:
+            if reuse:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port))
             except OSError:
                 continue
             return sock.getsockname()[1]
     raise BchooksError("no free port on 127.0.0.1")
+
+
+def _recorded_sandbox(run_dir):
+    """(URL, port) of the sandbox the folder's last stack ran, else (None, 0)."""
+    try:
+        url = json.loads((Path(run_dir) / PORTS).read_text())["sandbox_url"]
+        return url, int(urlsplit(url).port or 0)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None, 0
+
+
+def repoint_shops(shops_path, old_url, new_url):
+    """Point the shops of `shops_path` that use `old_url` at `new_url`; their account ids."""
+    from dataclasses import replace
+
+    from .shops import ShopBook
+    book = ShopBook(shops_path)
+    moved = [shop for shop in book.shops() if shop.api_url.rstrip("/") == old_url.rstrip("/")]
+    for shop in moved:
+        book.add(replace(shop, api_url=new_url))
+    return [shop.account_id for shop in moved]
+
+
+def _write_json(path, document):
+    """Replace `path` whole (a reader never sees half of it: `bchooks dev`'s files are read while it runs)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document, indent=2))
+    os.replace(temporary, path)
 
 
 def wait_healthy(url, process, deadline=30.0):
@@ -149,18 +189,22 @@ def stop_process(pid, timeout=20.0):
 
 class Stack:
     def __init__(self, run_dir, *, secret, db, receiver_port=_DEFAULT_PORT, sandbox_port=SANDBOX_PORT, sandbox_args=(),
-                 sandbox_token=SANDBOX_TOKEN):
+                 sandbox_token=SANDBOX_TOKEN, shops=1, history=0):
+        """`shops`, `history`: the sandbox's shops and the orders of each one's year of history, for shops it makes
+        (those already in the run folder's sandbox state are kept as they are)."""
         self.run_dir = Path(run_dir).resolve()
         self._secret = secret
         self._db = db if is_url(db) else str(Path(db).resolve())  # (a PostgreSQL URL as given)
         self.db = display_url(self._db) if is_url(self._db) else self._db  # (what is shown and recorded)
         self.receiver_port = free_port(receiver_port)
-        self.sandbox_port = free_port(sandbox_port)
+        self.previous_sandbox_url, previous_port = _recorded_sandbox(self.run_dir)
+        self.sandbox_port = free_port(sandbox_port, reuse=True, also=[previous_port])
         if self.sandbox_port == self.receiver_port:
-            self.sandbox_port = free_port()
-        self.sandbox_args = list(sandbox_args)
+            self.sandbox_port = free_port(reuse=True)
+        self.sandbox_args = ["--shops", str(shops), "--history", str(history), *sandbox_args]
         self.sandbox_token = sandbox_token
         self.processes = {}
+        self.moved = []  # the connected shops pointed at this sandbox's new URL
 
     def __repr__(self):
         return f"Stack({str(self.run_dir)!r}, receiver={self.receiver_url!r}, sandbox={self.sandbox_url!r})"
@@ -183,6 +227,15 @@ class Stack:
                 "shops": str(self.run_dir.parent / "shops.json"),  # (the kit's shops: the sandbox's)
                 "client_id": SANDBOX_CLIENT_ID, "authorize_url": f"{self.sandbox_url}/oauth/authorize"}
 
+    def sandbox_shops(self):
+        """The sandbox's shops in a few words: `shop 1234567 sandbox-shop USD 300 orders, ...`."""
+        try:
+            accounts = requests.get(self.sandbox_url + "/sandbox/healthz", timeout=5).json()["accounts"]
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return "its shops did not say"
+        return f"shop{'s' if len(accounts) > 1 else ''} " + ", ".join(
+            f"{a['id']} {a['subdomain']} {a['currency']} {a['orders']} orders" for a in accounts)
+
     def env(self):
         """BCHOOKS_* variables pointing at this stack (the secret included: never print this)."""
         return {"BCHOOKS_SECRET": self._secret, **settings_env(self.settings(with_password=True))}
@@ -202,8 +255,16 @@ class Stack:
 
     def start(self):
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._spawn("sandbox", ["sandbox", "--port", str(self.sandbox_port), *self.sandbox_args],
+        self._spawn("sandbox", ["sandbox", "--port", str(self.sandbox_port), "--state",
+                                str(self.run_dir / SANDBOX_STATE), *self.sandbox_args],
                     self.sandbox_url + "/sandbox/healthz")
+        if self.previous_sandbox_url and self.previous_sandbox_url != self.sandbox_url:
+            try:
+                self.moved = repoint_shops(self.settings()["shops"], self.previous_sandbox_url, self.sandbox_url)
+            except BchooksError:  # (an unreadable shops file: said by the caller, nothing left running)
+                self.stop()
+                raise
+        _write_json(self.run_dir / PORTS, {"sandbox_url": self.sandbox_url})
         store = [] if is_url(self._db) else ["--db", self._db]  # (a URL goes by the environment, never into ps)
         self._spawn("receiver", ["serve", "--port", str(self.receiver_port), *store],
                     f"http://127.0.0.1:{self.receiver_port}/healthz")
@@ -211,7 +272,7 @@ class Stack:
                  "sandbox_token": self.sandbox_token, "db": self.db, "settings": self.settings(),
                  "pids": {name: p.pid for name, p in self.processes.items()},
                  "logs": {name: str(self.run_dir / f"{name}.log") for name in self.processes}}
-        (self.run_dir / STATE).write_text(json.dumps(state, indent=2))
+        _write_json(self.run_dir / STATE, state)
         return self
 
     def add(self, name, process):
@@ -220,7 +281,7 @@ class Stack:
         path = self.run_dir / STATE
         state = json.loads(path.read_text())
         state["pids"][name] = process.pid
-        path.write_text(json.dumps(state, indent=2))
+        _write_json(path, state)
 
     def stop(self):
         for name in reversed(list(self.processes)):

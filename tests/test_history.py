@@ -3,11 +3,14 @@
 import json
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
 from bchooks import EventStore, analysis, parse_envelope
 from bchooks.clock import parse_iso
+from bchooks.wire import money_text
+from bchooks.simulator import catalog
 from bchooks.simulator.history import DROP_DAYS_AGO, DROP_NAME, trading_history
 
 END = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
@@ -90,3 +93,16 @@ def test_a_real_shops_orders_never_get_demo_orders(tmp_path):
         config = Config.load(env={}, secrets=SECRET, receiver_url="http://127.0.0.1:9/webhook")
         assert fill_demo_data(config, store) == "The store holds a shop's own orders; no demo orders were added."
         assert store.count() == 1
+
+
+def test_the_demo_shop_sells_in_one_currency_as_a_store_does(year):
+    bodies, _ = year
+    assert {o["currency"]["id"] for o in payloads(bodies, "order.created")} == {"USD"}
+    pounds, _ = trading_history(7, 40, END, currency="GBP")
+    orders = payloads(pounds, "order.created")
+    assert {o["currency"]["id"] for o in orders} == {"GBP"}
+    countries = {o["shipping_country_id"] for o in orders}
+    assert len(countries) > 2  # customers from abroad pay in the store's currency: shipping too
+    for order in orders:
+        usd_shipping = catalog.COUNTRIES[order["shipping_country_id"]][2]
+        assert order["shipping_total"] == money_text(Decimal(usd_shipping) * catalog.FX["GBP"])

@@ -47,7 +47,7 @@ def stop_dev(folder, process):
 
 @pytest.fixture
 def kit(tmp_path):
-    process, state = start_dev(tmp_path, "--no-lab")
+    process, state = start_dev(tmp_path, "--no-lab", "--history", "0")  # (shops without a year: today's orders only)
     yield tmp_path, state
     stop_dev(tmp_path, process)
 

@@ -173,3 +173,16 @@ def test_a_new_sandbox_never_reuses_an_order_id_and_stamps_the_real_time():
     finally:
         first.stop()
         second.stop()
+
+
+def test_each_shop_sells_in_its_own_one_currency():
+    sandbox = Sandbox(SECRET, shops=3)
+    try:
+        for account_id in sandbox.shops:
+            sandbox.trigger("order.created", 30, account_id=account_id)
+        currencies = {a: {o["currency"] for o in shop.orders.values()} for a, shop in sandbox.shops.items()}
+        assert currencies == {"1234567": {"USD"}, "1234568": {"GBP"}, "1234569": {"EUR"}}
+        assert [s.account["currency"] for s in sandbox.shops.values()] == ["USD", "GBP", "EUR"]
+        assert len(sandbox.shops["1234567"].orders) == 30  # no history unless asked for
+    finally:
+        sandbox.stop()

@@ -70,7 +70,8 @@ def cmd_dev(args):
     from ..kit import Kit
     config = _config(args)
     return Kit(db=config.db, receiver_port=config.port, sandbox_port=args.sandbox_port, lab_port=args.lab_port,
-               notebooks=args.notebooks, lab=not args.no_lab, browser=not args.no_browser).run()
+               notebooks=args.notebooks, lab=not args.no_lab, browser=not args.no_browser, shops=args.shop_count,
+               history=args.history).run()
 
 
 def cmd_env(args):
@@ -169,15 +170,17 @@ def cmd_sandbox(args):
     schedule = _schedule(args.retry_schedule)
     if not 0 <= args.drop < 1:
         raise ConfigError(f"--drop must be a fraction from 0 to below 1, got {args.drop}")
-    sandbox = Sandbox(signing_secret(config, create=True), token=config.sandbox_token, seed=args.seed, shape=args.payload_shape,
-                      format=args.format, drop=args.drop, schedule=schedule, shops=args.shop_count)
+    sandbox = Sandbox(signing_secret(config, create=True), token=config.sandbox_token, seed=args.seed,
+                      shape=args.payload_shape, format=args.format, drop=args.drop, schedule=schedule,
+                      shops=args.shop_count, history=args.history, history_end=config.demo_end or None,
+                      state=args.state)
     try:
-        server = SandboxServer(sandbox, args.host, args.port)
+        server = SandboxServer(sandbox, args.host, args.port, bind_wait=5.0)
     except OSError as error:
         sandbox.stop()
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
     print(f"bchooks sandbox on {server.url} (API base for BCHOOKS_API_URL); token: {config.sandbox_token}; "
-          f"account {sandbox.shop.account_id}", file=sys.stderr, flush=True)
+          f"{sandbox.describe()}", file=sys.stderr, flush=True)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())

@@ -63,6 +63,10 @@ def build_parser():
     dev.add_argument("--no-browser", dest="no_browser", action="store_true", help="do not open a browser")
     dev.add_argument("--no-lab", dest="no_lab", action="store_true",
                      help="only sandbox and receiver, until Ctrl-C or `bchooks stop`")
+    dev.add_argument("--shops", dest="shop_count", type=int, default=1,
+                     help="how many sandbox shops (accounts 1234567, 1234568, ...; one currency each; default 1)")
+    dev.add_argument("--history", type=int, default=300,
+                     help="orders each new sandbox shop took in the year before now (default 300; 0 for none)")
     dev.set_defaults(run=c.cmd_dev)
 
     env = commands.add_parser("env", help="print export lines pointing BCHOOKS_* at the kit running here: "
@@ -89,6 +93,9 @@ def build_parser():
     _settings(sandbox, "sandbox_token")
     sandbox.add_argument("--shops", dest="shop_count", type=int, default=1,
                          help="how many shops it serves (accounts 1234567, 1234568, ...; default 1)")
+    sandbox.add_argument("--history", type=int, default=0,
+                         help="orders each shop took in the year before now, served by its API (default 0)")
+    sandbox.add_argument("--state", help="JSON file to keep shops, webhooks and tokens in across restarts")
     sandbox.add_argument("--drop", type=float, default=0.0, help="fraction of deliveries to drop on purpose")
     sandbox.add_argument("--retry-schedule", dest="retry_schedule", default="1,5,30",
                          help="seconds between delivery attempts (default 1,5,30)")

@@ -7,4 +7,7 @@
     runs.py        simulation runs (like `stripe trigger`): straight to a receiver, through the sandbox, the demo
     deliveries.py  the sandbox's background deliveries with retries
     sandbox.py     the sandbox: the API Big Cartel offers (and the guide's registration contract), served by Bottle
+    sandbox_model.py  its state: shops (one currency each, a year of history when asked), webhooks, events
+    sandbox_state.py  the file that state is saved to and restored from
+    sandbox_oauth.py  its OAuth app
 """

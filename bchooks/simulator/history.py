@@ -5,7 +5,8 @@ weekends, more at lunch and in the evening than at night, a slow growth over the
 November to Christmas, Black Friday weekend above all) and a quiet January, and a product drop: one day a few
 months back when a limited product launched and orders spiked for a fortnight. `trading_history(...)` turns them
 into the events such a shop would have sent: each order created, then shipped a few days later (or now and then
-refunded), except the last few days' orders, still open, as in a real shop.
+refunded), except the last few days' orders, still open, as in a real shop. `trade_a_year(shop, ...)` makes a
+`Shop` live through that year (the sandbox's shops, whose API then serves it). One shop, one currency.
 
 Everything is drawn from the seed, relative to `end`: the same seed and the same `end` give the same bytes, so
 tests and stored notebooks pin `end` (`BCHOOKS_DEMO_END`) and everyone else gets a history that ends today.
@@ -74,16 +75,31 @@ def _ship_delay(rng):
     return min(rng.expovariate(1 / 1.6) + 0.2, 12.0)
 
 
-def trading_history(seed, orders, end, *, shape="flat", format="docs"):
+def trading_history(seed, orders, end, *, shape="flat", format="docs", currency="USD"):
     """The events (bodies, in time order) of a year of trading that ends at `end`: `orders` orders created, their
-    shipments and refunds, and the product drop. Returns (bodies, counts by event type)."""
+    shipments and refunds, and the product drop, in one `currency`. Returns (bodies, counts by event type)."""
+    shop = Shop(seed, start=iso(opening(end)), order_prefix=f"{DEMO_PREFIX}{seed}-{run_tag(end)}", currency=currency)
+    events = []
+    counts = trade_a_year(shop, seed, orders, end, lambda kind, resource: events.append(
+        envelope(kind, resource, shop.account_id, shape=shape, format=format)))
+    return events, counts
+
+
+def opening(end):
+    """When a shop whose year of trading ends at `end` opened: a month before its first order could come."""
+    return end - timedelta(days=DAYS + 30)
+
+
+def trade_a_year(shop, seed, orders, end, emit=None):
+    """Make `shop` live through the year before `end` (opened at `opening(end)` or before): `orders` orders created,
+    shipped a few days later or now and then refunded (the latest still open), and the product drop. `emit(event
+    type, resource)` is told each change as it happens. Returns the counts by event type."""
     rng = random.Random(seed)
-    shop = Shop(seed, start=iso(end - timedelta(days=DAYS + 30)), order_prefix=f"{DEMO_PREFIX}{seed}-{run_tag(end)}")
     drop_at = (end - timedelta(days=DROP_DAYS_AGO)).replace(hour=9, minute=0, second=0, microsecond=0)
     timeline = [(moment, "order.created", None) for moment in order_times(rng, orders, end)]
     timeline.append((drop_at, "product.created", None))
     timeline.sort(key=lambda entry: entry[0])
-    events, counts, drop, index = [], {}, None, 0
+    counts, drop, index = {}, None, 0
     while index < len(timeline):
         moment, event_type, order_id = timeline[index]
         index += 1
@@ -103,9 +119,10 @@ def trading_history(seed, orders, end, *, shape="flat", format="docs"):
         else:
             resource = shop.refund_order(order_id, at=moment)
         kind = "order.updated" if event_type in ("order.shipped", "order.refunded") else event_type
-        events.append(envelope(kind, resource, shop.account_id, shape=shape, format=format))
+        if emit is not None:
+            emit(kind, resource)
         counts[kind] = counts.get(kind, 0) + 1
-    return events, counts
+    return counts
 
 
 def _insert(timeline, start, entry):

@@ -1,122 +1,34 @@
 """A local Big Cartel: the webhook registration contract, the REST reads, and signed event delivery.
 
-`Sandbox` holds the state (a simulated `Shop`, registered webhooks, a delivery `Dispatcher`);
+`Sandbox` (sandbox_model.py) holds the state (simulated `Shop`s, registered webhooks, a delivery `Dispatcher`);
 `create_sandbox_app(sandbox)` is its Bottle app; `SandboxServer` serves it on a thread. Errors are JSON:API
-`{"errors": [{"status", "title", "detail", "source"}]}`. Everything is in memory.
+`{"errors": [{"status", "title", "detail", "source"}]}`. Each shop sells in one currency and may start with a year
+of history (`history`: orders a year); with a `state` file, shops, webhooks, events and app tokens are saved there
+after each change and come back when a sandbox starts with it (`sandbox_state.py`); deliveries still pending are
+lost with the process.
 """
 
-import base64
-import hmac
-import itertools
+import errno
 import json
 import threading
+import time
 from socketserver import ThreadingMixIn
 from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import bottle
 
-from ..clock import iso, now_iso, parse_iso
-from ..config import SANDBOX_PASSWORD, SANDBOX_TOKEN
-from .deliveries import DEFAULT_SCHEDULE, Dispatcher
-from .sandbox_oauth import SandboxApp, _valid_url, add_oauth_routes
-from ..wire import EVENT_TYPES, FORMATS, SHAPES, SIGNATURE_HEADERS
-from .shop import Shop, envelope, jsonapi_order, jsonapi_product, real_time, run_tag
+from ..clock import iso, parse_iso
+from ..wire import EVENT_TYPES, FORMATS, SHAPES
+from .sandbox_model import CURRENCIES, DEFAULT_TOKEN, Sandbox
+from .sandbox_oauth import _valid_url, add_oauth_routes
+from .shop import jsonapi_order, jsonapi_product
+
+__all__ = ["CURRENCIES", "DEFAULT_TOKEN", "Sandbox", "SandboxServer", "create_sandbox_app"]
 
 JSONAPI = "application/vnd.api+json"
-DEFAULT_TOKEN = SANDBOX_TOKEN
 MAX_TRIGGER = 10000
 SORTABLE = ("created_at", "updated_at", "completed_at")
-
-
-class Sandbox:
-    def __init__(self, secret, *, token=DEFAULT_TOKEN, seed=0, shape="flat", format="docs", drop=0.0,
-                 schedule=DEFAULT_SCHEDULE, timeout=5.0, clock=real_time, shops=1, password=SANDBOX_PASSWORD):
-        """`clock`: the time events are stamped with (the real time); order ids carry the time the shop was made
-        (`BCSB-<run tag>-000001`), so a restarted sandbox never reuses one. `shops`: how many shops it serves
-        (accounts 1234567, 1234568, ...; subdomains sandbox-shop, sandbox-shop-2, ...), whose order numbers overlap
-        as real shops' do; each takes HTTP Basic with its subdomain and `password`, the token takes them all."""
-        if shape not in SHAPES or format not in FORMATS:
-            raise ValueError("shape must be flat or jsonapi, format docs or guide")
-        self._token = token
-        self._clock = clock
-        self._password = password
-        self.oauth = SandboxApp(self, secret)
-        self.shop_count = max(1, int(shops))
-        self.faults = []  # (status, retry_after) answers the next REST reads get instead (POST /sandbox/faults)
-        self.reads = 0  # REST reads answered, for measuring what polling costs
-        self.seed, self.shape, self.format = seed, shape, format
-        self.lock = threading.RLock()
-        self.dispatcher = Dispatcher(secret, schedule=schedule, drop=drop, seed=seed, timeout=timeout)
-        self.reset()
-
-    def __repr__(self):
-        return f"Sandbox(seed={self.seed}, shape={self.shape!r}, format={self.format!r})"
-
-    def reset(self):
-        with self.lock:
-            prefix = f"BCSB-{run_tag(self._clock(), fresh=True)}"  # one for all shops: their numbers overlap
-            self.shops = {}
-            for n in range(self.shop_count):
-                suffix = f"-{n + 1}" if n else ""
-                shop = Shop(self.seed + n, account_id=str(1234567 + n), clock=self._clock, order_prefix=prefix,
-                            subdomain=f"sandbox-shop{suffix}", store_name=f"Sandbox Shop{' ' + str(n + 1) if n else ''}")
-                self.shops[shop.account_id] = shop
-            self.shop = next(iter(self.shops.values()))  # the first: where events go unless told otherwise
-            self.webhooks = {}
-            self.events = []
-            self._webhook_ids = itertools.count(1)
-            self.dispatcher.clear()
-
-    def check_token(self, header):
-        scheme, _, value = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and value.strip() == self._token
-
-    def authorised_shops(self, header):
-        """The shops a request's Authorization opens: all of them for the token, one for its subdomain and
-        password (HTTP Basic), none otherwise."""
-        scheme, _, value = (header or "").partition(" ")
-        if scheme.lower() == "bearer" and value.strip() == self._token:
-            return list(self.shops.values())
-        if scheme.lower() == "bearer" and self.oauth.account_of(value.strip()):
-            return [self.shops[self.oauth.account_of(value.strip())]]
-        if scheme.lower() == "basic":
-            try:
-                user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return []
-            return [s for s in self.shops.values() if s.account["subdomain"] == user and
-                    hmac.compare_digest(password.encode(), self._password.encode())]
-        return []
-
-    def register(self, url, events):
-        with self.lock:
-            webhook = {"id": str(next(self._webhook_ids)), "url": url, "events": list(events),
-                       "created_at": now_iso()}
-            self.webhooks[webhook["id"]] = webhook
-            return webhook
-
-    def trigger(self, event_type, count=1, *, shape=None, format=None, account_id=None):
-        """Change the shop (the first, or `account_id`'s) `count` times and deliver each event to the subscribed
-        webhooks."""
-        shape, format = shape or self.shape, format or self.format
-        created = []
-        with self.lock:
-            shop = self.shops.get(str(account_id)) if account_id else self.shop
-            for _ in range(count):
-                resource = shop.make(event_type)
-                body = envelope(event_type, resource, shop.account_id, shape=shape, format=format)
-                event = {"id": len(self.events) + 1, "type": event_type, "resource_id": str(resource["id"]),
-                         "account_id": shop.account_id, "created_at": now_iso()}
-                self.events.append(event)
-                targets = [w for w in self.webhooks.values() if event_type in w["events"]]
-                deliveries = self.dispatcher.enqueue(event["id"], event_type, body, targets,
-                                                     header=SIGNATURE_HEADERS[format])
-                created.append({**event, "deliveries": deliveries})
-        return created
-
-    def stop(self):
-        return self.dispatcher.stop()
 
 
 def _error(status, title, detail, pointer=None):
@@ -235,9 +147,8 @@ def create_sandbox_app(sandbox):
     @app.delete("/v1/webhooks/<webhook_id>")
     def unregister(webhook_id):
         guard()
-        with sandbox.lock:
-            if sandbox.webhooks.pop(webhook_id, None) is None:
-                return _error(404, "Not Found", f"no webhook {webhook_id}")
+        if not sandbox.unregister(webhook_id):
+            return _error(404, "Not Found", f"no webhook {webhook_id}")
         return bottle.HTTPResponse(status=204)
 
     @app.get("/v1/accounts")
@@ -359,6 +270,9 @@ def create_sandbox_app(sandbox):
             return _json({"status": "ok", "webhooks": len(sandbox.webhooks), "events": len(sandbox.events),
                           "orders": sum(len(s.orders) for s in sandbox.shops.values()),
                           "shops": len(sandbox.shops), "reads": sandbox.reads,
+                          "accounts": [{"id": s.account_id, "subdomain": s.account["subdomain"],
+                                        "store_name": s.account["store_name"], "currency": s.account["currency"],
+                                        "orders": len(s.orders)} for s in sandbox.shops.values()],
                           "deliveries": sandbox.dispatcher.counts()})
 
     def error_page(error):
@@ -386,10 +300,20 @@ class _QuietHandler(WSGIRequestHandler):
 class SandboxServer:
     """The sandbox on a background thread: `.url`, `.stop()`."""
 
-    def __init__(self, sandbox, host="127.0.0.1", port=0):
+    def __init__(self, sandbox, host="127.0.0.1", port=0, bind_wait=0.0):
+        """`bind_wait`: seconds to keep trying a port still held (by a sandbox that is stopping); a port with only
+        closed connections in TIME-WAIT binds at once (SO_REUSEADDR)."""
         self.sandbox = sandbox
-        self.httpd = make_server(host, port, create_sandbox_app(sandbox), server_class=_ThreadingServer,
-                                 handler_class=_QuietHandler)
+        give_up = time.monotonic() + bind_wait
+        while True:
+            try:
+                self.httpd = make_server(host, port, create_sandbox_app(sandbox), server_class=_ThreadingServer,
+                                         handler_class=_QuietHandler)
+                break
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE or not port or time.monotonic() >= give_up:
+                    raise
+                time.sleep(0.1)
         self.port = self.httpd.server_port
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},

@@ -41,12 +41,23 @@ class SandboxApp:
                 return None
             token = secrets.token_urlsafe(24)
             self._app_tokens[token] = found[0]
+            self.sandbox.save()
             return token, self.sandbox.shops[found[0]]
 
     def deauthorize(self, account_id):
         with self.sandbox.lock:
             for token in [t for t, a in self._app_tokens.items() if a == account_id]:
                 del self._app_tokens[token]
+            self.sandbox.save()
+
+    def tokens(self):
+        """{access token: account id} (for the sandbox's state file only: never shown)."""
+        with self.sandbox.lock:
+            return dict(self._app_tokens)
+
+    def restore(self, tokens):
+        with self.sandbox.lock:
+            self._app_tokens = {str(token): str(account) for token, account in tokens.items()}
 
     def app_credentials_match(self, client_id, client_secret):
         return client_id == SANDBOX_CLIENT_ID and hmac.compare_digest(str(client_secret or "").encode(),

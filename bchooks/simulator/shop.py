@@ -42,14 +42,21 @@ def real_time():
 
 class Shop:
     def __init__(self, seed=0, *, account_id="1234567", start="2026-01-01T09:00:00.000Z", mean_gap_minutes=30.0,
-                 order_prefix="BCSB", clock=None, subdomain="sandbox-shop", store_name="Sandbox Shop"):
+                 order_prefix="BCSB", clock=None, subdomain="sandbox-shop", store_name="Sandbox Shop", currency="USD",
+                 opened=None):
         """`clock` (a function returning an aware datetime, e.g. `real_time`): stamp events with its time instead of
-        the virtual clock that starts at `start` and advances by random gaps of `mean_gap_minutes`."""
+        the virtual clock that starts at `start` and advances by random gaps of `mean_gap_minutes`. `currency`: the
+        one currency the store sells in, as a Big Cartel store does (None: each customer pays in their own country's,
+        which no real store does). `opened`: when the shop opened (its products' and account's creation
+        time; a shop with a backdated history opened before it), else the clock's time."""
+        if currency is not None and currency not in catalog.CURRENCIES:
+            raise ValueError(f"unknown currency {currency!r}; valid: {', '.join(catalog.CURRENCIES)}")
         self.rng = random.Random(seed)
         self.order_prefix = order_prefix
         self.account_id = str(account_id)
+        self.currency = currency
         self._clock = clock
-        self.clock = clock() if clock is not None else parse_iso(start)
+        self.clock = parse_iso(opened) if opened else clock() if clock is not None else parse_iso(start)
         self.mean_gap = float(mean_gap_minutes)
         self.products = {}
         self.orders = {}
@@ -61,7 +68,8 @@ class Shop:
         self.account = {
             "id": self.account_id, "subdomain": subdomain, "store_name": store_name,
             "description": "Prints, pins and zines.", "contact_email": f"{subdomain}@example.com",
-            "url": f"https://{subdomain}.bigcartel.com", "website": "", "currency": "USD", "plan": "Platinum",
+            "url": f"https://{subdomain}.bigcartel.com", "website": "", "currency": currency or "USD",
+            "plan": "Platinum",
             "created_at": iso(self.clock), "updated_at": iso(self.clock),
         }
         for name, category, options in catalog.PRODUCTS:
@@ -86,6 +94,9 @@ class Shop:
         pid = str(100000 + self._product_seq)
         now = iso(self.clock)
         product_options = []
+        if self.currency is not None:  # (the catalog's prices are in USD)
+            options = [(option_name, money_text(Decimal(price) * catalog.FX[self.currency]))
+                       for option_name, price in options]
         for option_name, price in options:
             self._option_seq += 1
             product_options.append({"id": str(500000 + self._option_seq), "name": option_name, "price": price,
@@ -95,7 +106,7 @@ class Shop:
             "id": pid, "name": name, "permalink": permalink, "description": f"{name}, made in small batches.",
             "status": "active", "created_at": now, "updated_at": now, "default_price": options[0][1],
             "on_sale": False, "position": self._product_seq,
-            "url": f"https://sandbox-shop.bigcartel.com/product/{permalink}",
+            "url": f"https://{self.account['subdomain']}.bigcartel.com/product/{permalink}",
             "primary_image_url": f"https://images.example.com/{pid}.jpg",
             "has_option_groups": False, "category_names": [category], "options": product_options,
         }
@@ -113,12 +124,13 @@ class Shop:
         oid = f"{self.order_prefix}-{self._order_seq:06d}"
         customer = self._customer()
         country = _country_of(customer)
-        country_name, currency, shipping, tax_rate, cities = catalog.COUNTRIES[country]
+        country_name, local_currency, shipping, tax_rate, cities = catalog.COUNTRIES[country]
+        currency = self.currency or local_currency
         city, state, zip_code, lat, lng = cities[customer % len(cities)]
         first = catalog.FIRST_NAMES[customer % len(catalog.FIRST_NAMES)]
         last = catalog.LAST_NAMES[(customer // len(catalog.FIRST_NAMES)) % len(catalog.LAST_NAMES)]
         discount_rate = rng.choice(catalog.DISCOUNT_RATES)
-        fx, tax_rate = catalog.FX[currency], Decimal(tax_rate)
+        fx, tax_rate = catalog.FX[currency] / catalog.FX[self.currency or "USD"], Decimal(tax_rate)
         items, item_total, tax_total = [], Decimal(0), Decimal(0)
         product_ids = rng.sample(sorted(self.products), k=min(rng.randint(1, 5), len(self.products)))
         if featured in self.products and featured not in product_ids:
@@ -142,7 +154,7 @@ class Shop:
                 "category_names": product["category_names"],
             })
         discount = round_cents(item_total * discount_rate)
-        shipping_total = round_cents(Decimal(shipping) * fx)
+        shipping_total = round_cents(Decimal(shipping) * catalog.FX[currency])
         order = {
             "id": oid, "item_count": sum(i["quantity"] for i in items), "item_total": money_text(item_total),
             "discount_total": money_text(discount), "shipping_total": money_text(shipping_total),
@@ -271,6 +283,30 @@ class Shop:
         """`count` events of one type as envelope bytes, changing the shop as they go."""
         return [envelope(event_type, self.make(event_type), self.account_id, shape=shape, format=format)
                 for _ in range(count)]
+
+    # -- saving and restoring (the sandbox's state file)
+    _SAVED = ("order_prefix", "account_id", "currency", "mean_gap", "products", "orders", "_unshipped", "_order_seq",
+              "_product_seq", "_option_seq", "_customers", "account")
+
+    def state(self):
+        """Everything the shop is, as JSON-ready data (its random generator's state too: a restored shop goes on
+        as it would have)."""
+        version, internal, gauss = self.rng.getstate()
+        return {**{name: getattr(self, name) for name in self._SAVED}, "clock": self.clock.isoformat(),
+                "rng": [version, list(internal), gauss]}
+
+    @classmethod
+    def restore(cls, state, clock=None):
+        """The shop `state()` gave (stamped by `clock` from then on, as `Shop(clock=...)`)."""
+        shop = cls.__new__(cls)
+        for name in cls._SAVED:
+            setattr(shop, name, state[name])
+        version, internal, gauss = state["rng"]
+        shop.rng = random.Random()
+        shop.rng.setstate((version, tuple(internal), gauss))
+        shop._clock = clock
+        shop.clock = parse_iso(state["clock"])
+        return shop
 
 
 _COUNTRY_CUMULATIVE = list(zip(itertools.accumulate(catalog.COUNTRY_WEIGHTS.values()), catalog.COUNTRY_WEIGHTS))
