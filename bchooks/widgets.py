@@ -10,7 +10,7 @@ import html
 
 import ipywidgets as w
 
-from .client import BigCartelClient, receiver_health
+from .client import BigCartelClient, receiver_health, validate_webhook
 from .errors import BchooksError, MissingStore
 from .store import open_store
 from .wire import EVENT_TYPES
@@ -104,10 +104,15 @@ class WebhookPanel(Panel):
         return [name for name, box in self.events.items() if box.value]
 
     def register(self):
+        """Register the URL for the chosen events, in place of its earlier registrations (never subscribed twice)."""
+        url, events = self.url.value.strip(), self.chosen()
+        validate_webhook(url, events)  # (before anything is removed)
         with self.client() as client:
-            webhook = client.register_webhook(self.url.value.strip(), self.chosen())
+            replaced = client.unregister_all(url=url)
+            webhook = client.register_webhook(url, events)
             self._show(client.list_webhooks())
-        self.say(f"Registered webhook {webhook.get('id')} for {', '.join(webhook.get('events', []))}.")
+        self.say(f"Registered webhook {webhook.get('id')} for {', '.join(webhook.get('events', []))}"
+                 + (f", in place of {replaced} earlier registration(s) of this URL." if replaced else "."))
 
     def unregister(self):
         url = self.url.value.strip()

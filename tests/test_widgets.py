@@ -36,6 +36,19 @@ def test_register_refresh_unregister(config, sandbox_server):
     assert "no webhooks registered" in panel.table.value
 
 
+def test_registering_again_replaces_the_registration_of_the_url(config, sandbox_server):
+    """Run All twice, or Register after the notebook registered from code: the receiver is never subscribed twice."""
+    sandbox_server.sandbox.register(config.webhook_url, ["order.created"])
+    sandbox_server.sandbox.register("http://elsewhere.test/hook", ["order.created"])
+    panel = WebhookPanel(config)
+    panel.events["product.updated"].value = True
+    panel.register_button.click()
+    assert "in place of 1 earlier registration(s) of this URL" in panel.status.value, panel.status.value
+    hooks = sorted((h["url"], h["events"]) for h in sandbox_server.sandbox.webhooks.values())
+    assert hooks == sorted([("http://elsewhere.test/hook", ["order.created"]),
+                            (config.webhook_url, ["order.created", "order.updated", "product.updated"])])
+
+
 def test_wrong_token_reads_as_a_sentence(config):
     panel = WebhookPanel(config)
     panel.token.value = "wrong"
