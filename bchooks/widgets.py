@@ -10,7 +10,7 @@ import html
 
 import ipywidgets as w
 
-from .client import BigCartelClient, receiver_health
+from .client import BigCartelClient, receiver_health, validate_webhook
 from .errors import BchooksError, MissingStore
 from .store import open_store
 from .wire import EVENT_TYPES
@@ -91,6 +91,10 @@ class WebhookPanel(Panel):
             w.HBox([self.register_button, self.unregister_button, self.refresh_button]), self.status, self.table,
         ])
 
+    def _repr_mimebundle_(self, **kwargs):
+        self._action(self.refresh)()  # displayed as things are now (an error goes to the status line)
+        return super()._repr_mimebundle_(**kwargs)
+
     def client(self):
         typed = self.token.value.strip()
         return BigCartelClient(self.config.api_url, typed or self.config.token, receiver_url=self.url.value.strip(),
@@ -100,10 +104,15 @@ class WebhookPanel(Panel):
         return [name for name, box in self.events.items() if box.value]
 
     def register(self):
+        """Register the URL for the chosen events, in place of its earlier registrations (never subscribed twice)."""
+        url, events = self.url.value.strip(), self.chosen()
+        validate_webhook(url, events)  # (before anything is removed)
         with self.client() as client:
-            webhook = client.register_webhook(self.url.value.strip(), self.chosen())
+            replaced = client.unregister_all(url=url)
+            webhook = client.register_webhook(url, events)
             self._show(client.list_webhooks())
-        self.say(f"Registered webhook {webhook.get('id')} for {', '.join(webhook.get('events', []))}.")
+        self.say(f"Registered webhook {webhook.get('id')} for {', '.join(webhook.get('events', []))}"
+                 + (f", in place of {replaced} earlier registration(s) of this URL." if replaced else "."))
 
     def unregister(self):
         url = self.url.value.strip()
@@ -224,15 +233,21 @@ class OperationsPanel(Panel):
                               w.HBox([self.refresh_button, self.replay_button, self.reconcile_button]),
                               self.status, self.reconciliation, self.table])
         self.rows = []
+        self.total = 0  # failed and dead runs in the store, of which `rows` are the newest
 
-    def _store(self):
-        return open_store(self.config)
+    def _repr_mimebundle_(self, **kwargs):
+        self._action(self.refresh)()  # displayed as things are now (an error goes to the status line)
+        return super()._repr_mimebundle_(**kwargs)
+
+    def _store(self, create=True):
+        return open_store(self.config, create=create)
 
     def refresh(self):
         from .reconcile import last_reconciliation
-        from .worker import failures
-        with self._store() as store:
+        from .worker import failure_count, failures, failures_shown
+        with self._store(create=False) as store:  # (a read never creates the store)
             self.rows = failures(store, self.limit, self.config.secret_values())
+            self.total = failure_count(store)
             last = last_reconciliation(store)
         self.table.value = html_table(self.rows, ["event_id", "type", "handler", "status", "attempts", "last_error"],
                                       empty="no failed or dead handler runs")
@@ -241,11 +256,12 @@ class OperationsPanel(Panel):
             f"Last reconciliation {last['started_at']}: " + (f"failed: {last['error']}" if last["error"] else
                                                               f"{last['checked']} checked, {last['missing']} missing, "
                                                               f"{last['stale']} stale."))
-        self.say(f"{len(self.rows)} failed or dead handler run(s).", ok=not self.rows)
+        shown = failures_shown(len(self.rows), self.total)
+        self.say(shown[:1].upper() + shown[1:] + (", newest first." if self.rows else "."), ok=not self.rows)
 
     def replay(self):
         from .worker import replay
-        with self._store() as store:
+        with self._store(create=False) as store:
             count = replay(store, dead=True)
         self.refresh()
         self.say(f"{count} dead handler run(s) back to pending: the worker will run them again.")

@@ -168,3 +168,16 @@ def failures(store: Store, limit: int = 100, secrets: Sequence[str] = ()) -> lis
     for row in rows:
         row["last_error"] = redact(row["last_error"], secrets)
     return rows
+
+
+def failure_count(store: Store) -> int:
+    """How many (event, handler) pairs are failed or dead, counted by the store (no row is fetched)."""
+    counts = store.runs.counts_by_status()
+    return counts.get(FAILED, 0) + counts.get(DEAD, 0)
+
+
+def failures_shown(shown: int, total: int) -> str:
+    """What a list of `shown` failures says of the `total`: "showing 20 of 310 failed or dead handler runs"."""
+    if not total and not shown:
+        return "no failed or dead handler runs"
+    return f"showing {shown} of {max(total, shown)} failed or dead handler runs"  # (counted a moment apart)

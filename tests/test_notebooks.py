@@ -81,3 +81,60 @@ def test_every_plot_cell_stores_an_image(path):
         assert "image/png" in kinds, f"a plot stored without an image: {source(cell)[:60]!r}"
     if path.name == "03_analyze_orders.ipynb":
         assert len(plotted) == 3
+
+
+def test_stored_reconciliation_finds_the_five_orders_its_text_promises():
+    notebook = cells(ROOT / "notebooks" / "04_operate_receiver.ipynb")
+    [index] = [i for i, c in enumerate(notebook) if "exactly those five orders" in source(c)]
+    [output] = notebook[index + 1]["outputs"]
+    assert ": 5 missing, 0 stale" in "".join(output["text"]), output
+
+
+# The kit's way: one sandbox, receiver and store, each notebook's Run All in turn; then what the user sees in the
+# panels, read in each notebook's kernel before it ends. `bchooks dev` gives all notebooks the same stack.
+PROBES = {
+    "01_setup_webhooks.ipynb": "print(panel.table.value)",
+    "02_simulate_events.ipynb": "simulator.target.value, simulator.count.value = 'sandbox', 2\nsimulator.send()\n"
+                                "print(simulator.status.value)",
+    "04_operate_receiver.ipynb": "print(operations.reconciliation.value, operations.status.value, "
+                                 "client.list_webhooks())",
+}
+
+
+def run_all_then_probe(path, probe):
+    """Execute every cell of the notebook, then `probe` in the same kernel: (the notebook's cells, the probe's text)."""
+    import nbformat
+    from nbclient import NotebookClient
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    cells, extra = list(notebook.cells), nbformat.v4.new_code_cell(probe)
+    notebook.cells.append(extra)
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+    return cells, "".join(output.get("text", "") for output in extra.outputs)
+
+
+def test_run_all_of_notebooks_1_2_4_in_one_kit_leaves_panels_that_agree(tmp_path, monkeypatch):
+    import os
+    from bchooks.stack import Stack
+    stack = Stack(tmp_path / "run", secret="one-kit-test-secret", db=tmp_path / "bchooks.db", receiver_port=0,
+                  sandbox_port=0).start()
+    try:
+        for name, value in stack.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        receiver = os.environ["BCHOOKS_RECEIVER_URL"]
+        seen = {path.name: run_all_then_probe(path, PROBES[path.name]) for path in NOTEBOOKS
+                if path.name in PROBES}
+    finally:
+        stack.stop()
+    assert receiver in seen["01_setup_webhooks.ipynb"][1], "notebook 1's webhook table is empty after Run All"
+    assert "through the sandbox: sent 2, 2xx 2" in seen["02_simulate_events.ipynb"][1]  # the webhook is still there
+    notebook, shown = seen["04_operate_receiver.ipynb"]
+    [index] = [i for i, c in enumerate(notebook) if "exactly those five orders" in c.source]
+    printed = notebook[index + 1].outputs[0]["text"]
+    assert ": 5 missing, 0 stale" in printed, printed  # (of the 17 orders the sandbox has by then)
+    assert "checked 17 orders" in printed and "17 checked, 5 missing, 0 stale." in shown
+    assert "No failed or dead handler runs." in shown and receiver in shown  # and the registration is back

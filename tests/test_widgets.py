@@ -36,6 +36,19 @@ def test_register_refresh_unregister(config, sandbox_server):
     assert "no webhooks registered" in panel.table.value
 
 
+def test_registering_again_replaces_the_registration_of_the_url(config, sandbox_server):
+    """Run All twice, or Register after the notebook registered from code: the receiver is never subscribed twice."""
+    sandbox_server.sandbox.register(config.webhook_url, ["order.created"])
+    sandbox_server.sandbox.register("http://elsewhere.test/hook", ["order.created"])
+    panel = WebhookPanel(config)
+    panel.events["product.updated"].value = True
+    panel.register_button.click()
+    assert "in place of 1 earlier registration(s) of this URL" in panel.status.value, panel.status.value
+    hooks = sorted((h["url"], h["events"]) for h in sandbox_server.sandbox.webhooks.values())
+    assert hooks == sorted([("http://elsewhere.test/hook", ["order.created"]),
+                            (config.webhook_url, ["order.created", "order.updated", "product.updated"])])
+
+
 def test_wrong_token_reads_as_a_sentence(config):
     panel = WebhookPanel(config)
     panel.token.value = "wrong"
@@ -172,3 +185,42 @@ def test_the_shop_panel_connects_polls_and_never_shows_the_password(config, sand
     panel.poll_button.click()
     assert "shop 1234567: 4 of 4 orders read were new or changed, 20 of 20 products" in panel.status.value
     assert "never" not in panel.table.value  # last polled, now
+
+
+def test_the_operations_panel_counts_every_failure_not_the_rows_it_shows(config, local_receiver):
+    from bchooks.widgets import OperationsPanel
+    from test_worker import fail_310
+    _, store = local_receiver
+    fail_310(store)
+    panel = OperationsPanel(config)
+    panel.refresh_button.click()
+    assert "Showing 20 of 310 failed or dead handler runs, newest first." in panel.status.value, panel.status.value
+    assert len(panel.rows) == 20 and panel.table.value.count("<tr>") == 1 + 20
+
+
+def test_panels_show_the_current_state_when_displayed(config, sandbox_server, local_receiver):
+    """Built early, displayed later (a notebook's Run All): the panel shows the store and the API as they are then."""
+    from IPython.core.formatters import format_display_data
+    from bchooks.client import BigCartelClient
+    from bchooks.reconcile import reconcile
+    from bchooks.widgets import OperationsPanel
+    _, store = local_receiver
+    webhooks, operations = WebhookPanel(config), OperationsPanel(config)
+    sandbox_server.sandbox.register(config.webhook_url, ["order.created"])
+    sandbox_server.sandbox.trigger("order.created", 3)  # delivered in the background: maybe stored, maybe not yet
+    with BigCartelClient.from_config(config) as client:
+        checked = reconcile(store, client).checked
+    format_display_data(webhooks)
+    assert config.webhook_url in webhooks.table.value and "1 webhook(s) registered" in webhooks.status.value
+    format_display_data(operations)
+    assert f"{checked} checked" in operations.reconciliation.value and checked == 3
+    assert "No failed or dead handler runs." in operations.status.value
+
+
+def test_the_operations_panel_never_creates_a_store(config, tmp_path):
+    from IPython.core.formatters import format_display_data
+    from bchooks.widgets import OperationsPanel
+    panel = OperationsPanel(config.replace(db=str(tmp_path / "missing.db")))
+    format_display_data(panel)
+    panel.replay_button.click()
+    assert "No event store at" in panel.status.value and list(tmp_path.glob("missing*")) == []

@@ -244,3 +244,36 @@ def test_redact_hides_secret_values_url_paths_and_credentials():
     shown = redact(text, [url, "abcd1234efgh"])
     assert "KEYKEYKEY" not in shown and "abcd1234efgh" not in shown and "hunter2" not in shown
     assert "[redacted]" in shown and "HTTPError: 500" in shown
+
+
+def fail_310(store):
+    """306 dead runs and 4 failed ones waiting for their next attempt: 310 failures, more than any page shows."""
+    registry = Registry()
+    registry.on("order.created", name="broken", retries=0)(lambda e: 1 / 0)
+    registry.on("product.updated", name="flaky", retries=3, retry_delay=600)(lambda e: 1 / 0)
+    put(store, 306)
+    put(store, 4, type="product.updated")
+    Worker(store, registry, clock=Clock(), batch=400).run_once()
+
+
+def test_failures_are_counted_by_the_store_and_the_cli_says_of_how_many(store, db_path, capsys):
+    from bchooks.cli import main
+    from bchooks.worker import failure_count
+    fail_310(store)
+    assert store.runs.counts_by_status() == {"dead": 306, "failed": 4}
+    assert failure_count(store) == 310 and len(failures(store, 50)) == 50
+    assert main(["failures", "--db", str(db_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 + 50 + 1, out[-3:]  # the header, the newest 50, and how many there are
+    assert out[-1] == "showing 50 of 310 failed or dead handler runs, newest first"
+    assert main(["failures", "--db", str(db_path), "--limit", "500"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "showing 310 of 310 failed or dead handler runs, newest first"
+
+
+def test_no_failures_says_so_once(store, db_path, capsys):
+    from bchooks.cli import main
+    from bchooks.worker import failure_count
+    put(store, 1)
+    assert failure_count(store) == 0 and store.runs.counts_by_status() == {}
+    assert main(["failures", "--db", str(db_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["(no failed or dead handler runs)"]

@@ -302,14 +302,17 @@ def cmd_replay(args):
 
 
 def cmd_failures(args):
-    from ..worker import failures
+    from ..worker import failure_count, failures, failures_shown
     config = _config(args)
     _check_limit(args.limit)
     with _open_store(config, create=False) as store:
         rows = failures(store, args.limit, config.secret_values())
+        total = failure_count(store)
     print_table([("EVENT", "TYPE", "HANDLER", "STATUS", "ATTEMPTS", "LAST_ERROR")] + [
         (str(r["event_id"]), r["type"], r["handler"], r["status"], str(r["attempts"]), (r["last_error"] or "")[:80])
         for r in rows], "no failed or dead handler runs")
+    if rows:
+        print(f"{failures_shown(len(rows), total)}, newest first")
     return 0
 
 

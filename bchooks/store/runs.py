@@ -90,3 +90,8 @@ class HandlerRuns(StorePart):
     def count(self, status):
         """How many runs are in `status`."""
         return self.store.read_value("SELECT count(*) FROM handler_runs WHERE status = ?", (status,))
+
+    def counts_by_status(self) -> dict[str, int]:
+        """How many runs are in each status, as {status: count} (statuses with no run are left out)."""
+        return {row["status"]: row["n"] for row in self.store.read_dicts(
+            "SELECT status, count(*) AS n FROM handler_runs GROUP BY status")}
