@@ -22,7 +22,7 @@ from .store import event_row
 
 MAX_BATCH = 256
 CHECKPOINT_EVERY = 0.5  # seconds between background WAL checkpoints
-WAL_LIMIT = 64 * 2 ** 20  # bytes of log above which a checkpoint holds writers back for a moment to finish
+WAL_LIMIT = 32 * 2 ** 20  # bytes of log above which a checkpoint holds writers back for a moment to finish
 
 
 class _Slot:
