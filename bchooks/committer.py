@@ -22,7 +22,7 @@ from .store import event_row
 
 MAX_BATCH = 256
 CHECKPOINT_EVERY = 0.5  # seconds between background WAL checkpoints
-WAL_LIMIT = 32 * 2 ** 20  # bytes of log past which a checkpoint finishes it (the writers held back a moment)
+WAL_LIMIT = 64 * 2 ** 20  # bytes of log past which a checkpoint finishes it (the writers held back a moment)
 
 
 class _Slot:
@@ -61,9 +61,9 @@ class GroupCommitter:
         once it has: the log would grow without bound (about 13 KB per event: disk, and a long recovery). So when
         the log passes WAL_LIMIT, the store copies it to its end, holding the writers back only for the few frames
         committed during its last pass (its fsyncs included), and the next commit starts the log over. WAL_LIMIT is
-        half the file the store keeps (`LOG_KEPT`): under steady load the log starts over inside that file, so no
-        commit extends it, nor cuts it back (a cut on the first commit after a restart took 7.5 ms). (Holding the
-        writers back every round cost about 7% of the throughput here.)"""
+        half the file the SQLite store keeps (`LOG_KEPT`): under steady load the log starts over inside that file,
+        so no commit extends it, nor cuts it back (a cut, on the commit that started the log over, took 7.5 ms).
+        (Holding the writers back every round cost about 7% of the throughput here.)"""
         while True:
             time.sleep(CHECKPOINT_EVERY)
             try:

@@ -32,7 +32,7 @@ from .schema import migrate
 
 log = logging.getLogger("bchooks.store")
 
-LOG_KEPT = 64 * 2 ** 20  # bytes of write-ahead log file kept when the log starts over (a burst's growth given back)
+LOG_KEPT = 128 * 2 ** 20  # bytes of log file kept as the log starts over: twice the committer's WAL_LIMIT
 FEW_FRAMES = 256  # frames committed during a catch-up pass few enough to copy with the writers held back
 CATCH_UP_PASSES = 8  # catch-up passes before a held checkpoint waits for the writers' turn
 
