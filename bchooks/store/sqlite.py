@@ -35,6 +35,7 @@ log = logging.getLogger("bchooks.store")
 LOG_KEPT = 128 * 2 ** 20  # bytes of log file kept as the log starts over: twice the committer's WAL_LIMIT
 FEW_FRAMES = 256  # frames committed during a catch-up pass few enough to copy with the writers held back
 CATCH_UP_PASSES = 8  # catch-up passes before a held checkpoint waits for the writers' turn
+TURN_TRY = 0.01  # seconds a held checkpoint waits for the writers' turn after a pass that caught up
 
 
 class EventStore(EventQueries):
@@ -238,10 +239,10 @@ class EventStore(EventQueries):
     def _finish(self, conn):
         """Copy the log to its end, holding the writers back only for what the last pass left: passes while
         writers go on until one found few frames (FEW_FRAMES) committed during the one before, and after each
-        such pass a try for the writers' turn that never waits; the last pass runs in the turn (its fsyncs
-        included). At most CATCH_UP_PASSES passes, then the turn is waited for (the busy timeout). The log's
-        frames afterwards. (Waiting for the turn at once let frames pile up behind the wait, and a held pass
-        copied all a slow pass had left: 20-85 ms with writers held back, which the receiver's p99 paid.)"""
+        such pass a try for the writers' turn that waits TURN_TRY seconds at most; the last pass runs in the
+        turn (its fsyncs included). At most CATCH_UP_PASSES passes, then the turn is waited for (the busy
+        timeout). The log's frames afterwards. (Waiting for the turn at once let frames pile up behind the wait,
+        and the held pass copied all a slow pass had left: 20-146 ms with writers held back.)"""
         previous = -1
         for n in range(CATCH_UP_PASSES):
             busy, frames, _ = self._copy(conn)
@@ -249,7 +250,7 @@ class EventStore(EventQueries):
                 return frames
             if n and frames - previous <= FEW_FRAMES:
                 try:
-                    with writers_turn(self.path, 0):
+                    with writers_turn(self.path, TURN_TRY):
                         return self._copy(conn)[1]
                 except StoreUnavailable:
                     pass  # a commit is under way: one more pass, then try again
