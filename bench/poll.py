@@ -12,6 +12,7 @@ request (plus the catalogue walk, which the API cannot filter); k changed orders
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -68,6 +69,13 @@ def main():
     parser.add_argument("--changed", type=int, default=250)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bchooks-bench-poll-"))
+    try:
+        measure(args, folder)
+    finally:  # the stores and the sandbox's files removed however the run ends
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(args, folder):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(folder / "sandbox.log", "wb")

@@ -5,6 +5,10 @@
     .venv/bin/python bench/receiver.py --rounds 1 --duration 3 --skip-reference
     .venv/bin/python bench/receiver.py --postgresql          # also on PostgreSQL: one receiver, then two
     .venv/bin/python bench/receiver.py --db postgresql://bchooks@127.0.0.1/bench   # ... on a server of yours
+    .venv/bin/python bench/receiver.py --connections 16 --compare before=../old   # also another checkout's code
+
+With `--compare NAME=FOLDER` (repeatable) the same load also goes to `bchooks serve` (SQLite) running the code of
+another checkout, in the same rounds as this one's, so that before and after are measured at the same moments.
 
 With `--postgresql` (or a `--db` URL) the same load also goes to `bchooks serve` on PostgreSQL, one receiver, then
 two receivers on one cluster (each behind its own port, the load split between two wrk processes, as a load
@@ -143,9 +147,10 @@ class Reference(Target):
 
 
 class Bchooks(Target):
-    def __init__(self, name, folder, store=True):
+    def __init__(self, name, folder, store=True, code=ROOT):
         super().__init__(name, folder)
         self.store = store
+        self.code = code  # the checkout whose `bchooks` package serves
         self.runs = 0
 
     def prepare(self):
@@ -158,8 +163,8 @@ class Bchooks(Target):
         args = [sys.executable, "-m", "bchooks", "serve", "--port", str(port), "--db", str(self.db)]
         if not self.store:
             args.append("--no-store")
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "BCHOOKS_SECRET": SECRET})
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.code,
+                                        env={**os.environ, "BCHOOKS_SECRET": SECRET, "PYTHONPATH": str(self.code)})
         wait(f"http://127.0.0.1:{port}/healthz", self.process)
 
     def rows(self):
@@ -256,7 +261,13 @@ def main():
     parser.add_argument("--postgresql", action="store_true", help="also on a throwaway PostgreSQL cluster")
     parser.add_argument("--db", help="also on this PostgreSQL server (a postgresql:// URL whose user may create "
                         "databases)")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=FOLDER",
+                        help="also `bchooks serve` (SQLite) from the checkout in FOLDER, reported as NAME")
     args = parser.parse_args()
+    compare = [spec.partition("=") for spec in args.compare]
+    for name, equals, code in compare:
+        if not equals or not name or not (Path(code) / "bchooks" / "__init__.py").is_file():
+            parser.error(f"--compare wants NAME=FOLDER, FOLDER a bchooks checkout: {name}{equals}{code}")
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is not installed (apt-get install wrk)")
     folder = Path(tempfile.mkdtemp(prefix="bench-receiver-"))
@@ -265,6 +276,7 @@ def main():
         script, size = write_script(folder, args.bodies)
         targets = [] if args.skip_reference else [Reference("reference", folder)]
         targets += [Bchooks("bchooks", folder), Bchooks("bchooks-no-store", folder, store=False)]
+        targets += [Bchooks(name, folder, code=Path(code).resolve()) for name, _, code in compare]
         server = args.db
         if args.postgresql and not server:
             sys.path.insert(0, str(ROOT / "tools"))

@@ -11,6 +11,7 @@ until both exit. Every run must be done exactly once (counted in the store, and 
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from bchooks import parse_envelope  # noqa: E402
 from bchooks.simulator.shop import Shop  # noqa: E402
+from bchooks.stack import end_child  # noqa: E402
 from bchooks.store import open_store  # noqa: E402
 
 HANDLER = """
@@ -47,10 +49,16 @@ def run(db, folder, events):
     log = folder / f"runs-{time.monotonic_ns()}.log"
     env = {**os.environ, "PYTHONPATH": str(folder), "BENCH_LOG": str(log)}
     started = time.perf_counter()
-    workers = [subprocess.Popen([sys.executable, "-m", "bchooks", "worker", "--db", db, "--handlers", "benchnoop",
-                                 "--once"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-               for _ in range(2)]
-    errors = [worker.communicate()[1] for worker in workers]
+    workers = []
+    try:
+        for _ in range(2):
+            workers.append(subprocess.Popen([sys.executable, "-m", "bchooks", "worker", "--db", db, "--handlers",
+                                             "benchnoop", "--once"], env=env, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.PIPE, text=True))
+        errors = [worker.communicate()[1] for worker in workers]
+    finally:  # (interrupted: the workers this run started are ended, by their pids)
+        for worker in workers:
+            end_child(worker)
     seconds = time.perf_counter() - started
     if any(worker.returncode for worker in workers):
         raise RuntimeError(f"a worker failed: {errors}")
@@ -69,12 +77,14 @@ def main():
     args = parser.parse_args()
     from pgcluster import Cluster
     folder = Path(tempfile.mkdtemp(prefix="bench-worker-"))
-    (folder / "benchnoop.py").write_text(HANDLER)
-    shop = Shop(5, order_prefix="WB")
-    bodies = shop.events("order.created", args.events)
-    cluster = Cluster(folder / "postgresql").start()
+    cluster = None
     results, trouble = {"sqlite": [], "postgresql": []}, []
-    try:
+    try:  # the cluster stopped (by its pid if it will not stop) and the folder removed, however the run ends
+        (folder / "benchnoop.py").write_text(HANDLER)
+        shop = Shop(5, order_prefix="WB")
+        bodies = shop.events("order.created", args.events)
+        cluster = Cluster(folder / "postgresql")
+        cluster.start()
         cluster.psql("CREATE ROLE bchooks LOGIN CREATEDB")
         for round_number in range(args.rounds):
             for engine in ("sqlite", "postgresql") if round_number % 2 == 0 else ("postgresql", "sqlite"):
@@ -88,7 +98,11 @@ def main():
                 trouble += problems
                 print(f"round {round_number + 1} {engine:<11} {rate:>8.0f} runs/s", file=sys.stderr)
     finally:
-        cluster.stop()
+        try:
+            if cluster is not None:
+                cluster.stop()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     print(f"\n{args.events:,} events, no-op handler, two workers (--once), {args.rounds} rounds; medians")
     print(f"{'engine':<12}{'runs/s':>10}{'× sqlite':>10}")
     base = statistics.median(results["sqlite"])

@@ -161,6 +161,25 @@ def test_the_write_ahead_log_starts_over_again_and_again_under_steady_load(db_pa
     store.close()
 
 
+def test_the_log_starts_over_inside_the_file_kept(db_path):
+    """A round finishes the log once it passes WAL_LIMIT, half the file the store keeps (LOG_KEPT): the commit
+    that starts it over leaves that file as it is. (With both at 64 MB, under steady load every restart cut the
+    file back, 7.5 ms on a request's commit, after the log had extended it past 64 MB.)"""
+    store, grouped = group_committed(db_path)
+    note = "x" * 3500  # (about a page an event)
+    batches = itertools.count()
+    while os.path.getsize(f"{db_path}-wal") <= committer.WAL_LIMIT + 2 ** 20:
+        bodies = [envelope(payload={"id": f"{next(batches)}-{i}", "note": note}) for i in range(1000)]
+        store.append_many([(body, parse_envelope(body)) for body in bodies])
+    grown, first = os.path.getsize(f"{db_path}-wal"), log_restarts(db_path)
+    grouped.checkpoint_round()
+    body = envelope(payload={"id": "after"})
+    store.append_many([(body, parse_envelope(body))])
+    assert log_restarts(db_path) == first + 1  # it started over,
+    assert os.path.getsize(f"{db_path}-wal") == grown  # in the file as it was
+    store.close()
+
+
 def test_a_row_that_cannot_be_stored_fails_only_its_own_request(db_path):
     """One poison row in a shared commit: its request gets UnstorableEvent (422), every other one is stored."""
     from bchooks.errors import UnstorableEvent
