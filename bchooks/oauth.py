@@ -42,6 +42,15 @@ READ_TIMEOUT = 10.0
 _PAGE = "<!doctype html><title>bchooks</title><p>{}</p>"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A connection that fails (reset, timed out) ends its own thread without a traceback on the terminal."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 class CallbackServer:
     """One redirect, on 127.0.0.1: `.redirect_uri`, then `wait(timeout)` -> the code.
 
@@ -65,7 +74,10 @@ class CallbackServer:
                 parts = urlsplit(self.path)
                 if parts.path != path:
                     return self._page(404, "Not found: this address only takes bchooks' login redirect.")
-                query = {k: v[0] for k, v in parse_qs(parts.query[:8192]).items()}
+                try:  # (the request line is 64 KiB at most)
+                    query = {k: v[0] for k, v in parse_qs(parts.query, max_num_fields=20).items()}
+                except ValueError:
+                    return self._page(400, "Not this login's answer: ignored.")
                 if not secrets.compare_digest(query.get("state", "").encode(), state.encode()):
                     foreign.set()
                     return self._page(400, "Not this login's answer (its state does not match): ignored.")
@@ -90,8 +102,7 @@ class CallbackServer:
 
             def log_message(self, *args):
                 pass
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer((host, 0), Handler)
         self.redirect_uri = f"http://{host}:{self.httpd.server_port}{path}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="bchooks-oauth-callback", daemon=True)
