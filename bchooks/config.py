@@ -37,8 +37,8 @@ def _store_path(name, raw):
     sentence that never holds its password (which is remembered as a secret first)."""
     value = str(raw).strip()
     if "://" in value or _URL_LIKE.match(value):
-        from .secrecy import display_url, remember
-        remember(value)
+        from .secrecy import display_url, remember_password_of
+        remember_password_of(value)
         scheme = value.split(":", 1)[0]
         if not is_database_url(value):
             raise ConfigError(f"{name} must be the path of a SQLite file or a postgresql:// URL, got a "

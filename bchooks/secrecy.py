@@ -55,8 +55,8 @@ def url_passwords(url: str) -> tuple[str, ...]:
 
 
 def remember(*values: str) -> None:
-    """Add secret values to the process's registry (empty and very short ones are ignored); a URL's password is
-    remembered too."""
+    """Add secret values to the process's registry (empty and very short ones are ignored); a URL given is a
+    secret as a whole (a chat webhook's), and its password is remembered too."""
     pieces = set()
     for value in values:
         if not value:
@@ -67,6 +67,11 @@ def remember(*values: str) -> None:
             pieces.update(url_passwords(value))
     with _known_lock:
         _known.update(piece for piece in pieces if len(piece) >= SHORTEST)
+
+
+def remember_password_of(url: str) -> None:
+    """Add the password inside a (database) URL to the registry, not the URL: its host and user are shown."""
+    remember(*url_passwords(url))
 
 
 def known() -> tuple[str, ...]:

@@ -216,3 +216,17 @@ def test_an_oauth_error_from_the_redirect_is_one_bounded_line_without_control_ch
     last = err.strip().splitlines()[2:]
     assert len(last) == 1 and last[0].startswith("bchooks: the shop did not approve the app (access_denied"), err
     assert len(last[0]) < 400 and "connected shop" not in out
+
+
+def test_a_database_server_that_never_answers_is_said_to_time_out(tmp_path):
+    """A server that accepts the connection and says nothing (overloaded, frozen): "timed out", in one line that
+    still names the store (its user and host, never its password)."""
+    import socket
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"postgresql://bchooks:{PASSWORD}@127.0.0.1:{silent.getsockname()[1]}/db"
+        result = bchooks("check", cwd=tmp_path, env={"BCHOOKS_DB": url, "BCHOOKS_BUSY_TIMEOUT": "1"})
+    line = one_clean_line(result, PASSWORD)
+    assert result.returncode == 1 and "did not answer in time (connection timed out" in line, line
+    assert line.endswith(f"postgresql://bchooks@127.0.0.1:{url.rsplit(':', 1)[1]}")

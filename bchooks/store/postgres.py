@@ -38,7 +38,7 @@ from .interface import Appended
 from .reconciliations import Reconciliations
 from .rejections import RejectionLog
 from .runs import HandlerRuns
-from ..secrecy import display_url, printable, redact, remember
+from ..secrecy import display_url, printable, redact, remember_password_of
 from .schema import migrate_postgres
 
 log = logging.getLogger("bchooks.store")
@@ -191,7 +191,7 @@ class PostgresStore(EventQueries):
         database without them (`MissingStore`)."""
         if not isinstance(url, str) or not is_database_url(url):
             raise StoreError("a PostgreSQL store needs a postgresql:// URL")
-        remember(url)  # (its password is redacted from every message, whatever produced it)
+        remember_password_of(url)  # (its password is redacted from every message, whatever produced it)
         self._url = url
         self.path = display_url(url)
         self.source = url  # (what `order_rows_at` opens again in another process; with its password: never shown)
