@@ -21,6 +21,7 @@ _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/\s
 SHORTEST = 4
 
 _known: set[str] = set()
+_known_pieces: tuple[str, ...] = ()  # what `redact` hides for them, longest first (kept ready: logs call it often)
 _known_lock = threading.Lock()
 
 
@@ -65,8 +66,15 @@ def remember(*values: str) -> None:
         pieces.add(value)
         if "://" in value:
             pieces.update(url_passwords(value))
+    global _known_pieces
     with _known_lock:
         _known.update(piece for piece in pieces if len(piece) >= SHORTEST)
+        _known_pieces = _sorted_pieces(_known)
+
+
+def _sorted_pieces(secrets):
+    return tuple(sorted({piece for secret in secrets if secret and len(secret) >= SHORTEST
+                         for piece in _pieces(str(secret))}, key=len, reverse=True))
 
 
 def remember_password_of(url: str) -> None:
@@ -82,8 +90,10 @@ def known() -> tuple[str, ...]:
 
 def forget_all() -> None:
     """Empty the registry (for tests)."""
+    global _known_pieces
     with _known_lock:
         _known.clear()
+        _known_pieces = ()
 
 
 def _hide_credentials(match):
@@ -99,8 +109,8 @@ def redact(text, secrets: Iterable[str] = ()):
     if not text:
         return text
     text = _CREDENTIALS.sub(_hide_credentials, str(text))
-    pieces = sorted({piece for secret in (*secrets, *known()) if secret and len(secret) >= SHORTEST
-                     for piece in _pieces(secret)}, key=len, reverse=True)
+    secrets = tuple(secrets)
+    pieces = _sorted_pieces((*secrets, *known())) if secrets else _known_pieces
     for piece in pieces:
         text = text.replace(piece, REDACTED)
     return text

@@ -29,7 +29,10 @@ def _kit_defaults(args):
 
 def _config(args, **extra):
     given = {s.field: getattr(args, s.field) for s in SETTINGS if getattr(args, s.field, None) is not None}
-    from ..secrecy import url_passwords
+    import os
+
+    from ..secrecy import remember, url_passwords
+    remember(os.environ.get("BCHOOKS_SHOP_PASSWORD", ""))  # (`connect`'s; redacted from whatever an error says)
     if url_passwords(given.get("db", "")):
         print("bchooks: the password in --db shows in ps: give the URL in BCHOOKS_DB instead", file=sys.stderr)
     return Config.load(defaults=_kit_defaults(args), **given, **extra)
