@@ -146,7 +146,8 @@ def test_a_panel_never_shows_a_known_secret():
 
 # -- OAuth: text from the network
 class FakeTokenEndpoint:
-    """An authorization server's token endpoint on 127.0.0.1 answering every POST with `status` and `document`."""
+    """An authorization server's token endpoint (or an API) on 127.0.0.1 answering every POST and GET with `status`
+    and `document`."""
 
     def __init__(self, status, document):
         owner = self
@@ -160,6 +161,8 @@ class FakeTokenEndpoint:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_GET = do_POST  # noqa: N815
 
             def log_message(self, *args):
                 pass
@@ -230,3 +233,21 @@ def test_a_database_server_that_never_answers_is_said_to_time_out(tmp_path):
     line = one_clean_line(result, PASSWORD)
     assert result.returncode == 1 and "did not answer in time (connection timed out" in line, line
     assert line.endswith(f"postgresql://bchooks@127.0.0.1:{url.rsplit(':', 1)[1]}")
+
+
+def test_a_shops_password_an_api_echoes_is_never_printed(tmp_path):
+    """The shops file's passwords and tokens are known secrets: an API error quoting one (with a forged second line)
+    ends the command in one line without it."""
+    api = FakeTokenEndpoint(500, {"errors": [{"detail": f"password shop-{PASSWORD} is wrong\nbchooks: all fine"}]})
+    shops = tmp_path / "shops.json"
+    shops.write_text(json.dumps({"shops": [{"account_id": "1234567", "kind": "basic", "api_url": api.url,
+                                            "store_name": "", "subdomain": "myshop", "secret": f"shop-{PASSWORD}",
+                                            "connected_at": ""}]}))
+    shops.chmod(0o600)
+    try:
+        result = bchooks("reconcile", cwd=tmp_path, env={"BCHOOKS_SHOPS": str(shops), "BCHOOKS_API_URL": api.url,
+                                                         "BCHOOKS_DB": str(tmp_path / "events.db")})
+    finally:
+        api.stop()
+    line = one_clean_line(result, f"shop-{PASSWORD}")
+    assert result.returncode == 1 and "the API answered 500" in line and "[redacted] is wrong bchooks: all fine" in line
