@@ -82,13 +82,18 @@ class CallbackServer:
                     foreign.set()
                     return self._page(400, "Not this login's answer (its state does not match): ignored.")
                 with lock:
-                    if not done.is_set():
+                    first = not result
+                    if first:
                         result.update(query)
+                try:  # (the page is written before the login goes on: a process ending must not cut it off)
+                    if "code" in query and "error" not in query:
+                        self._page(200, "Connected: you can close this tab and go back to bchooks.")
+                    else:
+                        self._page(200, "Not connected: " + html.escape(printable(query.get("error") or
+                                                                                  "no code came back")))
+                finally:
+                    if first:
                         done.set()
-                if "code" in query and "error" not in query:
-                    return self._page(200, "Connected: you can close this tab and go back to bchooks.")
-                return self._page(200, "Not connected: " + html.escape(printable(query.get("error") or
-                                                                                 "no code came back")))
 
             def _page(self, status, text):
                 body = _PAGE.format(text).encode()
