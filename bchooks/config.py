@@ -6,9 +6,11 @@ Secrets (`secrets`, `token`) never appear in `repr`.
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -26,24 +28,42 @@ def is_database_url(db: Any) -> bool:
     return str(db).startswith(DATABASE_URL_SCHEMES)
 
 
+_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})|\s")
+
+
 def _store_path(name, raw):
+    """A SQLite file's path or a PostgreSQL URL; any other URL, or one that does not parse, is refused in one
+    sentence that never holds its password (which is remembered as a secret first)."""
     value = str(raw).strip()
-    if "://" in value and not is_database_url(value):
-        raise ConfigError(f"{name} must be the path of a SQLite file or a postgresql:// URL, got a "
-                          f"{value.split('://', 1)[0]}:// URL")
-    if is_database_url(value) and not value.split("://", 1)[1].strip("/"):
-        raise ConfigError(f"{name}: a PostgreSQL URL names a server and database, e.g. "
-                          "postgresql://bchooks@db.example.com/bchooks")
+    if "://" in value or _URL_LIKE.match(value):
+        from .secrecy import display_url, remember_password_of
+        remember_password_of(value)
+        scheme = value.split(":", 1)[0]
+        if not is_database_url(value):
+            raise ConfigError(f"{name} must be the path of a SQLite file or a postgresql:// URL, got a "
+                              f"{scheme}: URL")
+        if not value.split("://", 1)[1].strip("/"):
+            raise ConfigError(f"{name}: a PostgreSQL URL names a server and database, e.g. "
+                              "postgresql://bchooks@db.example.com/bchooks")
+        if _BAD_ESCAPE.search(value):
+            raise ConfigError(f"{name} holds a space or a '%' that is not percent-encoded (write a space as %20 "
+                              f"and % as %25, also in the password): {display_url(value)}")
+        try:
+            urlsplit(value).port  # noqa: B018 (a port that is not a number, an unclosed '[': ValueError)
+        except ValueError:
+            raise ConfigError(f"{name} is not a valid URL (check its host, port and brackets): "
+                              f"{display_url(value)}") from None
     return value
 
 
-def _db_password(db):
-    """The password inside a postgresql:// URL (a secret), or ''."""
-    if not is_database_url(db):
-        return ""
-    from urllib.parse import parse_qs, unquote, urlsplit
-    parts = urlsplit(db)
-    return unquote(parts.password or "") or parse_qs(parts.query).get("password", [""])[0]
+def _db_passwords(db):
+    """The password inside a postgresql:// URL as written and decoded (secrets), found even in a URL that does
+    not parse."""
+    if "://" not in str(db):
+        return ()
+    from .secrecy import url_passwords
+    return url_passwords(db)
 
 
 def _secrets(name, raw):
@@ -275,7 +295,10 @@ class Config:
                 values[setting.field] = setting.parse(setting.field, defaults[setting.field])
             else:
                 values[setting.field] = setting.default
-        return cls(**values)
+        config = cls(**values)
+        from .secrecy import remember
+        remember(*config.secret_values())
+        return config
 
     def describe(self) -> str:
         """A few lines saying where things are, for notebooks and logs; secrets only as set or not set."""
@@ -290,7 +313,7 @@ class Config:
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret value (signing secrets, token, chat webhook URL, the database URL's password),
         for `secrecy.redact`."""
-        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, _db_password(self.db)) if v)
+        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, *_db_passwords(self.db)) if v)
 
     def db_display(self) -> str:
         """The store as a person reads it: the SQLite file's full path, or the PostgreSQL URL without password."""

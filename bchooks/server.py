@@ -17,6 +17,7 @@ from .committer import GroupCommitter
 from .config import SECRET_ENV
 from .errors import CannotServe
 from .receiver import create_app
+from .secrecy import RedactingFilter
 from .store import open_store
 
 log = logging.getLogger("bchooks.server")
@@ -57,9 +58,9 @@ class _Advice(logging.Filter):
 # granian's own messages: on stderr in the kit's format, beside the receiver's (which stay as the CLI set them)
 _LOGGING = {
     "formatters": {"kit": {"()": "logging.Formatter", "fmt": "%(asctime)s granian %(message)s"}},
-    "filters": {"advice": {"()": _Advice}},
+    "filters": {"advice": {"()": _Advice}, "redact": {"()": RedactingFilter}},
     "handlers": {"console": {"formatter": "kit", "class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                             "filters": ["advice"]}},
+                             "filters": ["advice", "redact"]}},
     "loggers": {"_granian": {"handlers": ["console"], "level": "WARNING", "propagate": False}},
 }
 

@@ -34,11 +34,13 @@ def html_table(rows, columns, empty="nothing yet"):
 
 
 def sentence(error):
-    """One readable sentence for any error raised by a panel action."""
+    """One readable sentence for any error raised by a panel action (every secret the process knows redacted)."""
+    from .secrecy import printable, redact
     if isinstance(error, BchooksError):
         text = str(error)
     else:
         text = f"something unexpected went wrong ({type(error).__name__}: {error})"
+    text = printable(redact(text), limit=2000)
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 

@@ -9,9 +9,10 @@
 import sys
 
 from ..errors import BchooksError, ConfigError, InputError, MissingStore
+from ..secrecy import printable, redact, redact_log_handlers
 from .parser import UsageError, build_parser
 
-__all__ = ["build_parser", "exit_code", "main"]
+__all__ = ["build_parser", "error_line", "exit_code", "main"]
 
 
 def exit_code(error):
@@ -20,18 +21,23 @@ def exit_code(error):
     return 2 if isinstance(error, (ConfigError, InputError, MissingStore)) else 1
 
 
+def error_line(error):
+    """The one place errors become text: one line, every secret the process knows redacted (whatever produced the
+    message: the kit, libpq, an API's answer), no control characters."""
+    text = str(error) if isinstance(error, UsageError) else f"bchooks: {error}"
+    return printable(redact(text), limit=2000)
+
+
 def main(argv=None):
+    redact_log_handlers()
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "run", None):
             build_parser().print_help()
             return 2
         return args.run(args)
-    except UsageError as error:
-        print(error, file=sys.stderr)
-        return exit_code(error)
     except BchooksError as error:
-        print(f"bchooks: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return exit_code(error)
     except KeyboardInterrupt:
         return 130

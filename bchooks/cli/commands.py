@@ -29,6 +29,12 @@ def _kit_defaults(args):
 
 def _config(args, **extra):
     given = {s.field: getattr(args, s.field) for s in SETTINGS if getattr(args, s.field, None) is not None}
+    import os
+
+    from ..secrecy import remember, url_passwords
+    remember(os.environ.get("BCHOOKS_SHOP_PASSWORD", ""))  # (`connect`'s; redacted from whatever an error says)
+    if url_passwords(given.get("db", "")):
+        print("bchooks: the password in --db shows in ps: give the URL in BCHOOKS_DB instead", file=sys.stderr)
     return Config.load(defaults=_kit_defaults(args), **given, **extra)
 
 
@@ -42,8 +48,15 @@ def _token_source(args):
 
 
 def _book(config):
+    """The shops file; the passwords and tokens it holds are remembered as secrets (redacted from every message)."""
+    from ..secrecy import remember
     from ..shops import ShopBook
-    return ShopBook(config.shops)
+    book = ShopBook(config.shops)
+    try:
+        remember(*(shop.secret for shop in book.shops()))
+    except Exception:  # noqa: BLE001 (a file that cannot be read is reported by the command that reads it)
+        pass
+    return book
 
 
 def _open_store(config, create=True):
@@ -52,7 +65,9 @@ def _open_store(config, create=True):
 
 
 def _setup_logging():
+    from ..secrecy import redact_log_handlers
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    redact_log_handlers()
 
 
 def cmd_serve(args):

@@ -2,6 +2,7 @@
 (`config.SETTINGS`), so flags, variables and the README's table say the same."""
 
 import argparse
+import re
 
 from .. import __version__
 from ..config import SANDBOX_PORT, SETTINGS, ConfigError
@@ -15,9 +16,34 @@ class UsageError(ConfigError):
     """A command line argparse refused; its message already names the command."""
 
 
+_REPR = r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+#: argparse's sentences that quote a value given on the command line, and what is said instead (the value could be
+#: a password typed as a flag: it is never repeated)
+_VALUE_SENTENCES = (
+    (re.compile(rf"invalid choice: {_REPR}"), "invalid choice"),
+    (re.compile(rf"invalid (\S+) value: {_REPR}"), r"invalid \1 value"),
+    (re.compile(rf"ignored explicit argument {_REPR}"), "takes no value"),
+    (re.compile(r"ambiguous option: (-[^=\s]*)=\S*"), r"ambiguous option: \1"),
+)
+
+
+def usage_text(message):
+    """argparse's `message` without any value given on the command line (only option names are repeated)."""
+    if message.startswith("unrecognized arguments: "):
+        words = message.removeprefix("unrecognized arguments: ").split()
+        flags = [word.split("=", 1)[0] for word in words if word.startswith("-")]
+        values = len(words) - len(flags) + sum("=" in word for word in words if word.startswith("-"))
+        named = ", ".join(flags)
+        hidden = f"{values} value{'s' if values != 1 else ''} (not repeated)" if values else ""
+        return f"unrecognized arguments: {' and '.join(part for part in (named, hidden) if part)}"
+    for pattern, replacement in _VALUE_SENTENCES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        raise UsageError(f"{self.prog}: {usage_text(message)} (see --help)")
 
 
 _SETTING = {setting.field: setting for setting in SETTINGS}
@@ -207,8 +233,10 @@ def build_parser():
 
     migrate = commands.add_parser("migrate", help="copy a store into another (SQLite to PostgreSQL, or back): every "
                                   "event byte for byte, with rejections, runs and reconciliations; resumable")
-    migrate.add_argument("--from", dest="source", metavar="DB", help="the store to copy: a SQLite file or URL")
-    migrate.add_argument("--to", dest="target", metavar="DB", help="the store to fill (created if needed)")
+    migrate.add_argument("--from", dest="source", metavar="DB", help="the store to copy: a SQLite file or URL "
+                         "(default: BCHOOKS_DB, which keeps a URL's password out of ps)")
+    migrate.add_argument("--to", dest="target", metavar="DB", help="the store to fill, created if needed "
+                         "(default: BCHOOKS_MIGRATE_TO, which keeps a URL's password out of ps)")
     migrate.add_argument("--batch", type=int, default=2000, help="events a transaction (default 2000)")
     migrate.set_defaults(run=store_commands.cmd_migrate)
     return parser

@@ -3,6 +3,7 @@
 import sys
 
 from ..errors import InputError
+from ..secrecy import url_passwords
 from .commands import _config, _open_store
 
 
@@ -21,6 +22,31 @@ def cmd_check(args):
     return 0
 
 
+#: where `migrate` reads the store to fill when --to is not given (a URL with a password stays out of `ps`)
+MIGRATE_TO_ENV = "BCHOOKS_MIGRATE_TO"
+
+
+def _migrate_stores(args, config):
+    """The stores `migrate` copies from and into, as settings are checked: --from (default: the `db` setting,
+    BCHOOKS_DB) and --to (default: BCHOOKS_MIGRATE_TO). A URL of another scheme, or one that does not parse, is
+    refused in one line without its password."""
+    import os
+
+    from ..config import SETTINGS
+    parse = next(setting.parse for setting in SETTINGS if setting.field == "db")
+    source = parse("--from", args.source) if args.source else config.db
+    target_text = args.target or os.environ.get(MIGRATE_TO_ENV, "").strip()
+    if not target_text:
+        raise InputError(f"say which store to fill: --to postgresql://user@host/db, or {MIGRATE_TO_ENV} (better for "
+                         "a URL with a password: flags show in ps)")
+    target = parse("--to" if args.target else MIGRATE_TO_ENV, target_text)
+    for flag, value in (("--from", args.source), ("--to", args.target)):
+        if value and url_passwords(value):
+            print(f"bchooks: the password in {flag} shows in ps: prefer BCHOOKS_DB (--from) and {MIGRATE_TO_ENV} "
+                  "(--to)", file=sys.stderr)
+    return source, target
+
+
 def cmd_migrate(args):
     """Copy every event (byte for byte, ids kept), rejection, handler run and reconciliation of one store into
     another; resumable and safe to run again."""
@@ -29,10 +55,9 @@ def cmd_migrate(args):
     from ..store import open_store
     from ..store.transfer import copy_store
     config = _config(args)
-    if not args.source or not args.target:
-        raise InputError("say both stores: --from bchooks.db --to postgresql://user@host/db")
-    with open_store(args.source, busy_timeout=config.busy_timeout, create=False) as source:
-        with open_store(args.target, busy_timeout=config.busy_timeout) as target:
+    source_db, target_db = _migrate_stores(args, config)
+    with open_store(source_db, busy_timeout=config.busy_timeout, create=False) as source:
+        with open_store(target_db, busy_timeout=config.busy_timeout) as target:
             print(f"bchooks: copying {source.path} ({source.engine}) into {target.path} ({target.engine})",
                   file=sys.stderr)
             with tqdm(unit=" events", file=sys.stderr, disable=None, unit_scale=True) as bar:

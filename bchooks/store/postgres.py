@@ -38,7 +38,7 @@ from .interface import Appended
 from .reconciliations import Reconciliations
 from .rejections import RejectionLog
 from .runs import HandlerRuns
-from ..secrecy import display_url
+from ..secrecy import display_url, printable, redact, remember_password_of
 from .schema import migrate_postgres
 
 log = logging.getLogger("bchooks.store")
@@ -58,8 +58,9 @@ _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, pg_errors.Read
 
 
 def _reason(error):
-    """One line saying why the database did not take the work, without the server's connection details."""
-    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    """One line saying why the database did not take the work, without the server's connection details or a
+    password (libpq quotes a URL's password it cannot parse)."""
+    text = printable(redact((str(error).strip().splitlines() or [type(error).__name__])[0]), 300)
     if isinstance(error, pg_errors.LockNotAvailable):
         return "a lock is held by another transaction past the busy timeout"
     if isinstance(error, pg_errors.ReadOnlySqlTransaction):
@@ -70,7 +71,27 @@ def _reason(error):
         return "the database did not answer within the time allowed"
     if isinstance(error, pg_errors.InsufficientPrivilege):
         return f"the database user is not allowed to ({text})"
+    if isinstance(error, pg_errors.ConnectionTimeout) or "timeout expired" in text:
+        return "the database server did not answer in time (connection timed out; is it overloaded or frozen?)"
     return f"the database cannot be reached ({text})"
+
+
+class _LibraryNoise(logging.Filter):
+    """Folds the database libraries' own warnings into the kit's lines: the pool's "error connecting" (one a
+    reconnection attempt, with libpq's two-line text), a pipeline's "error ignored terminating" and the like
+    repeat what the store reports as `StoreUnavailable` (the receiver's 503, the worker's one line). They are
+    dropped; anything at ERROR or above is kept as one line, redacted."""
+
+    def filter(self, record):
+        if record.levelno < logging.ERROR:
+            return False
+        record.msg, record.args = printable(redact(record.getMessage()), 300), ()
+        record.exc_info = record.exc_text = None
+        return True
+
+
+for _name in ("psycopg", "psycopg.pool", "psycopg_pool.sched"):
+    logging.getLogger(_name).addFilter(_LibraryNoise())
 
 
 class _Connection:
@@ -170,6 +191,7 @@ class PostgresStore(EventQueries):
         database without them (`MissingStore`)."""
         if not isinstance(url, str) or not is_database_url(url):
             raise StoreError("a PostgreSQL store needs a postgresql:// URL")
+        remember_password_of(url)  # (its password is redacted from every message, whatever produced it)
         self._url = url
         self.path = display_url(url)
         self.source = url  # (what `order_rows_at` opens again in another process; with its password: never shown)
@@ -245,8 +267,9 @@ class PostgresStore(EventQueries):
             with self._connections().connection(timeout=timeout) as raw:
                 yield raw
         except PoolTimeout:
-            raise StoreUnavailable(f"no database connection within {timeout:g} s (the server is down, or every "
-                                   f"one of the {self.pool_size} connections is busy): {self.path}") from None
+            raise StoreUnavailable(f"no database connection within {timeout:g} s (the server is down or did not "
+                                   f"answer in time, or every one of the {self.pool_size} connections is busy): "
+                                   f"{self.path}") from None
         except _UNAVAILABLE as error:
             raise StoreUnavailable(f"{_reason(error)}: {self.path}") from None
         except psycopg.Error as error:  # (anything else the server refused: one sentence, never a traceback)
