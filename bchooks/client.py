@@ -18,6 +18,7 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .errors import ApiError, BchooksError, InputError
+from .secrecy import printable
 from .shops import basic_auth
 from .walks import Document, Malformed, OrderWalk, document_of, walk_products
 from .wire import EVENT_TYPES
@@ -43,7 +44,11 @@ def validate_webhook(url, events):
 
 
 def _detail(reply):
-    """The API's own words from a JSON:API error body, if any."""
+    """The API's own words from a JSON:API error body, if any: printable, one line, bounded."""
+    return printable(_words(reply), limit=200)
+
+
+def _words(reply):
     try:
         document = reply.json()
     except ValueError:

@@ -79,6 +79,10 @@ class Shop:
     connected_at: str = ""
     extra: dict = field(default_factory=dict, repr=False, compare=False)
 
+    def __post_init__(self):
+        from .secrecy import remember
+        remember(self.secret)  # (redacted from every message of this process, whatever produced it)
+
     def client(self, **options):
         """A `BigCartelClient` reading this shop."""
         from .client import BigCartelClient
@@ -353,6 +357,8 @@ def basic_auth(subdomain: str, password: str) -> requests.auth.AuthBase:
 def connect_basic(api_url, subdomain, password, book):
     """Check a shop's subdomain and password with `GET /v1/accounts`, then keep them; the `Shop`."""
     from .client import BigCartelClient
+    from .secrecy import remember
+    remember(password)
     if not subdomain or not password:
         raise InputError("give the store's subdomain and its password")
     check_subdomain(subdomain)

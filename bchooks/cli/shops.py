@@ -96,6 +96,7 @@ def cmd_poll(args):
     import threading
 
     from ..poller import poll_shop
+    from . import error_line
     config = _config(args)
     shops = _shops_to_poll(args, config)
     stop = threading.Event()
@@ -114,13 +115,13 @@ def cmd_poll(args):
                         print(poll_shop(store, shop, stop=stop, client=client), file=sys.stderr, flush=True)
                 except BchooksError as error:  # one shop failing does not stop the others (the next round retries)
                     failed.append(shop.account_id)
-                    print(f"bchooks: shop {shop.account_id}: {error}", file=sys.stderr, flush=True)
+                    print(error_line(f"shop {shop.account_id}: {error}"), file=sys.stderr, flush=True)
             if args.once or stop.wait(config.poll_every):
                 break
             try:
                 shops = _shops_to_poll(args, config)
             except BchooksError as error:
-                print(f"bchooks: {error}", file=sys.stderr, flush=True)
+                print(error_line(error), file=sys.stderr, flush=True)
     if args.once and failed:
         print(f"bchooks: {len(failed)} of {len(shops)} shops failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from ..secrecy import printable
 from ..signing import sign
 from ..wire import SIGNATURE_HEADERS
 
@@ -32,7 +33,7 @@ def post_signed(session, url, body, secret, *, header=SIGNATURE_HEADERS["docs"],
     started = time.perf_counter()
     try:
         reply = session.post(url, data=body, headers=headers, timeout=timeout)
-        error = "" if reply.ok else reply.text[:200]
+        error = "" if reply.ok else printable(reply.text, limit=200)
         return Attempt(reply.status_code, (time.perf_counter() - started) * 1000, error)
     except requests.RequestException as failure:
         return Attempt(None, (time.perf_counter() - started) * 1000, describe_failure(failure))
