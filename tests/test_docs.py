@@ -84,10 +84,22 @@ def test_every_docs_page_is_in_the_site_and_linked_from_the_readme():
             assert f"(docs/{page.name}" in README, f"the README does not link docs/{page.name}"
 
 
-def test_relative_links_between_pages_resolve():
+def _anchors(page):
+    """The anchors of a page's headings, as the forge and MkDocs make them."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"^```.*?^```", "", page.read_text(), flags=re.M | re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).strip().replace(" ", "-") for heading in headings}
+
+
+def test_links_between_pages_resolve():
+    """Every link to a page of the docs (and its #anchor) leads somewhere."""
     for page in [ROOT / "README.md", *DOCS.glob("*.md")]:
-        for target in re.findall(r"\]\(([^)#:\s]+\.md)(?:#[^)]*)?\)", page.read_text()):
-            assert (page.parent / target).exists(), (page.name, target)
+        for target, anchor in re.findall(r"\]\(([^)#:\s]*\.md)?(?:#([^)\s]*))?\)", page.read_text()):
+            if not target and not anchor:
+                continue
+            path = page.parent / target if target else page
+            assert path.exists(), (page.name, target)
+            if anchor:
+                assert anchor in _anchors(path), (page.name, target, anchor)
 
 
 def test_one_form_of_the_command():
