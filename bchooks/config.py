@@ -170,7 +170,7 @@ SETTINGS = (
             "Webhook signing secret (your app's client_secret); several, comma-separated, during rotation. "
             "`serve` refuses to start without one.", secret=True),
     Setting("db", "BCHOOKS_DB", "bchooks.db", _store_path,
-            "The event store: a SQLite file, or a `postgresql://user@host/db` URL (see Moving to PostgreSQL).",
+            "The event store: a SQLite file, or a `postgresql://user@host/db` URL (see docs/postgresql.md).",
             "--db"),
     Setting("pool_size", "BCHOOKS_POOL_SIZE", 10, _whole(1),
             "PostgreSQL: connections per process (each receiver worker, worker, poller)."),
