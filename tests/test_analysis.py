@@ -3,6 +3,7 @@
 import json
 import random
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -346,3 +347,76 @@ def test_older_calls_keep_working_for_a_release_with_a_deprecation_warning(fresh
         assert analysis.top_products(items, orders).equals(analysis.top_products(items))
     with pytest.warns(DeprecationWarning):
         assert analysis.revenue(fresh).equals(analysis.revenue(orders))
+
+
+LONE = "\ud83d"  # a lone surrogate: json.dumps writes it as the escape "\ud83d", valid JSON the receiver stores
+
+
+def odd_orders(mark):
+    """Orders with `mark` in every text field the analysis reads, in both payload shapes and envelope formats."""
+    item = {"id": "1", "product_id": f"p{mark}", "product_name": f"Tee {mark}", "product_option_name": f"M{mark}",
+            "quantity": 3, "price": "5.0", "total": "15.0"}
+    extra = {"customer_email": f"Z{mark}@example.com", "customer_first_name": f"Zoë{mark}",
+             "customer_last_name": mark, "shipping_country_id": f"G{mark}", "shipping_country_name": f"Land {mark}"}
+    bodies = [order(f"S{mark}", items=[item], extra=extra, currency=f"U{mark}"),
+              order(f"J{mark}", items=[item], extra=extra, shape="jsonapi", fmt="guide"),
+              order(f"T{mark}", items=[item], extra={**extra, "shipping_status": f"shipped{mark}",
+                                                     "payment_status": f"paid{mark}", "total": f"1{mark}"})]
+    account = json.loads(order(f"K{mark}", items=[item]))
+    account["account_id"] = f"2{mark}"
+    return [*bodies, json.dumps(account).encode(), order("A"), order("B", total="7.0")]
+
+
+def test_text_that_cannot_be_encoded_is_read_as_its_escape_and_the_rest_is_exact(tmp_path):
+    """A lone surrogate escape in any field (accepted by the receiver) never stops the analysis: it reads as the
+    six characters `\\ud83d`, as the store's own text columns keep it, and every other value is exact."""
+    results = []
+    for name, mark in (("odd", LONE), ("escaped", "\\ud83d")):  # the second: the six characters, sent as such
+        with EventStore(tmp_path / f"{name}.db") as store:
+            put(store, *odd_orders(mark))
+            assert store.get(1).resource_id == f"S\\ud83d"  # (the store's column: the escape)
+            frames = analysis.frames(store)
+            assert Projection(store).rebuild() and analysis.frames(store).orders.equals(frames.orders)  # cached
+            results.append((frames, [analysis.summary(*frames), analysis.revenue(frames.orders, "W"),
+                                     analysis.top_products(frames.items, options=True),
+                                     analysis.top_products(frames.items, by="units", options=True),
+                                     analysis.customers(frames.orders), analysis.sales_by_country(frames.orders),
+                                     analysis.open_orders(frames.orders, now="2026-02-01T00:00Z"),
+                                     analysis.shipping_times(frames.orders), analysis.repeat_rate(frames.orders)]))
+    (odd, odd_reports), (escaped, escaped_reports) = results
+    frames_equal((odd.orders.drop(columns="event_id"), odd.items.drop(columns="event_id")),
+                 (escaped.orders.drop(columns="event_id"), escaped.items.drop(columns="event_id")))
+    for a, b in zip(odd_reports, escaped_reports):
+        assert a.equals(b) if isinstance(a, pd.DataFrame) else a == b
+    orders = odd.orders.set_index("order_id")
+    assert orders.loc["S\\ud83d", "customer_name"] == "Zoë\\ud83d \\ud83d"
+    assert orders.loc["S\\ud83d", "customer_email"] == "z\\ud83d@example.com"
+    assert (orders.loc["S\\ud83d", "country"], orders.loc["S\\ud83d", "currency"]) == ("G\\ud83d", "U\\ud83d")
+    assert orders.loc["T\\ud83d", "total_cents"] is pd.NA and orders.loc["A", "total_cents"] == 1000
+    assert orders.loc["K\\ud83d", "account_id"] == "2\\ud83d"
+    assert set(odd.items["product_name"]) == {"Tee \\ud83d", "Tee"}
+    assert set(odd.items["option_name"]) == {"M\\ud83d", "M"} and "p\\ud83d" in set(odd.items["product_id"])
+    assert odd.items["quantity"].sum() == 3 * 4 + 2 * 2
+
+
+def test_the_readmes_postgresql_query_reads_every_body_the_receiver_stores(pg_url, tmp_path, monkeypatch):
+    """The query as the README writes it, on a real PostgreSQL: bodies holding `\\u0000` and lone surrogate
+    escapes (valid JSON, stored) are read like any other; so does the analysis."""
+    import psycopg
+    from bchooks import open_store
+    section = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text()
+    section = section.split("## Moving to PostgreSQL", 1)[1].split("\n## ", 1)[0]
+    query = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    bodies = [order("A"), order(f"B{LONE}", extra={"customer_first_name": f"Zoë{LONE}"}),
+              order("C", extra={"customer_last_name": "nul\u0000"}), order("D", total="3.0")]
+    monkeypatch.setenv("HOME", str(tmp_path))  # (the analysis cache of a PostgreSQL store lives under ~/.cache)
+    with open_store(pg_url) as store:
+        put(store, *bodies)
+        orders = analysis.frames(store).orders.set_index("order_id")
+        assert orders.loc["B\\ud83d", "customer_name"] == "Zoë\\ud83d Lovelace"
+        assert orders.loc["C", "customer_name"] == "Ada nul\u0000" and orders["total_cents"].sum() == 3300
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(query).fetchall()
+    assert [(r[0], r[2], r[4]) for r in rows] == [(4, "order.updated", "D"), (3, "order.updated", "C"),
+                                                  (2, "order.updated", "B\\ud83d"), (1, "order.updated", "A")]
+    assert [json.loads(r[5]) for r in rows] == [json.loads(b) for b in reversed(bodies)]

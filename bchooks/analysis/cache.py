@@ -28,6 +28,7 @@ from pyarrow import feather
 
 from .rows import ORDER_TYPES, TIE_COLUMNS, Batch, cents_column
 from ..store import order_rows_at
+from ..wire import storable_text
 from .latest import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_labels_dtype
 
 log = logging.getLogger("bchooks.analysis.cache")
@@ -52,7 +53,16 @@ _FROM_ORDER = ("order_id", "event_id", "currency", "payment_status")
 
 
 def _column(values, dtype, money=False):
-    """A typed column of Python values; text goes through Arrow (several times faster than pandas' own path)."""
+    """A typed column of Python values; text goes through Arrow (several times faster than pandas' own path).
+    Text that cannot be written as UTF-8 (a lone surrogate escape, which the receiver accepts) is kept as its
+    escape, as the store's text columns keep it (`storable_text`): `"\\ud83d"` becomes the six characters."""
+    try:
+        return _typed_column(values, dtype, money)
+    except UnicodeEncodeError:  # (rare: only then is every value checked)
+        return _typed_column([storable_text(v) if type(v) is str else v for v in values], dtype, money)
+
+
+def _typed_column(values, dtype, money):
     if money:
         return cents_column(values)
     if dtype == TIME:
