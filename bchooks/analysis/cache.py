@@ -33,7 +33,8 @@ from .latest import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_la
 
 log = logging.getLogger("bchooks.analysis.cache")
 
-FORMAT = 3  # 1: Parquet segments; 2: Arrow IPC; 3: the tie-break on the whole body digest
+#: 1: Parquet segments; 2: Arrow IPC; 3: the tie-break on the whole body digest; 4: line items carry the account
+FORMAT = 4
 CHUNK = 100_000  # events per build task
 PARALLEL_FROM = 200_000  # events; below this a build runs in-process
 ORDER_SCHEMA = {
@@ -45,11 +46,11 @@ ORDER_SCHEMA = {
     **{name: "uint64" for name in TIE_COLUMNS},
 }
 ITEM_SCHEMA = {
-    "order_id": "str", "event_id": "int64", "line": "int64", "product_id": "str", "product_name": "category",
-    "option_name": "category", "quantity": "int64", "price_cents": "Int64", "total_cents": "Int64",
-    "currency": "category", "payment_status": "category",
+    "order_id": "str", "account_id": "str", "event_id": "int64", "line": "int64", "product_id": "str",
+    "product_name": "category", "option_name": "category", "quantity": "int64", "price_cents": "Int64",
+    "total_cents": "Int64", "currency": "category", "payment_status": "category",
 }
-_FROM_ORDER = ("order_id", "event_id", "currency", "payment_status")
+_FROM_ORDER = ("order_id", "account_id", "event_id", "currency", "payment_status")
 
 
 def _column(values, dtype, money=False):

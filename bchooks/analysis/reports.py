@@ -17,6 +17,7 @@ import pandas as pd
 from ..wire import money_of_cents
 from . import grouping
 from .cache import Projection
+from .latest import order_keys
 
 REFUNDED = "refunded"
 
@@ -26,8 +27,9 @@ def load_frames(store: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     the `store_name` of each order's shop where the store knows it."""
     with Projection(store) as projection:
         orders, items = projection.frames()
-    orders.insert(orders.columns.get_loc("account_id") + 1, "store_name",
-                  _store_names(orders["account_id"], store.cursors.shop_names()))
+    names = store.cursors.shop_names()
+    for frame in (orders, items):
+        frame.insert(frame.columns.get_loc("account_id") + 1, "store_name", _store_names(frame["account_id"], names))
     return orders, items
 
 
@@ -255,6 +257,16 @@ def _moment_text(value):
     return None if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _of_orders(items, orders):
+    """Mask of the line items of `orders`, joined on (account_id, order_id): by `event_id` when both frames carry
+    it (each line item carries the event that set its order's state, one (account, order) of one store)."""
+    if "event_id" in items and "event_id" in orders:
+        return np.isin(items["event_id"].to_numpy("int64"), orders["event_id"].to_numpy("int64"))
+    columns = [c for c in ("account_id", "order_id") if c in items and c in orders]
+    own, theirs = order_keys(orders[columns], items[columns])
+    return np.isin(theirs, own)
+
+
 def summary(orders: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataFrame:
     """Headline numbers in one call, written for a person: a one-column DataFrame indexed by metric. Counts are
     integers, revenue exact `Decimal` per currency, the repeat rate a percentage (`53.6%`), times as text
@@ -278,8 +290,9 @@ def summary(orders: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataF
         "first order": _moment_text(orders["created_at"].min()) if len(orders) else None,
         "last order": _moment_text(orders["created_at"].max()) if len(orders) else None,
     }
-    if items is not None:
-        rows["units sold"] = int(items["quantity"].to_numpy("int64", na_value=0)[_kept(items)].sum())
+    if items is not None:  # (only the line items of these orders: `orders` may be one shop's, or filtered)
+        mine = _kept(items) & _of_orders(items, orders)
+        rows["units sold"] = int(items["quantity"].to_numpy("int64", na_value=0)[mine].sum())
     currency, currencies = grouping.codes(orders["currency"])
     groups = grouping.Groups((currency[keep], len(currencies)))
     cents = groups.sum(_int_cents(orders["total_cents"])[keep])
