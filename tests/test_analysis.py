@@ -420,3 +420,21 @@ def test_the_readmes_postgresql_query_reads_every_body_the_receiver_stores(pg_ur
     assert [(r[0], r[2], r[4]) for r in rows] == [(4, "order.updated", "D"), (3, "order.updated", "C"),
                                                   (2, "order.updated", "B\\ud83d"), (1, "order.updated", "A")]
     assert [json.loads(r[5]) for r in rows] == [json.loads(b) for b in reversed(bodies)]
+
+
+def test_a_cache_written_before_items_carried_the_account_is_rebuilt(tmp_path):
+    """A cache of format 3 (line items without account_id) is read again from the events, not trusted."""
+    from pyarrow import feather
+    with EventStore(tmp_path / "events.db") as store:
+        put(store, order("A"), order("B", total="7.0"))
+        analysis.frames(store)
+        folder = Projection(store).cache_dir
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for path in folder.glob("items-*.arrow"):  # as the previous release wrote them
+            feather.write_feather(feather.read_table(path).drop_columns(["account_id"]), path)
+        (folder / "manifest.json").write_text(json.dumps({**manifest, "format": 3}))
+        frames = analysis.frames(store)
+    with EventStore(tmp_path / "fresh.db") as store:
+        put(store, order("A"), order("B", total="7.0"))
+        frames_equal(frames, analysis.frames(store))
+    assert frames.items["account_id"].tolist() == ["1", "1"]
