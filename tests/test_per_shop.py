@@ -50,7 +50,8 @@ def test_every_frame_carries_the_account_and_the_shops_name_where_known(tmp_path
     with EventStore(tmp_path / "events.db") as store:
         two_shops(store)
         orders, items = analysis.frames(store)
-    assert list(zip(orders["account_id"], orders["order_id"], orders["store_name"].astype(object).fillna("(unknown)"))) == [
+    names = orders["store_name"].astype(object).fillna("(unknown)")
+    assert list(zip(orders["account_id"], orders["order_id"], names)) == [
         ("222", "1001", "(unknown)"), ("111", "1001", "North Prints"), ("111", "1002", "North Prints"),
         ("111", "1003", "North Prints")]
     assert list(items.columns[:3]) == ["order_id", "account_id", "store_name"]
@@ -152,3 +153,17 @@ def test_a_report_for_one_shop_equals_it_on_a_store_holding_that_shop_alone(tmp_
             assert left.equals(right)
         for left, right in zip(reports(mine), reports(alone)):
             assert left.equals(right) if isinstance(left, pd.DataFrame) else left == right
+
+
+def test_order_listings_say_which_shop_each_order_is_from(tmp_path):
+    with EventStore(tmp_path / "events.db") as store:
+        two_shops(store)
+        put(store, order("111", "1001", "10.0", [("Tee", 2, "5.0")], shipping="shipped",
+                         updated="2026-03-05T10:00:00Z"))  # 111's 1001 shipped too, after 3 days as 222's
+        orders = analysis.frames(store).orders
+    listed = analysis.shipping_times(orders)
+    assert list(zip(listed["account_id"], listed["store_name"].astype(object).fillna("-"), listed["order_id"],
+                    listed["time_to_ship"])) == [("111", "North Prints", "1001", pd.Timedelta(days=3)),
+                                                 ("222", "-", "1001", pd.Timedelta(days=3))]
+    waiting = analysis.open_orders(orders, now="2026-04-01T00:00Z")
+    assert list(zip(waiting["account_id"], waiting["order_id"])) == [("111", "1002")]

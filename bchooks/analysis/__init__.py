@@ -33,8 +33,9 @@ Frames = namedtuple("Frames", "orders items")
 def frames(store: Store) -> Frames:
     """`Frames(orders, items)` of a store: one row per order in its latest state (sorted by `created_at`, then
     `order_id`) and one row per line item of it (in that order, then by `line`). An order is (account_id,
-    order_id); `store_name` names its shop where the store knows it (shops that were polled). Reads only what was
-    stored since the last call (the cache beside the database)."""
+    order_id); both frames carry `account_id` and `store_name` (its shop's name where the store knows it: shops that
+    were polled). One shop's frames: `for_shop`. Reads only what was stored since the last call (the cache beside
+    the database)."""
     return Frames(*load_frames(store))
 
 
@@ -72,4 +73,5 @@ def line_items_frame(source) -> pd.DataFrame:
 
 
 __all__ = ["Frames", "Projection", "by_shop", "customers", "for_shop", "frames", "line_items_frame", "money",
-           "open_orders", "orders_frame", "plots", "repeat_rate", "revenue", "sales_by_country", "shipping_times", "summary", "top_products"]
+           "open_orders", "orders_frame", "plots", "repeat_rate", "revenue", "sales_by_country", "shipping_times",
+           "summary", "top_products"]
