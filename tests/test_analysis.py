@@ -438,3 +438,30 @@ def test_a_cache_written_before_items_carried_the_account_is_rebuilt(tmp_path):
         put(store, order("A"), order("B", total="7.0"))
         frames_equal(frames, analysis.frames(store))
     assert frames.items["account_id"].tolist() == ["1", "1"]
+
+
+def test_an_order_a_real_receiver_accepted_with_a_lone_surrogate_keeps_every_report_up(receiver):
+    """Through a real `bchooks serve`: the body is accepted (200, stored byte for byte), and the analysis of the
+    store reads it and every other order exactly."""
+    import requests
+
+    from conftest import signed
+    odd = order("Z", extra={"customer_first_name": f"Zoë{LONE}", "customer_email": f"z{LONE}@example.com"},
+                items=[{"id": "1", "product_id": "p9", "product_name": f"Pin {LONE}", "product_option_name": LONE,
+                        "quantity": 4, "price": "2.5", "total": "10.0"}])
+    assert b"\\ud83d" in odd
+    for body in (order("A"), odd, order("B", total="7.0")):
+        answer = requests.post(receiver.url + "/webhook", data=body, headers=signed(body), timeout=10)
+        assert answer.status_code == 200 and answer.json()["status"] == "stored", answer.text
+    with EventStore(receiver.db) as store:
+        assert store.get(2).body == odd
+        orders, items = analysis.frames(store)
+        summary = analysis.summary(orders, items)["value"]
+        assert [r.empty for r in (analysis.customers(orders), analysis.top_products(items, options=True),
+                                  analysis.revenue(orders), analysis.sales_by_country(orders))] == [False] * 4
+    assert orders.set_index("order_id")["customer_name"].to_dict() == {
+        "A": "Ada Lovelace", "Z": "Zoë\\ud83d Lovelace", "B": "Ada Lovelace"}
+    assert set(orders["customer_email"]) == {"a@example.com", "z\\ud83d@example.com"}
+    assert list(zip(items["order_id"], items["product_name"], items["option_name"], items["quantity"])) == [
+        ("A", "Tee", "M", 2), ("B", "Tee", "M", 2), ("Z", "Pin \\ud83d", "\\ud83d", 4)]
+    assert (summary["orders"], summary["units sold"], summary["revenue USD"]) == (3, 8, Decimal("27.00"))
