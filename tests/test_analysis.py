@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bchooks import EventStore, analysis, parse_envelope
@@ -465,3 +465,42 @@ def test_an_order_a_real_receiver_accepted_with_a_lone_surrogate_keeps_every_rep
     assert list(zip(items["order_id"], items["product_name"], items["option_name"], items["quantity"])) == [
         ("A", "Tee", "M", 2), ("B", "Tee", "M", 2), ("Z", "Pin \\ud83d", "\\ud83d", 4)]
     assert (summary["orders"], summary["units sold"], summary["revenue USD"]) == (3, 8, Decimal("27.00"))
+
+
+def every_report(orders, items):
+    return [analysis.summary(orders, items), analysis.revenue(orders, "W"), analysis.top_products(items),
+            analysis.top_products(items, by="units", options=True), analysis.customers(orders),
+            analysis.sales_by_country(orders), analysis.open_orders(orders), analysis.shipping_times(orders),
+            analysis.repeat_rate(orders), *(analysis.summary(*shop) for shop in analysis.by_shop((orders, items))
+                                             .values())]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@example([(order("Y", extra={"created_at": "-3.10"}), "1"), (order(f"Z{LONE}"), LONE)])  # a year before 1
+@given(st.lists(st.tuples(st.one_of(st.just(order()), st.deferred(lambda: records_bodies())),
+                          st.sampled_from(["1", "2", None, 7, LONE, "drop"])), max_size=10))
+def test_every_report_reads_any_body_the_receiver_accepts(drawn):
+    """Whatever order bodies the receiver accepted (odd types, odd text, odd dates, several shops or none), every
+    report answers."""
+    from bchooks.errors import BchooksError
+    with EventStore(":memory:") as store:
+        for body, account in drawn:
+            try:
+                document = json.loads(body)
+            except ValueError:
+                document = None
+            if isinstance(document, dict):
+                document.pop("account_id", None)
+                if account != "drop":
+                    document["account_id"] = account
+                body = json.dumps(document).encode()
+            try:
+                store.append(body, parse_envelope(body))
+            except BchooksError:  # (refused by the receiver too)
+                continue
+        every_report(*analysis.frames(store))
+
+
+def records_bodies():
+    from test_records import bodies
+    return bodies()

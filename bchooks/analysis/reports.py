@@ -266,7 +266,11 @@ def _duration_text(value):
 
 
 def _moment_text(value):
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+    """`2026-11-30 14:02 UTC`, from the parts (strftime refuses years before 1: a body may say `"-3.10"`)."""
+    if value is None or pd.isna(value):
+        return None
+    t = pd.Timestamp(value)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d} UTC"
 
 
 def _of_orders(items, orders):
