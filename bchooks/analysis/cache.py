@@ -46,7 +46,7 @@ ORDER_SCHEMA = {
     **{name: "uint64" for name in TIE_COLUMNS},
 }
 ITEM_SCHEMA = {
-    "order_id": "str", "account_id": "str", "event_id": "int64", "line": "int64", "product_id": "str",
+    "order_id": "str", "account_id": "category", "event_id": "int64", "line": "int64", "product_id": "str",
     "product_name": "category", "option_name": "category", "quantity": "int64", "price_cents": "Int64",
     "total_cents": "Int64", "currency": "category", "payment_status": "category",
 }
@@ -102,7 +102,10 @@ def typed(batch):
     items = {}
     for name, dtype in ITEM_SCHEMA.items():
         if name in _FROM_ORDER:  # the item's order's value (categories: those the items use, sorted as before)
-            column = orders[name].take(row).reset_index(drop=True)
+            column = orders[name]
+            if dtype == "category" and not isinstance(column.dtype, pd.CategoricalDtype):  # (the account: a few)
+                column = pd.Series(pd.Categorical(column))
+            column = column.take(row).reset_index(drop=True)
             items[name] = column.cat.remove_unused_categories() if dtype == "category" else column
         else:
             items[name] = _column(batch.items[name], dtype, name.endswith("_cents"))
