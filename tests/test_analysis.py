@@ -3,10 +3,11 @@
 import json
 import random
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bchooks import EventStore, analysis, parse_envelope
@@ -346,3 +347,159 @@ def test_older_calls_keep_working_for_a_release_with_a_deprecation_warning(fresh
         assert analysis.top_products(items, orders).equals(analysis.top_products(items))
     with pytest.warns(DeprecationWarning):
         assert analysis.revenue(fresh).equals(analysis.revenue(orders))
+
+
+LONE = "\ud83d"  # a lone surrogate: json.dumps writes it as the escape "\ud83d", valid JSON the receiver stores
+
+
+def odd_orders(mark):
+    """Orders with `mark` in every text field the analysis reads, in both payload shapes and envelope formats."""
+    item = {"id": "1", "product_id": f"p{mark}", "product_name": f"Tee {mark}", "product_option_name": f"M{mark}",
+            "quantity": 3, "price": "5.0", "total": "15.0"}
+    extra = {"customer_email": f"Z{mark}@example.com", "customer_first_name": f"Zoë{mark}",
+             "customer_last_name": mark, "shipping_country_id": f"G{mark}", "shipping_country_name": f"Land {mark}"}
+    bodies = [order(f"S{mark}", items=[item], extra=extra, currency=f"U{mark}"),
+              order(f"J{mark}", items=[item], extra=extra, shape="jsonapi", fmt="guide"),
+              order(f"T{mark}", items=[item], extra={**extra, "shipping_status": f"shipped{mark}",
+                                                     "payment_status": f"paid{mark}", "total": f"1{mark}"})]
+    account = json.loads(order(f"K{mark}", items=[item]))
+    account["account_id"] = f"2{mark}"
+    return [*bodies, json.dumps(account).encode(), order("A"), order("B", total="7.0")]
+
+
+def test_text_that_cannot_be_encoded_is_read_as_its_escape_and_the_rest_is_exact(tmp_path):
+    """A lone surrogate escape in any field (accepted by the receiver) never stops the analysis: it reads as the
+    six characters `\\ud83d`, as the store's own text columns keep it, and every other value is exact."""
+    results = []
+    for name, mark in (("odd", LONE), ("escaped", "\\ud83d")):  # the second: the six characters, sent as such
+        with EventStore(tmp_path / f"{name}.db") as store:
+            put(store, *odd_orders(mark))
+            assert store.get(1).resource_id == f"S\\ud83d"  # (the store's column: the escape)
+            frames = analysis.frames(store)
+            assert Projection(store).rebuild() and analysis.frames(store).orders.equals(frames.orders)  # cached
+            results.append((frames, [analysis.summary(*frames), analysis.revenue(frames.orders, "W"),
+                                     analysis.top_products(frames.items, options=True),
+                                     analysis.top_products(frames.items, by="units", options=True),
+                                     analysis.customers(frames.orders), analysis.sales_by_country(frames.orders),
+                                     analysis.open_orders(frames.orders, now="2026-02-01T00:00Z"),
+                                     analysis.shipping_times(frames.orders), analysis.repeat_rate(frames.orders)]))
+    (odd, odd_reports), (escaped, escaped_reports) = results
+    frames_equal((odd.orders.drop(columns="event_id"), odd.items.drop(columns="event_id")),
+                 (escaped.orders.drop(columns="event_id"), escaped.items.drop(columns="event_id")))
+    for a, b in zip(odd_reports, escaped_reports):
+        assert a.equals(b) if isinstance(a, pd.DataFrame) else a == b
+    orders = odd.orders.set_index("order_id")
+    assert orders.loc["S\\ud83d", "customer_name"] == "Zoë\\ud83d \\ud83d"
+    assert orders.loc["S\\ud83d", "customer_email"] == "z\\ud83d@example.com"
+    assert (orders.loc["S\\ud83d", "country"], orders.loc["S\\ud83d", "currency"]) == ("G\\ud83d", "U\\ud83d")
+    assert orders.loc["T\\ud83d", "total_cents"] is pd.NA and orders.loc["A", "total_cents"] == 1000
+    assert orders.loc["K\\ud83d", "account_id"] == "2\\ud83d"
+    assert set(odd.items["product_name"]) == {"Tee \\ud83d", "Tee"}
+    assert set(odd.items["option_name"]) == {"M\\ud83d", "M"} and "p\\ud83d" in set(odd.items["product_id"])
+    assert odd.items["quantity"].sum() == 3 * 4 + 2 * 2
+
+
+def test_the_readmes_postgresql_query_reads_every_body_the_receiver_stores(pg_url, tmp_path, monkeypatch):
+    """The query as docs/postgresql.md writes it, on a real PostgreSQL: bodies holding `\\u0000` and lone surrogate
+    escapes (valid JSON, stored) are read like any other; so does the analysis."""
+    import psycopg
+    from bchooks import open_store
+    section = Path(__file__).resolve().parent.parent.joinpath("docs", "postgresql.md").read_text()
+    query = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    bodies = [order("A"), order(f"B{LONE}", extra={"customer_first_name": f"Zoë{LONE}"}),
+              order("C", extra={"customer_last_name": "nul\u0000"}), order("D", total="3.0")]
+    monkeypatch.setenv("HOME", str(tmp_path))  # (the analysis cache of a PostgreSQL store lives under ~/.cache)
+    with open_store(pg_url) as store:
+        put(store, *bodies)
+        orders = analysis.frames(store).orders.set_index("order_id")
+        assert orders.loc["B\\ud83d", "customer_name"] == "Zoë\\ud83d Lovelace"
+        assert orders.loc["C", "customer_name"] == "Ada nul\u0000" and orders["total_cents"].sum() == 3300
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(query).fetchall()
+    assert [(r[0], r[2], r[4]) for r in rows] == [(4, "order.updated", "D"), (3, "order.updated", "C"),
+                                                  (2, "order.updated", "B\\ud83d"), (1, "order.updated", "A")]
+    assert [json.loads(r[5]) for r in rows] == [json.loads(b) for b in reversed(bodies)]
+
+
+def test_a_cache_written_before_items_carried_the_account_is_rebuilt(tmp_path):
+    """A cache of format 3 (line items without account_id) is read again from the events, not trusted."""
+    from pyarrow import feather
+    with EventStore(tmp_path / "events.db") as store:
+        put(store, order("A"), order("B", total="7.0"))
+        analysis.frames(store)
+        folder = Projection(store).cache_dir
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for path in folder.glob("items-*.arrow"):  # as the previous release wrote them
+            feather.write_feather(feather.read_table(path).drop_columns(["account_id"]), path)
+        (folder / "manifest.json").write_text(json.dumps({**manifest, "format": 3}))
+        frames = analysis.frames(store)
+    with EventStore(tmp_path / "fresh.db") as store:
+        put(store, order("A"), order("B", total="7.0"))
+        frames_equal(frames, analysis.frames(store))
+    assert frames.items["account_id"].tolist() == ["1", "1"]
+
+
+def test_an_order_a_real_receiver_accepted_with_a_lone_surrogate_keeps_every_report_up(receiver):
+    """Through a real `bchooks serve`: the body is accepted (200, stored byte for byte), and the analysis of the
+    store reads it and every other order exactly."""
+    import requests
+
+    from conftest import signed
+    odd = order("Z", extra={"customer_first_name": f"Zoë{LONE}", "customer_email": f"z{LONE}@example.com"},
+                items=[{"id": "1", "product_id": "p9", "product_name": f"Pin {LONE}", "product_option_name": LONE,
+                        "quantity": 4, "price": "2.5", "total": "10.0"}])
+    assert b"\\ud83d" in odd
+    for body in (order("A"), odd, order("B", total="7.0")):
+        answer = requests.post(receiver.url + "/webhook", data=body, headers=signed(body), timeout=10)
+        assert answer.status_code == 200 and answer.json()["status"] == "stored", answer.text
+    with EventStore(receiver.db) as store:
+        assert store.get(2).body == odd
+        orders, items = analysis.frames(store)
+        summary = analysis.summary(orders, items)["value"]
+        assert [r.empty for r in (analysis.customers(orders), analysis.top_products(items, options=True),
+                                  analysis.revenue(orders), analysis.sales_by_country(orders))] == [False] * 4
+    assert orders.set_index("order_id")["customer_name"].to_dict() == {
+        "A": "Ada Lovelace", "Z": "Zoë\\ud83d Lovelace", "B": "Ada Lovelace"}
+    assert set(orders["customer_email"]) == {"a@example.com", "z\\ud83d@example.com"}
+    assert list(zip(items["order_id"], items["product_name"], items["option_name"], items["quantity"])) == [
+        ("A", "Tee", "M", 2), ("B", "Tee", "M", 2), ("Z", "Pin \\ud83d", "\\ud83d", 4)]
+    assert (summary["orders"], summary["units sold"], summary["revenue USD"]) == (3, 8, Decimal("27.00"))
+
+
+def every_report(orders, items):
+    return [analysis.summary(orders, items), analysis.revenue(orders, "W"), analysis.top_products(items),
+            analysis.top_products(items, by="units", options=True), analysis.customers(orders),
+            analysis.sales_by_country(orders), analysis.open_orders(orders), analysis.shipping_times(orders),
+            analysis.repeat_rate(orders), *(analysis.summary(*shop) for shop in analysis.by_shop((orders, items))
+                                             .values())]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@example([(order("Y", extra={"created_at": "-3.10"}), "1"), (order(f"Z{LONE}"), LONE)])  # a year before 1
+@given(st.lists(st.tuples(st.one_of(st.just(order()), st.deferred(lambda: records_bodies())),
+                          st.sampled_from(["1", "2", None, 7, LONE, "drop"])), max_size=10))
+def test_every_report_reads_any_body_the_receiver_accepts(drawn):
+    """Whatever order bodies the receiver accepted (odd types, odd text, odd dates, several shops or none), every
+    report answers."""
+    from bchooks.errors import BchooksError
+    with EventStore(":memory:") as store:
+        for body, account in drawn:
+            try:
+                document = json.loads(body)
+            except ValueError:
+                document = None
+            if isinstance(document, dict):
+                document.pop("account_id", None)
+                if account != "drop":
+                    document["account_id"] = account
+                body = json.dumps(document).encode()
+            try:
+                store.append(body, parse_envelope(body))
+            except BchooksError:  # (refused by the receiver too)
+                continue
+        every_report(*analysis.frames(store))
+
+
+def records_bodies():
+    from test_records import bodies
+    return bodies()

@@ -23,6 +23,7 @@ import pandas as pd
 from ..store import Store
 from . import plots
 from .cache import Projection
+from .latest import shop_rows, tidy_frame
 from .reports import (_frame_of, customers, load_frames, money, open_orders, repeat_rate, revenue, sales_by_country,
                       shipping_times, summary, top_products)
 
@@ -32,22 +33,33 @@ Frames = namedtuple("Frames", "orders items")
 def frames(store: Store) -> Frames:
     """`Frames(orders, items)` of a store: one row per order in its latest state (sorted by `created_at`, then
     `order_id`) and one row per line item of it (in that order, then by `line`). An order is (account_id,
-    order_id); `store_name` names its shop where the store knows it (shops that were polled). Reads only what was
-    stored since the last call (the cache beside the database)."""
+    order_id); both frames carry `account_id` and `store_name` (its shop's name where the store knows it: shops that
+    were polled). One shop's frames: `for_shop`. Reads only what was stored since the last call (the cache beside
+    the database)."""
     return Frames(*load_frames(store))
 
 
-def for_shop(frames: Frames, account_id: str) -> Frames:
-    """The frames of one shop (orders of `account_id` and their line items), for any report."""
+def for_shop(frames: Frames | tuple, account_id: str | None) -> Frames:
+    """The frames of one shop, as a store holding that shop alone gives them: its orders and their line items
+    (both selected by account; categories only its own), for any report. `None`: the orders without an account,
+    when the frames hold several shops (beside one shop they are that shop's)."""
     orders, items = frames
-    mine = orders[(orders["account_id"] == str(account_id)).to_numpy()].reset_index(drop=True)
-    return Frames(mine, items[items["event_id"].isin(mine["event_id"]).to_numpy()].reset_index(drop=True))
+    known = orders["account_id"].dropna().unique() if "account_id" in orders else ()
+    return Frames(*(tidy_frame(frame[shop_rows(frame, account_id, known)].reset_index(drop=True))
+                    for frame in (orders, items)))
 
 
-def by_shop(frames: Frames) -> dict:
-    """{account_id: the frames of that shop}: any report, shop by shop (`{a: revenue(f.orders) for a, f in ...}`)."""
-    accounts = frames[0]["account_id"].dropna().unique()
-    return {account: for_shop(frames, account) for account in sorted(accounts)}
+def by_shop(frames: Frames | tuple) -> dict:
+    """{account_id: `for_shop(frames, account_id)`} for every shop in the frames, by account id (`None` last:
+    orders without an account beside several shops). Any report, shop by shop:
+    `{account: analysis.revenue(shop.orders) for account, shop in analysis.by_shop(frames).items()}`."""
+    orders = frames[0]
+    if "account_id" not in orders:
+        return {None: Frames(*frames)}
+    accounts: list = sorted(orders["account_id"].dropna().unique())
+    if orders["account_id"].isna().any() and len(accounts) != 1:
+        accounts.append(None)
+    return {account: for_shop(frames, account) for account in accounts}
 
 
 def orders_frame(source) -> pd.DataFrame:
@@ -60,5 +72,6 @@ def line_items_frame(source) -> pd.DataFrame:
     return _frame_of(source, 1, "line_items_frame")
 
 
-__all__ = ["Frames", "Projection", "by_shop", "customers", "for_shop", "frames", "line_items_frame", "money", "open_orders", "orders_frame",
-           "plots", "repeat_rate", "revenue", "sales_by_country", "shipping_times", "summary", "top_products"]
+__all__ = ["Frames", "Projection", "by_shop", "customers", "for_shop", "frames", "line_items_frame", "money",
+           "open_orders", "orders_frame", "plots", "repeat_rate", "revenue", "sales_by_country", "shipping_times",
+           "summary", "top_products"]

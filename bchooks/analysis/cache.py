@@ -28,11 +28,13 @@ from pyarrow import feather
 
 from .rows import ORDER_TYPES, TIE_COLUMNS, Batch, cents_column
 from ..store import order_rows_at
+from ..wire import storable_text
 from .latest import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_labels_dtype
 
 log = logging.getLogger("bchooks.analysis.cache")
 
-FORMAT = 3  # 1: Parquet segments; 2: Arrow IPC; 3: the tie-break on the whole body digest
+#: 1: Parquet segments; 2: Arrow IPC; 3: the tie-break on the whole body digest; 4: line items carry the account
+FORMAT = 4
 CHUNK = 100_000  # events per build task
 PARALLEL_FROM = 200_000  # events; below this a build runs in-process
 ORDER_SCHEMA = {
@@ -44,15 +46,24 @@ ORDER_SCHEMA = {
     **{name: "uint64" for name in TIE_COLUMNS},
 }
 ITEM_SCHEMA = {
-    "order_id": "str", "event_id": "int64", "line": "int64", "product_id": "str", "product_name": "category",
-    "option_name": "category", "quantity": "int64", "price_cents": "Int64", "total_cents": "Int64",
-    "currency": "category", "payment_status": "category",
+    "order_id": "str", "account_id": "category", "event_id": "int64", "line": "int64", "product_id": "str",
+    "product_name": "category", "option_name": "category", "quantity": "int64", "price_cents": "Int64",
+    "total_cents": "Int64", "currency": "category", "payment_status": "category",
 }
-_FROM_ORDER = ("order_id", "event_id", "currency", "payment_status")
+_FROM_ORDER = ("order_id", "account_id", "event_id", "currency", "payment_status")
 
 
 def _column(values, dtype, money=False):
-    """A typed column of Python values; text goes through Arrow (several times faster than pandas' own path)."""
+    """A typed column of Python values; text goes through Arrow (several times faster than pandas' own path).
+    Text that cannot be written as UTF-8 (a lone surrogate escape, which the receiver accepts) is kept as its
+    escape, as the store's text columns keep it (`storable_text`): `"\\ud83d"` becomes the six characters."""
+    try:
+        return _typed_column(values, dtype, money)
+    except UnicodeEncodeError:  # (rare: only then is every value checked)
+        return _typed_column([storable_text(v) if type(v) is str else v for v in values], dtype, money)
+
+
+def _typed_column(values, dtype, money):
     if money:
         return cents_column(values)
     if dtype == TIME:
@@ -91,7 +102,10 @@ def typed(batch):
     items = {}
     for name, dtype in ITEM_SCHEMA.items():
         if name in _FROM_ORDER:  # the item's order's value (categories: those the items use, sorted as before)
-            column = orders[name].take(row).reset_index(drop=True)
+            column = orders[name]
+            if dtype == "category" and not isinstance(column.dtype, pd.CategoricalDtype):  # (the account: a few)
+                column = pd.Series(pd.Categorical(column))
+            column = column.take(row).reset_index(drop=True)
             items[name] = column.cat.remove_unused_categories() if dtype == "category" else column
         else:
             items[name] = _column(batch.items[name], dtype, name.endswith("_cents"))

@@ -100,6 +100,25 @@ def _accounts(frame):
     return pd.Series([""] * len(frame), dtype=object)
 
 
+def shop_rows(frame, account, known=None):
+    """Mask of `frame`'s rows that belong to shop `account` (None: the rows without an account). Rows without an
+    account (the guide's format) belong to the shop when the frames hold one (`known`: the accounts of the whole
+    frames, by default `frame`'s); beside several shops they form one of their own, `account=None`."""
+    if "account_id" not in frame:  # frames built by hand without accounts: one shop
+        return np.ones(len(frame), dtype=bool)
+    accounts = frame["account_id"]
+    missing = accounts.isna().to_numpy()
+    if account is None:
+        return missing if len(_known(accounts) if known is None else known) != 1 else np.zeros(len(frame), bool)
+    mine = (accounts == str(account)).to_numpy(dtype=bool, na_value=False)
+    known = _known(accounts) if known is None else known
+    return mine | missing if missing.any() and list(known) == [str(account)] else mine
+
+
+def _known(accounts):
+    return accounts.dropna().unique()
+
+
 def order_keys(*frames):
     """Integer codes of each row's order, the same across `frames`: an order is (account_id, order_id), since two
     shops may use the same order numbers. Events without an account (the guide's format) belong to the shop when

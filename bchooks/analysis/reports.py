@@ -17,17 +17,19 @@ import pandas as pd
 from ..wire import money_of_cents
 from . import grouping
 from .cache import Projection
+from .latest import order_keys
 
 REFUNDED = "refunded"
 
 
 def load_frames(store: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(orders, items) of a store: the latest state of every order, and its line items (`Projection.frames`), with
-    the `store_name` of each order's shop where the store knows it."""
+    """(orders, items) of a store: the latest state of every order, and its line items (`Projection.frames`), each
+    row with the `store_name` of its shop where the store knows it (missing for a shop seen only through webhooks)."""
     with Projection(store) as projection:
         orders, items = projection.frames()
-    orders.insert(orders.columns.get_loc("account_id") + 1, "store_name",
-                  _store_names(orders["account_id"], store.cursors.shop_names()))
+    names = store.cursors.shop_names()
+    for frame in (orders, items):
+        frame.insert(frame.columns.get_loc("account_id") + 1, "store_name", _store_names(frame["account_id"], names))
     return orders, items
 
 
@@ -217,25 +219,37 @@ def sales_by_country(orders: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
+def _shop_columns(orders):
+    """The columns naming an order's shop that `orders` has (two shops may use the same order numbers)."""
+    return [name for name in ("account_id", "store_name") if name in orders]
+
+
 def open_orders(orders: pd.DataFrame, now: Any = None) -> pd.DataFrame:
-    """Paid orders not shipped yet, oldest first: order_id, created_at, age, customer_name, currency, total_cents."""
+    """Paid orders not shipped yet, oldest first: account_id, store_name, order_id, created_at, age, customer_name,
+    currency, total_cents (the shop's columns when the frame has them)."""
     orders = _frame_of(orders, 0, "open_orders")  # sorted by created_at, then order_id: already oldest first
-    frame = orders[["order_id", "created_at", "customer_name", "currency", "total_cents"]]
+    shop = _shop_columns(orders)
+    frame = orders[[*shop, "order_id", "created_at", "customer_name", "currency", "total_cents"]]
     frame = frame[_kept(orders) & (orders["shipping_status"] == "unshipped").to_numpy()]
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
-    return pd.DataFrame({"order_id": frame["order_id"], "created_at": frame["created_at"],
-                         "age": now - frame["created_at"], "customer_name": frame["customer_name"],
-                         "currency": frame["currency"], "total_cents": frame["total_cents"]}).reset_index(drop=True)
+    return pd.DataFrame({**{name: frame[name] for name in shop}, "order_id": frame["order_id"],
+                         "created_at": frame["created_at"], "age": now - frame["created_at"],
+                         "customer_name": frame["customer_name"], "currency": frame["currency"],
+                         "total_cents": frame["total_cents"]}).reset_index(drop=True)
 
 
 def shipping_times(orders: pd.DataFrame) -> pd.DataFrame:
-    """Shipped orders with the time from order to the first event that showed them shipped; slowest first."""
+    """Shipped orders with the time from order to the first event that showed them shipped; slowest first (then
+    by order id and account). Columns: account_id, store_name (when the frame has them), order_id, created_at,
+    shipped_at, time_to_ship."""
     frame = _frame_of(orders, 0, "shipping_times")
-    frame = frame[["order_id", "created_at", "shipped_at"]][frame["shipped_at"].notna().to_numpy()]
-    result = pd.DataFrame({"order_id": frame["order_id"], "created_at": frame["created_at"],
-                           "shipped_at": frame["shipped_at"],
+    shop = _shop_columns(frame)
+    frame = frame[[*shop, "order_id", "created_at", "shipped_at"]][frame["shipped_at"].notna().to_numpy()]
+    result = pd.DataFrame({**{name: frame[name] for name in shop}, "order_id": frame["order_id"],
+                           "created_at": frame["created_at"], "shipped_at": frame["shipped_at"],
                            "time_to_ship": frame["shipped_at"] - frame["created_at"]})
-    return result.sort_values(["time_to_ship", "order_id"], ascending=[False, True], ignore_index=True)
+    keys = ["time_to_ship", "order_id", *shop[:1]]
+    return result.sort_values(keys, ascending=[False, *[True] * (len(keys) - 1)], ignore_index=True)
 
 
 def _duration_text(value):
@@ -252,13 +266,30 @@ def _duration_text(value):
 
 
 def _moment_text(value):
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+    """`2026-11-30 14:02 UTC`, from the parts (strftime refuses years before 1: a body may say `"-3.10"`)."""
+    if value is None or pd.isna(value):
+        return None
+    t = pd.Timestamp(value)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d} UTC"
+
+
+def _of_orders(items, orders):
+    """Mask of the line items of `orders`, joined on (account_id, order_id): by `event_id` when both frames carry
+    it (each line item carries the event that set its order's state, one (account, order) of one store)."""
+    if "event_id" in items and "event_id" in orders:
+        return np.isin(items["event_id"].to_numpy("int64"), orders["event_id"].to_numpy("int64"))
+    if "order_id" not in items or "order_id" not in orders:  # (frames built by hand: nothing to join on)
+        return np.ones(len(items), dtype=bool)
+    columns = [c for c in ("account_id", "order_id") if c in items and c in orders]
+    own, theirs = order_keys(orders[columns], items[columns])
+    return np.isin(theirs, own)
 
 
 def summary(orders: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataFrame:
     """Headline numbers in one call, written for a person: a one-column DataFrame indexed by metric. Counts are
     integers, revenue exact `Decimal` per currency, the repeat rate a percentage (`53.6%`), times as text
-    (`18 h 35 min`, `2026-11-30 14:02 UTC`); the reports have the same figures as numbers."""
+    (`18 h 35 min`, `2026-11-30 14:02 UTC`); the reports have the same figures as numbers. `units sold` counts the
+    line items of `orders` only (joined on (account, order)), whatever other items `items` holds."""
     if not isinstance(orders, pd.DataFrame):  # (older calls: a store, a Projection, or an (orders, items) tuple)
         orders, items = _frame_of(orders, 0, "summary"), _frame_of(orders, 1, "summary")
     keep = _kept(orders)
@@ -278,8 +309,9 @@ def summary(orders: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataF
         "first order": _moment_text(orders["created_at"].min()) if len(orders) else None,
         "last order": _moment_text(orders["created_at"].max()) if len(orders) else None,
     }
-    if items is not None:
-        rows["units sold"] = int(items["quantity"].to_numpy("int64", na_value=0)[_kept(items)].sum())
+    if items is not None:  # (only the line items of these orders: `orders` may be one shop's, or filtered)
+        mine = _kept(items) & _of_orders(items, orders)
+        rows["units sold"] = int(items["quantity"].to_numpy("int64", na_value=0)[mine].sum())
     currency, currencies = grouping.codes(orders["currency"])
     groups = grouping.Groups((currency[keep], len(currencies)))
     cents = groups.sum(_int_cents(orders["total_cents"])[keep])

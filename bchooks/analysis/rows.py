@@ -29,8 +29,9 @@ MONEY = ("item_total", "discount_total", "shipping_total", "tax_total", "total")
 ORDER_COLUMNS = ("order_id", "account_id", "event_id", "updated_at", "created_at", "completed_at", "currency",
                  "country", "country_name", "customer_email", "customer_name", "item_count",
                  *(f"{m}_cents" for m in MONEY), "shipping_status", "payment_status", *TIE_COLUMNS)
+#: order_row: the item's row in `orders` (its order id, account, event, currency and payment status come from there)
 ITEM_COLUMNS = ("order_row", "line", "product_id", "product_name", "option_name", "quantity", "price_cents",
-                "total_cents")  # order_row: the item's order in `orders` (its id, event, currency, payment status)
+                "total_cents")
 _INT64 = (-2 ** 63, 2 ** 63 - 1)
 
 
