@@ -24,7 +24,7 @@ def pytest_configure(config):
 
 def start_notebook_stack():
     """A fresh stack in a temporary folder, with os.environ pointing at it; returns (stack, folder)."""
-    from bchooks.stack import Stack
+    from bchooks.kit.stack import Stack
     folder = Path(tempfile.mkdtemp(prefix="bchooks-nb-"))
     stack = Stack(folder / "run", secret=NOTEBOOK_SECRET, db=folder / "bchooks.db", receiver_port=0,
                   sandbox_port=0).start()

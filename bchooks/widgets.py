@@ -10,7 +10,7 @@ import html
 
 import ipywidgets as w
 
-from .client import BigCartelClient, receiver_health, validate_webhook
+from .shops.client import BigCartelClient, receiver_health, validate_webhook
 from .errors import BchooksError, MissingStore
 from .store import open_store
 from .wire import EVENT_TYPES
@@ -245,8 +245,8 @@ class OperationsPanel(Panel):
         return open_store(self.config, create=create)
 
     def refresh(self):
-        from .reconcile import last_reconciliation
-        from .worker import failure_count, failures, failures_shown
+        from .shops.reconcile import last_reconciliation
+        from .processing.worker import failure_count, failures, failures_shown
         with self._store(create=False) as store:  # (a read never creates the store)
             self.rows = failures(store, self.limit, self.config.secret_values())
             self.total = failure_count(store)
@@ -262,14 +262,14 @@ class OperationsPanel(Panel):
         self.say(shown[:1].upper() + shown[1:] + (", newest first." if self.rows else "."), ok=not self.rows)
 
     def replay(self):
-        from .worker import replay
+        from .processing.worker import replay
         with self._store(create=False) as store:
             count = replay(store, dead=True)
         self.refresh()
         self.say(f"{count} dead handler run(s) back to pending: the worker will run them again.")
 
     def reconcile(self):
-        from .reconcile import reconcile
+        from .shops.reconcile import reconcile
         with self._store() as store, BigCartelClient.from_config(self.config) as client:
             result = reconcile(store, client)
         self.refresh()
@@ -309,7 +309,7 @@ class ShopPanel(Panel):
         self.say(f"Connected shop {shop.account_id} ({shop.store_name or shop.subdomain}).")
 
     def poll(self):
-        from .poller import poll_shop
+        from .shops.poller import poll_shop
         shops = self._book().shops()
         if not shops:
             self.say("No shop is connected yet: give a subdomain and its password, then Connect.", ok=False)

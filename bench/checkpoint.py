@@ -38,7 +38,7 @@ def _body(process, thread, n):
 
 def _appender(db, seconds, queue):
     from bchooks import parse_envelope
-    from bchooks.committer import GroupCommitter
+    from bchooks.receiving.committer import GroupCommitter
     from bchooks.store import sqlite as sqlite_store
     held = []
     turn = sqlite_store.writers_turn

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bchooks import EventStore  # noqa: E402
-from bchooks.poller import OVERLAP, poll_shop  # noqa: E402
+from bchooks.shops.poller import OVERLAP, poll_shop  # noqa: E402
 from bchooks.shops import ShopBook, connect_basic  # noqa: E402
-from bchooks.stack import end_child  # noqa: E402
+from bchooks.kit.stack import end_child  # noqa: E402
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
 

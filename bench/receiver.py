@@ -39,9 +39,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bchooks.signing import sign  # noqa: E402
+from bchooks.receiving.signing import sign  # noqa: E402
 from bchooks.simulator.shop import Shop  # noqa: E402
-from bchooks.stack import end_child  # noqa: E402
+from bchooks.kit.stack import end_child  # noqa: E402
 
 SECRET = "bench-secret"
 LUA = r"""

@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from bchooks import parse_envelope  # noqa: E402
 from bchooks.simulator.shop import Shop  # noqa: E402
-from bchooks.stack import end_child  # noqa: E402
+from bchooks.kit.stack import end_child  # noqa: E402
 from bchooks.store import open_store  # noqa: E402
 
 HANDLER = """
 import os
-from bchooks.handlers import on
+from bchooks.processing.handlers import on
 
 LOG = open(os.environ["BENCH_LOG"], "a", buffering=1)
 

@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from bchooks import Config, EventStore
-from bchooks.receiver import create_app
-from bchooks.signing import sign
-from bchooks.stack import end_child
+from bchooks.receiving.receiver import create_app
+from bchooks.receiving.signing import sign
+from bchooks.kit.stack import end_child
 
 SECRET = "test-secret-do-not-use"
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,7 +194,7 @@ def sandbox_server():
 
 @pytest.fixture
 def client(sandbox_server):
-    from bchooks.client import BigCartelClient
+    from bchooks.shops.client import BigCartelClient
     with BigCartelClient(sandbox_server.url, "sandbox-token", receiver_url="http://127.0.0.1:9/webhook",
                          backoff=0.01) as opened:
         yield opened

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from bchooks import EventStore
-from bchooks.client import BigCartelClient
-from bchooks.stack import Stack, end_child
+from bchooks.shops.client import BigCartelClient
+from bchooks.kit.stack import Stack, end_child
 from conftest import SECRET, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from bchooks.cli import main
-from bchooks.devsecret import ensure_dev_secret
+from bchooks.kit.devsecret import ensure_dev_secret
 from bchooks.wire import parse_envelope
 from bchooks.store import EventStore
 from conftest import envelope
@@ -123,7 +123,7 @@ def test_the_readmes_handlers_layout_imports_from_the_working_directory(tmp_path
     """myshop/hooks.py beside the store, as in the README: `--handlers myshop.hooks` (and a file path) work."""
     (tmp_path / "myshop").mkdir()
     (tmp_path / "myshop" / "hooks.py").write_text(
-        "from bchooks.handlers import on\n\n@on('order.created')\ndef notify_packing(event):\n"
+        "from bchooks.processing.handlers import on\n\n@on('order.created')\ndef notify_packing(event):\n"
         "    open('packed.txt', 'a').write(event.resource_id + '\\n')\n")
     with EventStore(db_path) as store:
         body = envelope()
@@ -139,7 +139,7 @@ def test_the_readmes_handlers_layout_imports_from_the_working_directory(tmp_path
 
 
 def test_worker_once_prints_one_line_for_many_batches(tmp_path, db_path):
-    (tmp_path / "quiet.py").write_text("from bchooks.handlers import on\n\n@on('*')\ndef noop(event):\n    pass\n")
+    (tmp_path / "quiet.py").write_text("from bchooks.processing.handlers import on\n\n@on('*')\ndef noop(event):\n    pass\n")
     with EventStore(db_path) as store:
         for n in range(65):  # more than three claims of 20
             body = envelope(payload={"id": f"N{n}"})

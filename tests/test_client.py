@@ -5,7 +5,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
-from bchooks.client import USER_AGENT, BigCartelClient
+from bchooks.shops.client import USER_AGENT, BigCartelClient
 from bchooks.errors import ApiError, InputError
 from conftest import free_port
 

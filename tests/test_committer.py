@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from bchooks import EventStore, committer, parse_envelope
-from bchooks.committer import GroupCommitter
+from bchooks.receiving.committer import GroupCommitter
 from bchooks.store import sqlite as sqlite_store
 from bchooks.errors import StoreUnavailable
 from conftest import envelope, wait_until

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bchooks.stack import running
+from bchooks.kit.stack import running
 from conftest import free_port, wait_until
 
 pytestmark = pytest.mark.integration

@@ -64,7 +64,7 @@ def examples():
 @pytest.fixture(scope="module")
 def kit_folder():
     """A folder like a kit's: a real sandbox and receiver, `bchooks.db` in it, and the kit's variables."""
-    from bchooks.stack import Stack
+    from bchooks.kit.stack import Stack
     folder = Path(tempfile.mkdtemp(prefix="bchooks-docs-"))
     (folder / "home").mkdir()
     stack = Stack(folder / ".bchooks" / "run", secret=SECRET, db=folder / "bchooks.db", receiver_port=0,

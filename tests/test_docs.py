@@ -134,3 +134,22 @@ def test_no_sql_outside_the_store():
             continue
         text = path.read_text()
         assert "import sqlite3" not in text and not re.search(r"\.execute\(", text), path
+
+
+def test_the_old_flat_import_paths_still_work_with_a_deprecation_warning():
+    import importlib
+    import subprocess
+    import sys
+    from bchooks import MOVED
+    for old, new in MOVED.items():
+        code = (f"import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+                f"try:\n    import bchooks.{old}\nexcept DeprecationWarning as w:\n    print(w)\n")
+        said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+        assert f"bchooks.{old} moved to bchooks.{new}" in said, (old, said)
+    code = ("import warnings; warnings.simplefilter('ignore')\nimport bchooks.client, bchooks.shops.client\n"
+            "assert bchooks.client is bchooks.shops.client and bchooks.shops.client.__spec__.name == "
+            "'bchooks.shops.client'\nfrom bchooks.shops import ShopBook, connect_basic\nfrom bchooks.kit import Kit, "
+            "RUN_DIR\nprint('ok')")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout == "ok\n"
+    assert len([p for p in (ROOT / "bchooks").glob("*.py") if p.name not in ("__init__.py", "__main__.py")]) <= 8
+    importlib.import_module("bchooks.receiving.receiver")

@@ -306,7 +306,7 @@ def test_the_notebooks_run_on_a_postgresql_store(pg_url, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
-    from bchooks.stack import Stack
+    from bchooks.kit.stack import Stack
     from conftest import ROOT
     stack = Stack(tmp_path / "run", secret="notebook-test-secret", db=pg_url, receiver_port=0,
                   sandbox_port=0).start()
@@ -332,7 +332,7 @@ def test_the_notebooks_run_on_a_postgresql_store(pg_url, tmp_path, monkeypatch):
 def test_a_kit_on_postgresql_keeps_the_password_out_of_ps_its_state_and_what_it_prints(pg_cluster, pg_url, tmp_path):
     import json as json_module
 
-    from bchooks.stack import Stack
+    from bchooks.kit.stack import Stack
     pg_cluster.psql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'withpw') THEN "
                     "CREATE ROLE withpw LOGIN PASSWORD 'hunter2secret'; END IF; END $$")
     database = pg_url.rsplit("/", 1)[1]

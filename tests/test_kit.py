@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bchooks.stack import running
+from bchooks.kit.stack import running
 from conftest import free_port, wait_http, wait_until
 
 pytestmark = pytest.mark.integration
@@ -79,7 +79,7 @@ def test_the_readmes_client_example_prints_this_months_orders(kit):
     assert bchooks(folder, "register", "--events", "order.created").returncode == 0
     assert bchooks(folder, "simulate", "order.created", "-n", "2", "--via-sandbox").returncode == 0
     since = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    script = ('eval "$(bchooks env)" && python - <<EOF\nfrom bchooks import Config\nfrom bchooks.client import '
+    script = ('eval "$(bchooks env)" && python - <<EOF\nfrom bchooks import Config\nfrom bchooks.shops.client import '
               'BigCartelClient\nwith BigCartelClient.from_config(Config.load()) as client:\n    for order in '
               f'client.iter_orders(updated_since="{since}"):\n        print(order["data"]["id"], '
               'order["data"]["attributes"]["total"])\nEOF\n')

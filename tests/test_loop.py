@@ -9,8 +9,8 @@ import os
 import pytest
 import requests
 
-from bchooks.client import BigCartelClient
-from bchooks.signing import sign
+from bchooks.shops.client import BigCartelClient
+from bchooks.receiving.signing import sign
 from bchooks.simulator.shop import Shop
 from conftest import SECRET, Receiver, SandboxProcess, wait_until
 

@@ -118,7 +118,7 @@ def run_all_then_probe(path, probe):
 
 def test_run_all_of_notebooks_1_2_4_in_one_kit_leaves_panels_that_agree(tmp_path, monkeypatch):
     import os
-    from bchooks.stack import Stack
+    from bchooks.kit.stack import Stack
     stack = Stack(tmp_path / "run", secret="one-kit-test-secret", db=tmp_path / "bchooks.db", receiver_port=0,
                   sandbox_port=0).start()
     try:

@@ -1,4 +1,4 @@
-"""The OAuth callback server (bchooks.oauth.CallbackServer) against what browsers and strangers send it: idle
+"""The OAuth callback server (bchooks.shops.oauth.CallbackServer) against what browsers and strangers send it: idle
 preconnects, stray requests, forged redirects without the state; and a token answer without an account."""
 
 import socket
@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from bchooks import secrecy
-from bchooks.oauth import CallbackServer, OAuthError, connect_app
+from bchooks.shops.oauth import CallbackServer, OAuthError, connect_app
 from bchooks.shops import ShopBook
 from test_secrets_outside import FakeTokenEndpoint
 

@@ -15,7 +15,7 @@ import requests
 from bchooks import EventStore, analysis
 from bchooks.store import open_store
 from bchooks.errors import ApiError
-from bchooks.poller import poll_shop
+from bchooks.shops.poller import poll_shop
 from bchooks.shops import ShopBook, connect_basic
 from bchooks.simulator.sandbox import Sandbox, SandboxServer
 from conftest import SECRET, SandboxProcess, wait_until
@@ -214,7 +214,7 @@ def approve_in_a_browser(decision="approve", account_id="1234568", state=None):
 
 
 def test_an_app_connects_a_shop_through_oauth(two_shops, book):
-    from bchooks.oauth import connect_app
+    from bchooks.shops.oauth import connect_app
     shown = []
     shop = connect_app(two_shops.url, f"{two_shops.url}/oauth/authorize", "sandbox-client", SECRET, book,
                        show=shown.append, open_url=approve_in_a_browser(), timeout=20)
@@ -233,7 +233,7 @@ def test_an_app_connects_a_shop_through_oauth(two_shops, book):
 @pytest.mark.parametrize("decision,state,message,wait", [("deny", None, "did not approve", 20),
                                                           ("approve", "forged-state", "another state", 3)])
 def test_a_denied_or_forged_approval_connects_nothing(two_shops, book, decision, state, message, wait):
-    from bchooks.oauth import OAuthError, connect_app
+    from bchooks.shops.oauth import OAuthError, connect_app
     with pytest.raises(OAuthError, match=message):  # (a forged state is ignored: the login waits, then says so)
         connect_app(two_shops.url, f"{two_shops.url}/oauth/authorize", "sandbox-client", SECRET, book,
                     show=lambda url: None, open_url=approve_in_a_browser(decision, state=state), timeout=wait)
@@ -241,7 +241,7 @@ def test_a_denied_or_forged_approval_connects_nothing(two_shops, book, decision,
 
 
 def test_a_used_expired_or_wrong_secret_code_is_refused(two_shops):
-    from bchooks.oauth import OAuthError, exchange
+    from bchooks.shops.oauth import OAuthError, exchange
     app = two_shops.sandbox.oauth
     code = app.grant("1234567", "http://127.0.0.1:9/callback")
     token_url = f"{two_shops.url}/oauth/token"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bchooks import EventStore, analysis
-from bchooks.poller import poll_shop
+from bchooks.shops.poller import poll_shop
 from bchooks.shops import ShopBook, connect_basic
 from bchooks.simulator.sandbox import Sandbox, SandboxServer
 from bchooks.wire import EVENT_TYPES

@@ -1,5 +1,5 @@
-"""The poller's rules (bchooks/poller.py's docstring, the README's "What a poll does"), each against a real API
-emulation process that answers badly on purpose (tests/fakeapi.py): polling stores what webhooks would have."""
+"""The poller's rules (bchooks/shops/poller.py's docstring, docs/shops.md's "What a poll does"), each against a real
+API emulation process that answers badly on purpose (tests/fakeapi.py): polling stores what webhooks would have."""
 
 import json
 import os
@@ -16,7 +16,7 @@ import requests
 from bchooks import EventStore
 from bchooks.clock import iso
 from bchooks.errors import ApiError
-from bchooks.poller import poll_shop
+from bchooks.shops.poller import poll_shop
 from bchooks.shops import Shop
 
 HERE = Path(__file__).resolve().parent
@@ -277,7 +277,11 @@ def test_poll_once_polls_every_shop_and_names_the_failures(api, tmp_path):
                "BCHOOKS_DB": str(tmp_path / "poll.db")}
         env.pop("BCHOOKS_TOKEN", None)
         process = _poll(env, "--once", cwd=tmp_path)
-        out, err = process.communicate(timeout=60)
+        try:
+            out, err = process.communicate(timeout=60)
+        finally:
+            process.kill()  # (a poller that hangs is stopped, whatever the outcome)
+            process.wait()
         assert process.returncode == 1
         lines = err.strip().splitlines()
         assert [line for line in lines if "shop 2" in line] == [next(line for line in lines if "shop 2:" in line)]
@@ -293,20 +297,24 @@ def test_sigterm_stops_a_poller_stuck_in_a_slow_read_within_a_second_or_two(api,
            "BCHOOKS_DB": str(tmp_path / "poll.db")}
     env.pop("BCHOOKS_TOKEN", None)
     process = _poll(env, cwd=tmp_path)
-    deadline = time.monotonic() + 20
-    while not any("/orders" in p for p in api.log()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=10)
+    try:
+        deadline = time.monotonic() + 20
+        while not any("/orders" in p for p in api.log()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()  # (a poller that ignores SIGTERM is stopped all the same)
+        process.wait()
     assert time.monotonic() - started < 2.5
     assert process.returncode == 0 and "Traceback" not in err
 
 
 def test_a_handler_on_order_created_runs_once_per_polled_order(api, shop, store):
-    from bchooks.handlers import Registry
-    from bchooks.worker import Worker
+    from bchooks.processing.handlers import Registry
+    from bchooks.processing.worker import Worker
     created, updated = [], []
     registry = Registry()  # the README's handler, on orders polled instead of delivered
     registry.on("order.created", retries=5, retry_delay=10, retry_backoff=2)(

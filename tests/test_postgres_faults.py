@@ -210,7 +210,7 @@ def test_kill_9_of_a_receiver_mid_commit_loses_no_acknowledged_event(url, tmp_pa
 
 HANDLERS = textwrap.dedent("""
     import os, time
-    from bchooks.handlers import on
+    from bchooks.processing.handlers import on
 
     @on("*", name="record")
     def record(event):

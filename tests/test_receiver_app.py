@@ -5,8 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bchooks.receiver import create_app
-from bchooks.signing import sign
+from bchooks.receiving.receiver import create_app
+from bchooks.receiving.signing import sign
 from conftest import SECRET, envelope, signed
 from wsgi import call
 

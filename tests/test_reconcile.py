@@ -6,8 +6,8 @@ import sys
 from decimal import Decimal
 
 from bchooks import analysis
-from bchooks.client import BigCartelClient
-from bchooks.reconcile import last_reconciliation, reconcile
+from bchooks.shops.client import BigCartelClient
+from bchooks.shops.reconcile import last_reconciliation, reconcile
 from bchooks.simulator.sandbox import Sandbox, SandboxServer
 from conftest import SECRET, wait_until
 

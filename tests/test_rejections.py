@@ -4,8 +4,8 @@ verified events."""
 import threading
 
 from bchooks import Config, EventStore
-from bchooks.committer import GroupCommitter
-from bchooks.receiver import create_app
+from bchooks.receiving.committer import GroupCommitter
+from bchooks.receiving.receiver import create_app
 from bchooks.store import rejections
 from conftest import SECRET, envelope, signed
 from wsgi import call

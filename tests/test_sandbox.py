@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from bchooks.simulator.sandbox import Sandbox, SandboxServer
-from bchooks.signing import sign
+from bchooks.receiving.signing import sign
 from conftest import SECRET, wait_until
 
 AUTH = {"Authorization": "Bearer sandbox-token", "Accept": "application/vnd.api+json"}

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from bchooks.signing import sign
+from bchooks.receiving.signing import sign
 from conftest import SECRET, Receiver, envelope, signed, start_trickle, wait_until
 
 pytestmark = pytest.mark.integration

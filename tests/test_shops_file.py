@@ -245,7 +245,7 @@ def test_the_book_rereads_cheaply_and_sees_a_disconnect_and_a_newer_entry(tmp_pa
 
 
 def test_a_password_outside_latin1_connects_and_polls_and_a_401_does_not_blame_the_password_alone(tmp_path):
-    """Needs bchooks/client.py to authenticate with `shops.basic_auth` and to name both the subdomain and the
+    """Needs bchooks/shops/client.py to authenticate with `shops.basic_auth` and to name both the subdomain and the
     password on a 401 (the API answers the same 401 for an unknown subdomain and a wrong password)."""
     password = "p\u20acss-\U0001f642"
     server = SandboxServer(Sandbox(SECRET, password=password))

@@ -1,7 +1,7 @@
 import pytest
 
 from bchooks.errors import ConfigError, InvalidSignature, MissingSignature
-from bchooks.signing import Verifier, sign
+from bchooks.receiving.signing import Verifier, sign
 
 VECTOR_SECRET = "It's a Secret to Everybody"
 VECTOR_BODY = b"Hello, World!"

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from bchooks import Config, EventStore, parse_envelope
-from bchooks.committer import GroupCommitter
+from bchooks.receiving.committer import GroupCommitter
 from bchooks.errors import StoreUnavailable
-from bchooks.receiver import create_app
+from bchooks.receiving.receiver import create_app
 from bchooks.store import sqlite as sqlite_store
 from conftest import Receiver, envelope, signed, wait_until
 from wsgi import call

@@ -145,9 +145,9 @@ def test_api_text_is_escaped_in_tables_and_status(config, sandbox_server):
 
 
 def test_operations_panel_replays_and_reconciles(config, sandbox_server, local_receiver):
-    from bchooks.handlers import Registry
+    from bchooks.processing.handlers import Registry
     from bchooks.widgets import OperationsPanel
-    from bchooks.worker import Worker
+    from bchooks.processing.worker import Worker
     from conftest import envelope
     from bchooks.wire import parse_envelope
     _, store = local_receiver
@@ -201,8 +201,8 @@ def test_the_operations_panel_counts_every_failure_not_the_rows_it_shows(config,
 def test_panels_show_the_current_state_when_displayed(config, sandbox_server, local_receiver):
     """Built early, displayed later (a notebook's Run All): the panel shows the store and the API as they are then."""
     from IPython.core.formatters import format_display_data
-    from bchooks.client import BigCartelClient
-    from bchooks.reconcile import reconcile
+    from bchooks.shops.client import BigCartelClient
+    from bchooks.shops.reconcile import reconcile
     from bchooks.widgets import OperationsPanel
     _, store = local_receiver
     webhooks, operations = WebhookPanel(config), OperationsPanel(config)

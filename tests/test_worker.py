@@ -10,8 +10,8 @@ import time
 import pytest
 
 from bchooks import parse_envelope
-from bchooks.handlers import Registry
-from bchooks.worker import Worker, failures, replay
+from bchooks.processing.handlers import Registry
+from bchooks.processing.worker import Worker, failures, replay
 from conftest import envelope, wait_until
 
 
@@ -116,7 +116,7 @@ def test_replay_by_type_and_since(store):
 
 HANDLERS = textwrap.dedent("""
     import os, time
-    from bchooks.handlers import on
+    from bchooks.processing.handlers import on
 
     LOG = os.environ["TEST_LOG"]
 
@@ -169,7 +169,7 @@ def test_two_workers_run_every_pair_exactly_once(tmp_path, store, db_path):
 
 SLOW_HANDLERS = textwrap.dedent("""
     import json, os, time
-    from bchooks.handlers import on
+    from bchooks.processing.handlers import on
 
     @on("*", name="slow")
     def slow(event):
@@ -218,7 +218,7 @@ def test_renewing_keeps_a_claim_past_its_lease(store):
 def test_errors_stored_and_shown_never_hold_the_chat_webhook_url(tmp_path, store, db_path):
     """A failing chat post: neither handler_runs.last_error nor `failures` shows the URL's key."""
     from bchooks import Config
-    from bchooks.handlers import Handler, chat_poster
+    from bchooks.processing.handlers import Handler, chat_poster
     from bchooks.simulator.sandbox import Sandbox, SandboxServer  # (a loopback server that answers 404 on that path)
     server = SandboxServer(Sandbox("s"))
     try:
@@ -258,7 +258,7 @@ def fail_310(store):
 
 def test_failures_are_counted_by_the_store_and_the_cli_says_of_how_many(store, db_path, capsys):
     from bchooks.cli import main
-    from bchooks.worker import failure_count
+    from bchooks.processing.worker import failure_count
     fail_310(store)
     assert store.runs.counts_by_status() == {"dead": 306, "failed": 4}
     assert failure_count(store) == 310 and len(failures(store, 50)) == 50
@@ -272,7 +272,7 @@ def test_failures_are_counted_by_the_store_and_the_cli_says_of_how_many(store, d
 
 def test_no_failures_says_so_once(store, db_path, capsys):
     from bchooks.cli import main
-    from bchooks.worker import failure_count
+    from bchooks.processing.worker import failure_count
     put(store, 1)
     assert failure_count(store) == 0 and store.runs.counts_by_status() == {}
     assert main(["failures", "--db", str(db_path)]) == 0

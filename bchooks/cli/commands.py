@@ -16,7 +16,7 @@ def _kit_defaults(args):
     They rank below flags and BCHOOKS_* variables; using them is said in one line."""
     if not getattr(args, "uses_kit", False):
         return None
-    from ..stack import running_kit
+    from ..kit.stack import running_kit
     kit = running_kit(RUN_DIR)
     if kit is None:
         return None
@@ -71,7 +71,7 @@ def _setup_logging():
 
 
 def cmd_serve(args):
-    from ..server import serve
+    from ..receiving.server import serve
     config = _config(args)
     if not config.secrets:
         raise ConfigError("BCHOOKS_SECRET is not set: export your app's client secret (comma-separate several "
@@ -93,11 +93,11 @@ def cmd_env(args):
     """Shell lines that point BCHOOKS_* at the kit running in this folder (for scripts and a Python shell)."""
     import shlex
 
-    from ..stack import running_kit
+    from ..kit.stack import running_kit
     kit = running_kit(RUN_DIR)
     if kit is None:
         raise InputError("no kit runs in this folder: start one with `bchooks dev` (or `python3 tools/kit.py start`)")
-    from ..stack import settings_env
+    from ..kit.stack import settings_env
     for name, value in settings_env(kit["settings"]).items():
         print(f"export {name}={shlex.quote(value)}")
     print('export BCHOOKS_SECRET="$(cat .bchooks/dev-secret)"  # the development secret, read from its file')
@@ -105,7 +105,7 @@ def cmd_env(args):
 
 
 def cmd_stop(args):
-    from ..stack import stop_recorded
+    from ..kit.stack import stop_recorded
     names = stop_recorded(RUN_DIR)
     print(f"stopped {', '.join(names)}" if names else f"nothing to stop (no {RUN_DIR}/state.json)")
     return 0
@@ -162,7 +162,7 @@ def signing_secret(config, create=False):
     receiver started elsewhere cannot guess its secret: it says so, and creates nothing."""
     if config.secrets:
         return config.secrets[0]
-    from ..devsecret import DEFAULT_PATH, ensure_dev_secret
+    from ..kit.devsecret import DEFAULT_PATH, ensure_dev_secret
     if not create and not DEFAULT_PATH.is_file():
         raise ConfigError("BCHOOKS_SECRET is not set and this folder has no kit (no .bchooks/dev-secret): run this "
                           "in the folder where `bchooks dev` runs, or set BCHOOKS_SECRET to the receiver's secret")
@@ -172,7 +172,7 @@ def signing_secret(config, create=False):
 
 
 def _client(config, args=None):
-    from ..client import BigCartelClient
+    from ..shops.client import BigCartelClient
     return BigCartelClient.from_config(config, token_source=_token_source(args))
 
 
@@ -273,8 +273,8 @@ def cmd_unregister(args):
 
 
 def cmd_worker(args):
-    from ..handlers import load
-    from ..worker import Worker
+    from ..processing.handlers import load
+    from ..processing.worker import Worker
     import signal
     import threading
     config = _config(args)
@@ -303,7 +303,7 @@ def cmd_worker(args):
 
 
 def cmd_replay(args):
-    from ..worker import replay
+    from ..processing.worker import replay
     since = _check_since(args.since)
     with _open_store(_config(args), create=False) as store:
         missing = [i for i in args.ids if store.get(i) is None]
@@ -317,7 +317,7 @@ def cmd_replay(args):
 
 
 def cmd_failures(args):
-    from ..worker import failure_count, failures, failures_shown
+    from ..processing.worker import failure_count, failures, failures_shown
     config = _config(args)
     _check_limit(args.limit)
     with _open_store(config, create=False) as store:
@@ -332,7 +332,7 @@ def cmd_failures(args):
 
 
 def cmd_reconcile(args):
-    from ..reconcile import reconcile
+    from ..shops.reconcile import reconcile
     args.since = _check_since(args.since)
     config = _config(args)
     connected = _book(config).shops()

@@ -34,7 +34,7 @@ def cmd_connect(args):
 def _connect_app(args, config, book):
     import webbrowser
 
-    from ..oauth import connect_app
+    from ..shops.oauth import connect_app
     shop = connect_app(
         config.api_url, config.authorize_url, config.client_id, signing_secret(config), book,
         show=lambda url: print(f"Open this page to approve the app (waiting up to {args.wait:g} s):\n  {url}",
@@ -95,7 +95,7 @@ def cmd_poll(args):
     import signal
     import threading
 
-    from ..poller import poll_shop
+    from ..shops.poller import poll_shop
     from . import error_line
     config = _config(args)
     shops = _shops_to_poll(args, config)

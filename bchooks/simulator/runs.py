@@ -4,7 +4,7 @@ by the sandbox. The CLI and the simulator widget both call these."""
 import secrets
 import time
 
-from ..client import BigCartelClient
+from ..shops.client import BigCartelClient
 from ..config import Config
 from ..store import Store
 from ..errors import ConfigError, InputError

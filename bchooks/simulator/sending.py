@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import requests
 
 from ..secrecy import printable
-from ..signing import sign
+from ..receiving.signing import sign
 from ..wire import SIGNATURE_HEADERS
 
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .clock import iso, parse_iso
-from .errors import ApiError
+from ..clock import iso, parse_iso
+from ..errors import ApiError
 
 MS = timedelta(milliseconds=1)
 MAX_PAGES = 100_000  # a walk never reads more pages than this

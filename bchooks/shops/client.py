@@ -16,12 +16,12 @@ import requests
 import requests.auth
 from requests.adapters import HTTPAdapter
 
-from . import __version__
-from .errors import ApiError, BchooksError, InputError
-from .secrecy import printable
-from .shops import basic_auth
+from .. import __version__
+from ..errors import ApiError, BchooksError, InputError
+from ..secrecy import printable
+from . import basic_auth
 from .walks import Document, Malformed, OrderWalk, document_of, walk_products
-from .wire import EVENT_TYPES
+from ..wire import EVENT_TYPES
 
 JSONAPI = "application/vnd.api+json"
 USER_AGENT = f"bchooks/{__version__} (Big Cartel webhook kit; +https://pypi.org/project/bchooks/)"

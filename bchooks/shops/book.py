@@ -29,8 +29,8 @@ from typing import Any
 
 import requests.auth
 
-from .clock import now_iso
-from .errors import ConfigError, InputError
+from ..clock import now_iso
+from ..errors import ConfigError, InputError
 
 DEFAULT_PATH = Path("~/.config/bchooks/shops.json")
 KINDS = ("basic", "token")
@@ -80,7 +80,7 @@ class Shop:
     extra: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
-        from .secrecy import remember
+        from ..secrecy import remember
         remember(self.secret)  # (redacted from every message of this process, whatever produced it)
 
     def client(self, **options):
@@ -319,7 +319,7 @@ class ShopBook:
 
 
 def _public_url(url: str) -> str:
-    from .secrecy import display_url
+    from ..secrecy import display_url
     return display_url(url)
 
 
@@ -357,7 +357,7 @@ def basic_auth(subdomain: str, password: str) -> requests.auth.AuthBase:
 def connect_basic(api_url, subdomain, password, book):
     """Check a shop's subdomain and password with `GET /v1/accounts`, then keep them; the `Shop`."""
     from .client import BigCartelClient
-    from .secrecy import remember
+    from ..secrecy import remember
     remember(password)
     if not subdomain or not password:
         raise InputError("give the store's subdomain and its password")

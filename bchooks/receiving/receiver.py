@@ -12,13 +12,13 @@ import time
 
 import bottle
 
-from . import __version__
-from .errors import (BchooksError, BodyTooLarge, InvalidEnvelope, InvalidJSON, RequestError,
+from .. import __version__
+from ..errors import (BchooksError, BodyTooLarge, InvalidEnvelope, InvalidJSON, RequestError,
                      StoreUnavailable, UnstorableEvent, VerificationError)
-from .wire import parse_envelope
+from ..wire import parse_envelope
 from .signing import Verifier
-from .config import Config
-from .store import Store, open_store
+from ..config import Config
+from ..store import Store, open_store
 
 log = logging.getLogger("bchooks.receiver")
 

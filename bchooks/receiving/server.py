@@ -14,11 +14,11 @@ import os
 import socket
 
 from .committer import GroupCommitter
-from .config import SECRET_ENV
-from .errors import CannotServe
+from ..config import SECRET_ENV
+from ..errors import CannotServe
 from .receiver import create_app
-from .secrecy import RedactingFilter
-from .store import open_store
+from ..secrecy import RedactingFilter
+from ..store import open_store
 
 log = logging.getLogger("bchooks.server")
 
@@ -30,7 +30,8 @@ def worker_app():
     """The WSGI app of one worker process (granian calls this after forking): its own store connection, its own
     group committer."""
     if _SERVING is None:
-        raise RuntimeError("bchooks.server.worker_app runs only in workers forked by bchooks.server.serve")
+        raise RuntimeError("bchooks.receiving.server.worker_app runs only in workers forked by "
+                           "bchooks.receiving.server.serve")
     config, store_events = _SERVING
     _drop_secrets_from_environment()
     store = open_store(config, auto_checkpoint=False)
@@ -71,7 +72,7 @@ def _granian(config):
     from granian.log import LogLevels
 
     return Granian(
-        "bchooks.server:worker_app",
+        "bchooks.receiving.server:worker_app",
         factory=True,
         address=config.host,
         port=config.port,

@@ -1,7 +1,7 @@
 """Event handlers: a registry (`@on("order.created")`), loading a user's module, and two built-in handlers.
 
     # myshop/hooks.py, run with: bchooks worker --handlers myshop.hooks
-    from bchooks.handlers import on
+    from bchooks.processing.handlers import on
 
     @on("order.created", retries=5, retry_delay=10)
     def notify_packing(event):
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import requests
 
-from .errors import ConfigError, HandlerError
-from .wire import parse_order
+from ..errors import ConfigError, HandlerError
+from ..wire import parse_order
 
 ANY = "*"
 

@@ -18,10 +18,10 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import BchooksError, InputError, StoreUnavailable
-from .secrecy import redact
-from .store import Store
-from .store.runs import DEAD, DONE, FAILED
+from ..errors import BchooksError, InputError, StoreUnavailable
+from ..secrecy import redact
+from ..store import Store
+from ..store.runs import DEAD, DONE, FAILED
 
 log = logging.getLogger("bchooks.worker")
 

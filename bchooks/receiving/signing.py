@@ -8,8 +8,8 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 
-from .errors import ConfigError, InvalidSignature, MissingSignature
-from .wire import SIGNATURE_HEADERS as HEADERS
+from ..errors import ConfigError, InvalidSignature, MissingSignature
+from ..wire import SIGNATURE_HEADERS as HEADERS
 
 #: header names that may carry the signature, docs first
 SIGNATURE_HEADERS = tuple(HEADERS.values())

@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .config import SANDBOX_CLIENT_ID, SANDBOX_PORT, SANDBOX_TOKEN, SETTINGS
-from .errors import BchooksError, KitRunning
-from .store import is_url
-from .secrecy import display_url
+from ..config import SANDBOX_CLIENT_ID, SANDBOX_PORT, SANDBOX_TOKEN, SETTINGS
+from ..errors import BchooksError, KitRunning
+from ..store import is_url
+from ..secrecy import display_url
 
 _DEFAULT_PORT = next(s.default for s in SETTINGS if s.field == "port")
 
@@ -110,7 +110,7 @@ def repoint_shops(shops_path, old_url, new_url):
     """Point the shops of `shops_path` that use `old_url` at `new_url`; their account ids."""
     from dataclasses import replace
 
-    from .shops import ShopBook
+    from ..shops import ShopBook
     book = ShopBook(shops_path)
     moved = [shop for shop in book.shops() if shop.api_url.rstrip("/") == old_url.rstrip("/")]
     for shop in moved:

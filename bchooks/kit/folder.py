@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from .devsecret import ensure_dev_secret
-from .errors import ConfigError
+from ..errors import ConfigError
 from .stack import Stack, claim_folder, free_port, stop_recorded
 
 RUN_DIR = Path(".bchooks") / "run"

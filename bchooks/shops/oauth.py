@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-from .errors import BchooksError, InputError
-from .secrecy import printable, redact, remember
-from .shops import Shop
+from ..errors import BchooksError, InputError
+from ..secrecy import printable, redact, remember
+from . import Shop
 
 AUTHORIZE_URL = "https://my.bigcartel.com/oauth/authorize"
 

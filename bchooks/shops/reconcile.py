@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .client import BigCartelClient
-from .clock import parse_iso
-from .store import Store
-from .errors import BchooksError
-from .analysis.cache import Projection
-from .wire import RECONCILED as EVENT_TYPE
-from .wire import dumps, envelope_from
+from ..clock import parse_iso
+from ..store import Store
+from ..errors import BchooksError
+from ..analysis.cache import Projection
+from ..wire import RECONCILED as EVENT_TYPE
+from ..wire import dumps, envelope_from
 
 
 @dataclass(frozen=True)

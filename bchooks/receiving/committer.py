@@ -17,8 +17,8 @@ import os
 import threading
 import time
 
-from .errors import BchooksError, StoreUnavailable
-from .store import event_row
+from ..errors import BchooksError, StoreUnavailable
+from ..store import event_row
 
 MAX_BATCH = 256
 CHECKPOINT_EVERY = 0.5  # seconds between background WAL checkpoints

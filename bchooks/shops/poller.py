@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .client import Stopped
-from .clock import iso, parse_iso
-from .errors import ApiError
-from .store import event_row
+from ..clock import iso, parse_iso
+from ..errors import ApiError
+from ..store import event_row
 from .walks import Document, updated_time
-from .wire import ORDER_TYPES, PRODUCT_TYPES, dumps, envelope_from, storable_text
+from ..wire import ORDER_TYPES, PRODUCT_TYPES, dumps, envelope_from, storable_text
 
 log = logging.getLogger("bchooks.poller")
 
