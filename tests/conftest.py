@@ -264,3 +264,12 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "call":
         item.rep_call = report
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets():
+    """Each test starts with an empty registry of secrets (a word one test used as a password, e.g. "wrong", would
+    be redacted from another test's messages: the registry is the process's)."""
+    from bchooks.secrecy import forget_all
+    forget_all()
+    yield

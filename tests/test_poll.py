@@ -42,7 +42,7 @@ def test_connecting_checks_the_password_and_keeps_it_privately(two_shops, book, 
     assert stat.S_IMODE(book.path.stat().st_mode) == 0o600 and stat.S_IMODE(book.path.parent.stat().st_mode) == 0o700
     assert PASSWORD not in repr(shop) and PASSWORD not in json.dumps(shop.public())
     with pytest.raises(ApiError, match="rejected the subdomain or store password"):
-        connect_basic(two_shops.url, "sandbox-shop", "wrong", book)
+        connect_basic(two_shops.url, "sandbox-shop", "not-the-store-password", book)
     assert [s.account_id for s in book.shops()] == ["1234568"]  # nothing kept for the failure
     book.remove("1234568")
     assert book.shops() == []

@@ -152,58 +152,55 @@ def _start(store, account_id, overlap, now):
     return iso(moment - overlap)
 
 
-def poll_orders(store, client, account_id, result, *, page_size=100, stop=None, overlap=OVERLAP, skips=None,
-                now=None):
-    now = now or datetime.now(timezone.utc)
-    skips = skips or _Skips(store, account_id, result)
+def _in_pages(documents, size, stop, result):
+    """The documents in lists of `size` (the last one shorter). After a page has been handled, a set `stop` ends
+    the walk there (the result then says it stopped early)."""
     page: list[Document] = []
-    newest: list[datetime] = []
-
-    def flush():
-        """Store the page, then move the cursor past it."""
-        rows = changed_events(store, account_id, "order", page, client.order_document)
-        result.orders_stored += _store_rows(store, rows)
-        result.orders_read += len(page)
-        page.clear()
-        if newest:
-            store.cursors.set(account_id, "orders", iso(max(newest)))
-            newest.clear()
-    for document in client.walk_orders(updated_since=_start(store, account_id, overlap, now), page_size=page_size,
-                                       on_malformed=skips):
+    for document in documents:
         page.append(document)
-        updated = updated_time(document.body["data"])
-        if updated is not None and updated > now + FUTURE:
-            log.warning("shop %s: order %s is dated %s, in the future: stored, but polling does not move past it",
-                        account_id, document.id[:40], iso(updated))
-        elif updated is not None:
-            newest.append(updated)
-        if len(page) == page_size:
-            flush()
+        if len(page) == size:
+            yield page
+            page = []
             if stop is not None and stop.is_set():
                 result.complete = False
                 return
-    flush()
+    yield page
+
+
+def poll_orders(store, client, account_id, result, *, page_size=100, stop=None, overlap=OVERLAP, skips=None,
+                now=None):
+    """Store the shop's new and changed orders, page by page, each page before the cursor moves past it."""
+    now = now or datetime.now(timezone.utc)
+    skips = skips or _Skips(store, account_id, result)
+    walk = client.walk_orders(updated_since=_start(store, account_id, overlap, now), page_size=page_size,
+                              on_malformed=skips)
+    for page in _in_pages(walk, page_size, stop, result):
+        newest = []
+        for document in page:
+            updated = updated_time(document.body["data"])
+            if updated is not None and updated > now + FUTURE:
+                log.warning("shop %s: order %s is dated %s, in the future: stored, but polling does not move past "
+                            "it", account_id, document.id[:40], iso(updated))
+            elif updated is not None:
+                newest.append(updated)
+        result.orders_stored += _store_rows(store, changed_events(store, account_id, "order", page,
+                                                                  client.order_document))
+        result.orders_read += len(page)
+        if newest:
+            store.cursors.set(account_id, "orders", iso(max(newest)))
 
 
 def poll_products(store, client, account_id, result, *, page_size=100, stop=None, skips=None):
+    """Store the shop's new and changed products; after a complete walk, the deletions confirmed."""
     skips = skips or _Skips(store, account_id, result)
     seen: set[str] = set()
-    page: list[Document] = []
-
-    def flush():
+    for page in _in_pages(client.walk_products(page_size, skips), page_size, stop, result):
+        seen |= {storable_text(document.id) for document in page}
         result.products_stored += _store_rows(store, changed_events(store, account_id, "product", page,
                                                                     client.product_document))
         result.products_read += len(page)
-        page.clear()
-    for document in client.walk_products(page_size, skips):
-        seen.add(storable_text(document.id))
-        page.append(document)
-        if len(page) == page_size:
-            flush()
-            if stop is not None and stop.is_set():
-                result.complete = False
-                return
-    flush()
+    if not result.complete:
+        return
     seen |= {storable_text(where) for kind, where in skips.ids if kind == "product"}
     _delete_missing(store, client, account_id, result, seen)
 
