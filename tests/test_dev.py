@@ -45,6 +45,7 @@ def test_dev_starts_everything_and_stop_ends_it(tmp_path):
         assert not any(running(pid) for pid in state["pids"].values())
         output = dev.stdout.read()
         assert "receiver  http://127.0.0.1:" in output and secret_file.read_text().strip() not in output
+        assert f"`source {sys.prefix}/bin/activate`, then `bchooks COMMAND`" in output  # (the venv outside tmp_path)
     finally:
         if dev.poll() is None:
             dev.kill()

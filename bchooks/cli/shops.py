@@ -116,6 +116,10 @@ def cmd_poll(args):
                 except BchooksError as error:  # one shop failing does not stop the others (the next round retries)
                     failed.append(shop.account_id)
                     print(error_line(f"shop {shop.account_id}: {error}"), file=sys.stderr, flush=True)
+                except Exception as error:  # (a defect of the kit's own: one line, and the other shops still polled)
+                    failed.append(shop.account_id)
+                    print(error_line(f"shop {shop.account_id}: unexpected {type(error).__name__}: {error} (please "
+                                     f"report it)"), file=sys.stderr, flush=True)
             if args.once or stop.wait(config.poll_every):
                 break
             try:

@@ -43,6 +43,19 @@ def working_copies(source, target=WORKING_NOTEBOOKS):
     return copied, kept
 
 
+def another_terminal() -> str:
+    """How to use `bchooks` from another terminal: this kit's virtualenv activated (as the docs' examples assume)."""
+    if sys.prefix == sys.base_prefix:  # (not in a virtualenv: `bchooks` is wherever pip put it)
+        return "  from another terminal in this folder: `bchooks COMMAND` (e.g. `bchooks events`)"
+    prefix = Path(sys.prefix)
+    try:
+        prefix = prefix.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return (f"  from another terminal in this folder: `source {prefix}/bin/activate`, then `bchooks COMMAND` "
+            f"(e.g. `bchooks events`)")
+
+
 def lab_settings(folder=LAB_SETTINGS):
     """The kit's JupyterLab application settings folder, with `LAB_OVERRIDES` in its overrides.json."""
     folder = Path(folder)
@@ -85,7 +98,8 @@ class Kit:
                 self.say(f"bchooks dev: development secret in {secret_path} (readable only by you)\n"
                          f"  receiver  {stack.receiver_url}  (store {stack.db})\n"
                          f"  sandbox   {stack.sandbox_url}  (token {stack.sandbox_token}; {stack.sandbox_shops()})\n"
-                         f"  logs and process ids in {stack.run_dir}; stop with Ctrl-C or `bchooks stop`")
+                         f"  logs and process ids in {stack.run_dir}; stop with Ctrl-C or `bchooks stop`\n"
+                         f"{another_terminal()}")
                 if stack.moved:
                     self.say(f"bchooks dev: the sandbox moved from {stack.previous_sandbox_url} to "
                              f"{stack.sandbox_url}; pointed connected shop(s) {', '.join(stack.moved)} at it")
