@@ -130,19 +130,20 @@ def test_lab_works_on_copies_and_asks_no_news_question(tmp_path):
         stop_dev(tmp_path, process)
 
 
-def test_the_readmes_hand_signed_example_is_stored_with_its_currency_and_country(kit):
-    """The README's block under "Sending a signed event by hand", run as written (the receiver's port aside)."""
+def test_the_docs_hand_signed_example_is_stored_with_its_currency_and_country(kit):
+    """docs/receiver.md's Python block under "Sending an event by hand", run as written against the kit, with the
+    variables `eval "$(bchooks env)"` sets."""
     from bchooks import EventStore, analysis
     folder, state = kit
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("## Sending a signed event by hand", 1)[1].split("```python", 1)[1].split("```", 1)[0]
-    block = block.replace("http://127.0.0.1:8080/webhook", state["receiver_url"])
+    page = (ROOT / "docs" / "receiver.md").read_text()
+    block = page.split("## Sending an event by hand", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    secret = (folder / ".bchooks" / "dev-secret").read_text().strip()
     result = subprocess.run([sys.executable, "-c", block], cwd=folder, capture_output=True, text=True, timeout=60,
-                            env=CLEAN_ENV)
+                            env={**CLEAN_ENV, "BCHOOKS_SECRET": secret, "BCHOOKS_RECEIVER_URL": state["receiver_url"]})
     assert result.returncode == 0 and "'status': 'stored'" in result.stdout, result.stdout + result.stderr
     with EventStore(state["db"]) as store:
         orders = analysis.frames(store).orders
-    row = orders[orders["order_id"] == "NGRP-1"].iloc[0]
+    row = orders[orders["order_id"] == "BCSB-BYHAND-000002"].iloc[0]
     assert (row["currency"], row["country"], row["country_name"]) == ("USD", "US", "United States")
 
 

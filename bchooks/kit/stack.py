@@ -111,7 +111,7 @@ def repoint_shops(shops_path, old_url, new_url):
     from dataclasses import replace
 
     from ..shops import ShopBook
-    book = ShopBook(shops_path)
+    book = ShopBook(shops_path, replace=True)  # (the same shops, at the sandbox's new address)
     moved = [shop for shop in book.shops() if shop.api_url.rstrip("/") == old_url.rstrip("/")]
     for shop in moved:
         book.add(replace(shop, api_url=new_url))
