@@ -39,9 +39,20 @@ def concat(frames):
     return result[columns]
 
 
+def _alike(columns):
+    """The parts, those whose categories are empty (every value missing, e.g. the account of a segment of guide
+    envelopes: their categories may have lost their dtype) given the others' categories' dtype."""
+    dtypes = [c.cat.categories.dtype for c in columns if len(c.cat.categories)]
+    if not dtypes:
+        return columns
+    return [c.cat.set_categories(pd.Index([], dtype=dtypes[0]))
+            if not len(c.cat.categories) and c.cat.categories.dtype != dtypes[0] else c for c in columns]
+
+
 def _unite(columns):
     """One categorical of several; united by Arrow when there are many (pandas hashes each part's categories as
     Python objects: seconds for a million e-mails)."""
+    columns = _alike(columns)
     if sum(len(c.cat.categories) for c in columns) < MANY_LABELS:  # few: pandas is quicker to start
         return union_categoricals(columns, ignore_order=True)
     try:
