@@ -63,6 +63,10 @@ def test_products_list(sandbox_server):
                          headers=AUTH).json()
     assert reply["meta"]["count"] == "20" and reply["data"][0]["type"] == "products"
     assert all("default_price" in p["attributes"] for p in reply["data"])
+    first = reply["data"][0]
+    one = requests.get(f"{sandbox_server.url}/v1/accounts/1234567/products/{first['id']}", headers=AUTH).json()
+    assert one["data"] == first and one["included"]  # one product alone, with its options
+    assert requests.get(f"{sandbox_server.url}/v1/accounts/1234567/products/404404", headers=AUTH).status_code == 404
 
 
 def test_trigger_validation(sandbox_server):

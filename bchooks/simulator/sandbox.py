@@ -181,14 +181,18 @@ def create_sandbox_app(sandbox):
         return _json({"data": [d["data"] for d in documents], "included": list(included.values()), "meta": meta,
                       "links": links})
 
-    @app.get("/v1/accounts/<account_id>/orders/<order_id>")
-    def order(account_id, order_id):
+    def one(account_id, kind, resource_id, document):
+        """One order or product of a shop as its JSON:API document; 404 when the shop has none of that id."""
         shop = shop_or_404(account_id)
         with sandbox.lock:
-            found = shop.orders.get(order_id)
+            found = getattr(shop, f"{kind}s").get(resource_id)
             if found is None:
-                return _error(404, "Not Found", f"no order {order_id}")
-            return _json(jsonapi_order(found))
+                return _error(404, "Not Found", f"no {kind} {resource_id}")
+            return _json(document(found))
+
+    @app.get("/v1/accounts/<account_id>/orders/<order_id>")
+    def order(account_id, order_id):
+        return one(account_id, "order", order_id, jsonapi_order)
 
     @app.get("/v1/accounts/<account_id>/products")
     def products(account_id):
@@ -202,12 +206,7 @@ def create_sandbox_app(sandbox):
 
     @app.get("/v1/accounts/<account_id>/products/<product_id>")
     def product(account_id, product_id):
-        shop = shop_or_404(account_id)
-        with sandbox.lock:
-            found = shop.products.get(product_id)
-            if found is None:
-                return _error(404, "Not Found", f"no product {product_id}")
-            return _json(jsonapi_product(found))
+        return one(account_id, "product", product_id, jsonapi_product)
 
     # the control endpoints need the token too: a web page open in the developer's browser must not be able to make
     # the sandbox send signed events (a cross-origin request cannot set Authorization without a CORS preflight,
