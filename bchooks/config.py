@@ -224,6 +224,14 @@ SETTINGS = (
     Setting("max_retry_after", "BCHOOKS_MAX_RETRY_AFTER", 60.0, _duration,
             "The longest wait an API's `Retry-After` gets honoured (longer: that request fails, the next poll "
             "retries)."),
+    Setting("promised_days", "BCHOOKS_PROMISED_DAYS", 3, _whole(0),
+            "Days within which the shop promises to ship a paid order: an order unshipped for longer is late "
+            "(the fulfilment report, the digest).", "--promised-days"),
+    Setting("low_stock", "BCHOOKS_LOW_STOCK", 5, _whole(0),
+            "A product option with this many in stock or fewer is low on stock (the catalogue report)."),
+    Setting("notify_urls", "BCHOOKS_NOTIFY_URLS", "", _text,
+            "Where the digest (and alerts) are sent: apprise URLs separated by spaces or commas (`mailtos://`, "
+            "`slack://`, `discord://`, `tgram://`, `ntfy://`...).", secret=True),
     Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
             "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
             "bytes every time (the tests and the stored notebooks do)."),
@@ -272,6 +280,9 @@ class Config:
     shop_password: str = _field("shop_password")
     poll_every: float = _field("poll_every")
     max_retry_after: float = _field("max_retry_after")
+    promised_days: int = _field("promised_days")
+    low_stock: int = _field("low_stock")
+    notify_urls: str = _field("notify_urls")
     demo_end: str = _field("demo_end")
 
     @classmethod
