@@ -13,6 +13,9 @@ How the parts depend on each other (data flows down):
     cache.py     the columnar cache beside the database (Arrow IPC segments, incremental, parallel first build)
     grouping.py  group-by on integer codes with NumPy (exact sums), used by the reports
     reports.py   revenue, top products, customers, repeat rate, countries, open orders, time to ship, summary
+    periods.py   calendar periods and customers as integers, the orders a report counts (for the two below)
+    trading.py   average order value, refunds (spikes flagged), discounts and codes, this period against the last
+    cohorts.py   retention by first-order month, returning customer rate, repeat purchase rate
     plots.py     figures of the reports, shown as pictures in Jupyter
 """
 
@@ -22,10 +25,12 @@ import pandas as pd
 
 from ..store import Store
 from . import plots
+from .cohorts import repeat_purchase_rate, retention, returning_customer_rate
 from .cache import Projection
 from .latest import shop_rows, tidy_frame
 from .reports import (_frame_of, customers, load_frames, money, open_orders, repeat_rate, revenue, sales_by_country,
                       shipping_times, summary, top_products)
+from .trading import Discounts, compare_periods, discounts, order_values, refunds
 
 Frames = namedtuple("Frames", "orders items")
 
@@ -72,6 +77,7 @@ def line_items_frame(source) -> pd.DataFrame:
     return _frame_of(source, 1, "line_items_frame")
 
 
-__all__ = ["Frames", "Projection", "by_shop", "customers", "for_shop", "frames", "line_items_frame", "money",
-           "open_orders", "orders_frame", "plots", "repeat_rate", "revenue", "sales_by_country", "shipping_times",
-           "summary", "top_products"]
+__all__ = ["Discounts", "Frames", "Projection", "by_shop", "compare_periods", "customers", "discounts", "for_shop",
+           "frames", "line_items_frame", "money", "open_orders", "order_values", "orders_frame", "plots", "refunds",
+           "repeat_purchase_rate", "repeat_rate", "retention", "returning_customer_rate", "revenue",
+           "sales_by_country", "shipping_times", "summary", "top_products"]
