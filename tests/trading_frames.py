@@ -16,7 +16,7 @@ CATEGORIES = ("currency", "customer_email", "payment_status", "shipping_status",
 
 
 def cents(text):
-    return None if text is None else int(Decimal(text) * 100)
+    return None if text is None or pd.isna(text) else int(Decimal(text) * 100)
 
 
 def frame(*rows, drop=()):

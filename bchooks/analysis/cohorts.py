@@ -3,7 +3,8 @@ customers who had ordered before (`returning_customer_rate`, Shopify's name), an
 ordered twice (`repeat_purchase_rate`, the industry's name). Definitions and conventions: docs/reports.md.
 
 A customer is an e-mail within a shop (`account_id` when the frame has it); orders without an e-mail cannot be told
-apart by customer and are left out. Only orders not refunded count, and only those with a `created_at`.
+apart by customer and are left out. Only orders not refunded count; those without a `created_at` are in no period
+(`repeat_purchase_rate`, which needs no time, counts them).
 """
 
 import numpy as np
@@ -28,7 +29,7 @@ def retention(orders: pd.DataFrame) -> pd.DataFrame:
     customer, created, keep = _customers_orders(orders)
     if not keep.any():
         return pd.DataFrame({"customers": pd.Series(dtype="int64"), 0: pd.Series(dtype="float64")},
-                            index=pd.DatetimeIndex([], tz="UTC", name="cohort"))
+                            index=pd.DatetimeIndex([], dtype="datetime64[us, UTC]", name="cohort"))
     month = period_of(created, "M")
     first = first_times(customer, month, keep)  # the first month of each customer
     who, when = customer[keep], month[keep]
