@@ -68,10 +68,10 @@ def test_returning_customer_rate_per_month():
 
 
 def test_two_orders_in_a_customers_first_week_make_them_new_that_week():
-    """a: Saturday 10 January (week of the 5th), Tuesday 20 January (week of the 19th); b: 15 January (week of the
-    12th) and, in one week, nothing else: a new customer's second order in the same week does not make them
-    returning."""
-    orders = frame(dict(order_id="1", created_at="2026-01-10T09:00Z"), dict(order_id="2", created_at="2026-01-20T09:00Z"),
+    """a: Saturday 10 January (week of the 5th), then Tuesday 20 January (week of the 19th: returning). b: Monday
+    12 and Sunday 18 January 23:59, one week: a new customer's second order in their first week keeps them new."""
+    orders = frame(dict(order_id="1", created_at="2026-01-10T09:00Z"),
+                   dict(order_id="2", created_at="2026-01-20T09:00Z"),
                    dict(order_id="3", customer_email="b@x.com", created_at="2026-01-12T09:00Z"),
                    dict(order_id="4", customer_email="b@x.com", created_at="2026-01-18T23:59Z"))
     assert rows(analysis.returning_customer_rate(orders, "W"), "period", "customers", "returning_customers") == [
@@ -79,8 +79,9 @@ def test_two_orders_in_a_customers_first_week_make_them_new_that_week():
 
 
 def test_repeat_purchase_rate_is_the_share_of_customers_with_two_orders_ever():
-    """one_shop: a 3 orders, b 2, c 2 (not the refunded one), d 1, e 1, f 1 (no time needed here): 3 of 6. two_shops: 111's a (2 counted),
-    111's b (1), 111's d (1), 222's b (2): 2 of 4, where `repeat_rate` (b across shops: 3 orders) says 2 of 3."""
+    """one_shop: a 3 orders, b 2, c 2 (not the refunded one), d 1, e 1, f 1 (no time needed here): 3 of 6.
+    two_shops: 111's a (2 counted), 111's b (1), 111's d (1), 222's b (2): 2 of 4, where `repeat_rate` (b across
+    shops: 3 orders) says 2 of 3."""
     assert analysis.repeat_purchase_rate(one_shop()) == analysis.repeat_rate(one_shop()) == 0.5
     assert analysis.repeat_purchase_rate(two_shops()) == 0.5
     assert analysis.repeat_rate(two_shops()) == pytest.approx(2 / 3)

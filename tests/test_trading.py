@@ -138,6 +138,15 @@ def test_a_period_is_flagged_when_its_rate_is_above_the_others_mean_plus_two_sd(
     assert lower["flagged"].tolist() == [False, False, False, False, False, True]
 
 
+def test_the_spread_is_the_sample_standard_deviation():
+    """100 orders a week, rates 0 0 .10 .14: week 4's others (0 0 .10) have mean .0333 and sample sd .0577, so the
+    bar is .1488 and .14 is not flagged (with the population sd, .0471, the bar would be .1276 and it would be)."""
+    table = analysis.refunds(weekly([(100, 0), (100, 0), (100, 10), (100, 14)]), "W", by="created_at")
+    assert not table["flagged"].any()
+    assert analysis.refunds(weekly([(100, 0), (100, 0), (100, 10), (100, 15)]), "W", by="created_at",
+                            sigmas=1.9)["flagged"].tolist() == [False, False, False, True]  # bar .1430
+
+
 def test_a_flag_needs_three_other_periods_and_a_rate_above_theirs():
     assert not analysis.refunds(weekly([(20, 0), (20, 0), (20, 5)]), "W", by="created_at")["flagged"].any()
     four = analysis.refunds(weekly([(20, 0), (20, 0), (20, 0), (20, 1)]), "W", by="created_at")
@@ -167,9 +176,10 @@ def test_discounts_overall_and_per_code():
 
 
 def test_codes_by_orders_then_name_with_the_orders_without_a_code_last():
+    used = [("B", "1.00"), ("A", "1.00"), (None, "2.00"), (None, "2.00"), (None, "2.00"), ("C", "1.00"),
+            ("C", "0.50"), (None, "0.00")]
     orders = frame(*(dict(order_id=str(n), discount_code=code, discount_total=amount, total="10.00")
-                     for n, (code, amount) in enumerate([("B", "1.00"), ("A", "1.00"), (None, "2.00"), (None, "2.00"),
-                                                         (None, "2.00"), ("C", "1.00"), ("C", "0.50"), (None, "0.00")])))
+                     for n, (code, amount) in enumerate(used)))
     summary, codes = analysis.discounts(orders)
     assert rows(codes, "discount_code", "orders", "discount_amount") == [
         ("C", 2, D("1.50")), ("A", 1, D("1.00")), ("B", 1, D("1.00")), (None, 3, D("6.00"))]
