@@ -112,7 +112,10 @@ def reports(frames):
             analysis.top_products(items, n=50), analysis.top_products(items, by="units", n=50, options=True),
             analysis.customers(orders), analysis.sales_by_country(orders),
             analysis.open_orders(orders, now="2027-01-01T00:00Z"), analysis.shipping_times(orders),
-            analysis.repeat_rate(orders)]
+            analysis.repeat_rate(orders), analysis.order_values(orders, "W"), analysis.refunds(orders, "D"),
+            *analysis.discounts(orders), analysis.compare_periods(orders, "W", now="2026-01-14T12:00Z"),
+            analysis.retention(orders), analysis.returning_customer_rate(orders, "D"),
+            analysis.repeat_purchase_rate(orders)]
 
 
 def without_events(frames):
