@@ -12,7 +12,9 @@ How the parts depend on each other (data flows down):
                  frames' documented order, folding a delta into a state, tidy categoricals
     cache.py     the columnar cache beside the database (Arrow IPC segments, incremental, parallel first build)
     grouping.py  group-by on integer codes with NumPy (exact sums), used by the reports
-    reports.py   revenue, top products, customers, repeat rate, countries, open orders, time to ship, summary
+    reports.py   revenue, top products, customers, repeat rate, countries, open orders, time to ship, summary,
+                 orders by weekday and hour
+    present.py   the reports as a person reads them (money in its currency, days and hours, percentages, dates)
     plots.py     figures of the reports, shown as pictures in Jupyter
 """
 
@@ -21,11 +23,11 @@ from collections import namedtuple
 import pandas as pd
 
 from ..store import Store
-from . import plots
+from . import plots, present
 from .cache import Projection
 from .latest import shop_rows, tidy_frame
 from .reports import (_frame_of, customers, load_frames, money, open_orders, repeat_rate, revenue, sales_by_country,
-                      shipping_times, summary, top_products)
+                      shipping_times, summary, top_products, weekday_hours)
 
 Frames = namedtuple("Frames", "orders items")
 
@@ -73,5 +75,5 @@ def line_items_frame(source) -> pd.DataFrame:
 
 
 __all__ = ["Frames", "Projection", "by_shop", "customers", "for_shop", "frames", "line_items_frame", "money",
-           "open_orders", "orders_frame", "plots", "repeat_rate", "revenue", "sales_by_country", "shipping_times",
-           "summary", "top_products"]
+           "open_orders", "orders_frame", "plots", "present", "repeat_rate", "revenue", "sales_by_country",
+           "shipping_times", "summary", "top_products", "weekday_hours"]
