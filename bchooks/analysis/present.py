@@ -181,7 +181,7 @@ def guess_freq(periods: Any) -> str:
     values = pd.DatetimeIndex(pd.Series(periods).dropna().map(_utc).unique()).sort_values()
     if len(values) == 0:
         return "D"
-    gaps = np.diff(values.asi8) // 86_400_000_000_000 if len(values) > 1 else np.array([], dtype="int64")
+    gaps = np.diff(values.as_unit("s").asi8) // 86_400 if len(values) > 1 else np.array([], dtype="int64")
     smallest = int(gaps.min()) if len(gaps) else None
     if (values.day == 1).all():
         if smallest is not None and (values.month == 1).all() and smallest >= 365:
@@ -190,7 +190,7 @@ def guess_freq(periods: Any) -> str:
             return "Q"
         if smallest is None or smallest >= 28:
             return "M"
-    if (values.dayofweek == 0).all() and (gaps % 7 == 0).all():
+    if (values.day_of_week == 0).all() and (gaps % 7 == 0).all():
         return "W"
     return "D"
 
@@ -226,16 +226,18 @@ def _is_rate(name: Any, series: pd.Series, retention: bool) -> bool:
             or (name.endswith("change") and pd.api.types.is_float_dtype(series.dtype)))
 
 
+def _in(text: Callable[[Any, Any], str], currency: Any) -> Formatter:
+    return lambda value: text(value, currency)
+
+
 def _by_currency(frame: pd.DataFrame, text: Callable[[Any, Any], str]) -> list:
     """(row mask, formatter) per currency of the frame's `currency` column (all rows, no currency, without one)."""
     if "currency" not in frame.columns:
-        return [(None, lambda value: text(value, None))]
+        return [(None, _in(text, None))]
     currencies = frame["currency"].astype(object)
-    plans = []
-    for code in pd.unique(currencies.dropna()):
-        plans.append(((currencies == code).to_numpy(), lambda value, code=code: text(value, code)))
+    plans: list = [((currencies == code).to_numpy(), _in(text, code)) for code in pd.unique(currencies.dropna())]
     if currencies.isna().any():
-        plans.append((currencies.isna().to_numpy(), lambda value: text(value, None)))
+        plans.append((currencies.isna().to_numpy(), _in(text, None)))
     return plans
 
 

@@ -266,7 +266,7 @@ def weekday_hours(orders: pd.DataFrame, tz: str = "UTC") -> pd.DataFrame:
     time). Index `weekday` (`Mon` to `Sun`), columns the hours 0 to 23, integer counts (zero where none)."""
     created = _frame_of(orders, 0, "weekday_hours")["created_at"].dropna()
     local = pd.DatetimeIndex(created).tz_convert(tz)
-    cells = np.bincount(local.dayofweek.to_numpy() * 24 + local.hour.to_numpy(), minlength=7 * 24)
+    cells = np.bincount(local.day_of_week.to_numpy() * 24 + local.hour.to_numpy(), minlength=7 * 24)
     return pd.DataFrame(cells.reshape(7, 24), index=pd.Index(WEEKDAYS, name="weekday"), columns=range(24))
 
 
