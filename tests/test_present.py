@@ -61,6 +61,20 @@ def test_money_text_is_the_exact_amount_of_the_cents(cents):
     assert Decimal(text.replace("$", "").replace(",", "")) == Decimal(cents).scaleb(-2)
 
 
+@given(st.integers(min_value=-10**14, max_value=10**14),
+       st.sampled_from(["USD", "GBP", "EUR", "CAD", "AUD", "JPY", "SEK", "INR", None]),
+       st.sampled_from(["en_US", "de_DE", "fr_FR", "en_IN"]))
+def test_the_quick_writer_writes_what_babel_writes(cents, currency, locale):
+    digits = present._precision(currency)
+    amount = Decimal(cents).scaleb(-2).quantize(Decimal(1).scaleb(-digits), rounding="ROUND_HALF_UP")
+    assert present._writer(currency, digits, locale)(amount) == present._babel_writer(currency, digits, locale)(amount)
+
+
+def test_another_locale_writes_its_own_separators():
+    assert money_text(172045, "EUR", locale="de_DE") == "1.720,45\xa0€"
+    assert money_text(12345678, "INR", locale="en_IN") == "₹1,23,456.78"  # (lakh grouping: Babel's own writer)
+
+
 @pytest.mark.parametrize("value, text", [
     (pd.Timedelta(days=3, hours=4, minutes=5), "3 days 4 hours"),
     (pd.Timedelta(hours=18, minutes=59, seconds=59), "18 hours"),
