@@ -127,6 +127,8 @@ def test_currencies_are_never_mixed_on_one_axis_and_each_shop_has_its_own():
     assert mixed.axes[0].yaxis.get_major_formatter()(1500, 0) == "CA$1,500"
     shops = plots.revenue_figure({"North": analysis.revenue(usd, "W"), "South": analysis.revenue(cad, "W")})
     assert [axes.get_title() for axes in shops.axes] == ["Revenue per week: North", "Revenue per week: South"]
+    naive = analysis.revenue(usd, "W").assign(period=lambda frame: frame["period"].dt.tz_convert(None))
+    assert [bar.get_height() for bar in bars(plots.revenue_figure(naive).axes[0])] == [100.0, 20.0]
     assert [axes.get_ylabel() for axes in shops.axes] == ["Revenue (USD)", "Revenue (CAD)"]
     monthly = plots.revenue_figure(analysis.revenue(usd, "M"), shop="North")
     assert monthly.axes[0].get_title() == "Revenue per month: North" and len(bars(monthly.axes[0])) == 1
@@ -149,6 +151,8 @@ def test_orders_by_weekday_and_hour_in_utc_or_a_given_zone():
     assert axes.get_xlabel() == "Hour of the day (America/New_York)"
     assert (axes.images[0].get_array() == new_york.to_numpy()).all()
     assert plots.weekday_hour_figure(orders).axes[0].get_title() == "Orders by weekday and hour (UTC)"
+    naive = orders.assign(created_at=orders["created_at"].dt.tz_convert(None))  # (a frame built by hand: UTC)
+    assert analysis.weekday_hours(naive).equals(table)
 
 
 def test_retention_heatmap_is_annotated_as_percentages():

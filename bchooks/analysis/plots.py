@@ -68,7 +68,8 @@ def _revenue_panels(revenue, shop):
 
 def _revenue_series(rows, letter):
     """(every period's start from the first to the last, revenue per period as floats, zero where none)."""
-    per_period = rows.groupby(rows["period"].dt.tz_convert(None))["revenue"].sum().astype(float)
+    periods = pd.to_datetime(rows["period"], utc=True).dt.tz_convert(None)  # (naive periods: read as UTC)
+    per_period = rows.groupby(periods)["revenue"].sum().astype(float)
     starts = pd.date_range(per_period.index.min(), per_period.index.max(), freq=_PERIODS[letter][1])
     return per_period.reindex(starts, fill_value=0.0)
 

@@ -265,7 +265,8 @@ def weekday_hours(orders: pd.DataFrame, tz: str = "UTC") -> pd.DataFrame:
     when people buy), its time read in `tz` (an IANA name such as `"America/New_York"`; default UTC, the frames'
     time). Index `weekday` (`Mon` to `Sun`), columns the hours 0 to 23, integer counts (zero where none)."""
     created = _frame_of(orders, 0, "weekday_hours")["created_at"].dropna()
-    local = pd.DatetimeIndex(created).tz_convert(tz)
+    stamps = pd.DatetimeIndex(created)
+    local = (stamps if stamps.tz is not None else stamps.tz_localize("UTC")).tz_convert(tz)  # (naive: UTC)
     cells = np.bincount(local.day_of_week.to_numpy() * 24 + local.hour.to_numpy(), minlength=7 * 24)
     return pd.DataFrame(cells.reshape(7, 24), index=pd.Index(WEEKDAYS, name="weekday"), columns=range(24))
 
