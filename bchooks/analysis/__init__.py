@@ -12,10 +12,12 @@ How the parts depend on each other (data flows down):
                  frames' documented order, folding a delta into a state, tidy categoricals
     cache.py     the columnar cache beside the database (Arrow IPC segments, incremental, parallel first build)
     grouping.py  group-by on integer codes with NumPy (exact sums), used by the reports
-    reports.py   revenue, top products, customers, repeat rate, countries, open orders, time to ship, summary
+    reports.py   revenue, top products, customers, repeat rate, countries, open orders, time to ship, summary,
+                 orders by weekday and hour
     periods.py   calendar periods and customers as integers, the orders a report counts (for the two below)
     trading.py   average order value, refunds (spikes flagged), discounts and codes, this period against the last
     cohorts.py   retention by first-order month, returning customer rate, repeat purchase rate
+    present.py   the reports as a person reads them (money in its currency, days and hours, percentages, dates)
     plots.py     figures of the reports, shown as pictures in Jupyter
 """
 
@@ -24,12 +26,12 @@ from collections import namedtuple
 import pandas as pd
 
 from ..store import Store
-from . import plots
+from . import plots, present
 from .cohorts import repeat_purchase_rate, retention, returning_customer_rate
 from .cache import Projection
 from .latest import shop_rows, tidy_frame
 from .reports import (_frame_of, customers, load_frames, money, open_orders, repeat_rate, revenue, sales_by_country,
-                      shipping_times, summary, top_products)
+                      shipping_times, summary, top_products, weekday_hours)
 from .trading import Discounts, compare_periods, discounts, order_values, refunds
 
 Frames = namedtuple("Frames", "orders items")
@@ -78,6 +80,6 @@ def line_items_frame(source) -> pd.DataFrame:
 
 
 __all__ = ["Discounts", "Frames", "Projection", "by_shop", "compare_periods", "customers", "discounts", "for_shop",
-           "frames", "line_items_frame", "money", "open_orders", "order_values", "orders_frame", "plots", "refunds",
-           "repeat_purchase_rate", "repeat_rate", "retention", "returning_customer_rate", "revenue",
-           "sales_by_country", "shipping_times", "summary", "top_products"]
+           "frames", "line_items_frame", "money", "open_orders", "order_values", "orders_frame", "plots", "present",
+           "refunds", "repeat_purchase_rate", "repeat_rate", "retention", "returning_customer_rate", "revenue",
+           "sales_by_country", "shipping_times", "summary", "top_products", "weekday_hours"]

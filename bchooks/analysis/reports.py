@@ -102,7 +102,8 @@ def _periods(created, freq):
 def revenue(orders: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Revenue of orders not refunded, per period (`D`, `W` weeks from Monday, `M`) and currency.
 
-    Columns: period (start, UTC), currency, orders, revenue (Decimal). Sorted by period, then currency."""
+    Columns: period (start, UTC), currency, orders, revenue (Decimal). Sorted by period, then currency; the frame's
+    `attrs["freq"]` is `freq`."""
     if freq not in ("D", "W", "M"):
         raise ValueError("freq must be 'D', 'W' or 'M'")
     orders = _frame_of(orders, 0, "revenue")
@@ -121,7 +122,9 @@ def revenue(orders: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
         "revenue": _money_array(groups.sum(_int_cents(orders["total_cents"])[keep])),
     })
     order = np.lexsort((grouping.ranks(currencies, groups.keys[1]), groups.keys[0]))
-    return result.take(order).reset_index(drop=True)
+    result = result.take(order).reset_index(drop=True)
+    result.attrs["freq"] = freq  # (how `present` names the periods: `Week of 1 Dec 2025`)
+    return result
 
 
 def top_products(items: pd.DataFrame, orders: Any = None, by: str = "revenue", n: int = 10,
@@ -159,9 +162,11 @@ def top_products(items: pd.DataFrame, orders: Any = None, by: str = "revenue", n
 
 def customers(orders: pd.DataFrame) -> pd.DataFrame:
     """One row per customer (by email) and currency: name, orders, first and last order, lifetime value
-    (`lifetime_value_cents`, exact integer cents). Orders without an e-mail form one row per currency whose
-    `customer_email` and `customer_name` are missing, after that currency's customers. Sorted by currency,
-    lifetime value descending, then email."""
+    (`lifetime_value_cents`, exact integer cents, of orders not refunded). Sorted as a person asks, most valuable
+    first: lifetime value descending, then email, then currency (money is never added across currencies, so the
+    cents of different currencies are compared as numbers here: split by shop for one currency). Orders without an
+    e-mail form one row per currency whose `customer_email` and `customer_name` are missing, after every customer
+    (by lifetime value descending, then currency)."""
     orders = _frame_of(orders, 0, "customers")
     keep = _kept(orders)
     (email, emails), (currency, currencies) = (grouping.codes(orders[name]) for name in ("customer_email", "currency"))
@@ -170,8 +175,8 @@ def customers(orders: pd.DataFrame) -> pd.DataFrame:
     known = created != np.iinfo(np.int64).min  # NaT
     ltv = groups.sum(_int_cents(orders["total_cents"]))
     anonymous = groups.keys[0] < 0
-    order = np.lexsort((grouping.ranks(emails, groups.keys[0]), -ltv, anonymous,
-                        grouping.ranks(currencies, groups.keys[1])))
+    order = np.lexsort((grouping.ranks(currencies, groups.keys[1]), grouping.ranks(emails, groups.keys[0]), -ltv,
+                        anonymous))
     first_at = groups.min(np.where(known, created, np.iinfo(np.int64).max))[order]
     last_at = groups.max(created)[order]
     # sorted by created_at: the newest row carries the latest name (none for orders without an e-mail)
@@ -252,6 +257,20 @@ def shipping_times(orders: pd.DataFrame) -> pd.DataFrame:
     return result.sort_values(keys, ascending=[False, *[True] * (len(keys) - 1)], ignore_index=True)
 
 
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def weekday_hours(orders: pd.DataFrame, tz: str = "UTC") -> pd.DataFrame:
+    """Orders placed per weekday and hour of the day: every order with a `created_at` (refunded ones too: this is
+    when people buy), its time read in `tz` (an IANA name such as `"America/New_York"`; default UTC, the frames'
+    time). Index `weekday` (`Mon` to `Sun`), columns the hours 0 to 23, integer counts (zero where none)."""
+    created = _frame_of(orders, 0, "weekday_hours")["created_at"].dropna()
+    stamps = pd.DatetimeIndex(created)
+    local = (stamps if stamps.tz is not None else stamps.tz_localize("UTC")).tz_convert(tz)  # (naive: UTC)
+    cells = np.bincount(local.day_of_week.to_numpy() * 24 + local.hour.to_numpy(), minlength=7 * 24)
+    return pd.DataFrame(cells.reshape(7, 24), index=pd.Index(WEEKDAYS, name="weekday"), columns=range(24))
+
+
 def _duration_text(value):
     """A duration as a person writes it: `18 h 35 min`, `3 d 4 h`, `12 min`, `45 s`."""
     seconds = int(pd.Timedelta(value).total_seconds())
@@ -322,4 +341,4 @@ def summary(orders: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataF
 
 
 __all__ = ["customers", "load_frames", "money", "open_orders", "repeat_rate", "revenue", "sales_by_country",
-           "shipping_times", "summary", "top_products"]
+           "shipping_times", "summary", "top_products", "weekday_hours"]
