@@ -14,6 +14,8 @@ How the parts depend on each other (data flows down):
     grouping.py  group-by on integer codes with NumPy (exact sums), used by the reports
     reports.py   revenue, top products, customers, repeat rate, countries, open orders, time to ship, summary
     plots.py     figures of the reports, shown as pictures in Jupyter
+    catalogue.py the latest state of every product option (`products(store)`) and the catalogue's health
+    fulfilment.py  paid orders not shipped, against the promised days (`late_orders`)
 """
 
 from collections import namedtuple
@@ -22,6 +24,8 @@ import pandas as pd
 
 from ..store import Store
 from . import plots
+from .catalogue import Catalogue, catalogue, products, stored_plan_caps
+from .fulfilment import late_orders
 from .cache import Projection
 from .latest import shop_rows, tidy_frame
 from .reports import (_frame_of, customers, load_frames, money, open_orders, repeat_rate, revenue, sales_by_country,
@@ -72,6 +76,7 @@ def line_items_frame(source) -> pd.DataFrame:
     return _frame_of(source, 1, "line_items_frame")
 
 
-__all__ = ["Frames", "Projection", "by_shop", "customers", "for_shop", "frames", "line_items_frame", "money",
-           "open_orders", "orders_frame", "plots", "repeat_rate", "revenue", "sales_by_country", "shipping_times",
-           "summary", "top_products"]
+__all__ = ["Catalogue", "Frames", "Projection", "by_shop", "catalogue", "customers", "for_shop", "frames",
+           "late_orders", "line_items_frame", "money", "open_orders", "orders_frame", "plots", "products",
+           "repeat_rate", "revenue", "sales_by_country", "shipping_times", "stored_plan_caps", "summary",
+           "top_products"]
