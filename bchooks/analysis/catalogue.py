@@ -113,6 +113,14 @@ def _options_of(payload: dict) -> tuple[str | None, dict, list] | None:
     return _ident(payload.get("id")), payload, options
 
 
+def _deleted_id(payload: Any) -> str | None:
+    """The product id a `product.deleted` payload carries: `{"id": ...}`, the id itself, or `{"data": {"id"}}`."""
+    if isinstance(payload, dict):
+        data = payload.get("data")
+        return _ident(data.get("id")) if isinstance(data, dict) else _ident(payload.get("id"))
+    return _ident(payload)
+
+
 def _state_rows(account_id: str | None, product_id: str, attributes: dict, options: list) -> list[dict]:
     product = {"account_id": account_id, "product_id": product_id, "product_name": text_value(attributes.get("name")),
                "status": text_value(attributes.get("status")), "created_at": _time(attributes.get("created_at")),
@@ -132,7 +140,7 @@ def product_rows(events: Iterable[Any]) -> list[dict]:
     for event in events:
         payload = _payload(event.body)
         if event.type == "product.deleted":
-            product_id = _ident(payload.get("id")) if isinstance(payload, dict) else _ident(payload)
+            product_id = _deleted_id(payload)
             if product_id is None:
                 continue
             key = (event.account_id, product_id)
@@ -140,9 +148,11 @@ def product_rows(events: Iterable[Any]) -> list[dict]:
                 last[key] = (event.id, True)
             continue
         parsed = _options_of(payload) if isinstance(payload, dict) else None
-        if parsed is None or parsed[0] is None:
+        if parsed is None:
             continue
         state_id, attributes, options = parsed
+        if state_id is None:
+            continue
         key = (event.account_id, state_id)
         if key not in last or event.id > last[key][0]:
             last[key] = (event.id, False)
