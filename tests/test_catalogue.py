@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bchooks import analysis
 from bchooks.analysis.catalogue import PRODUCT_COLUMNS, product_rows, products_frame
-from bchooks.shops.plans import plan_of, plan_of_account, product_cap
+from bchooks.shops.plans import plan_of, plan_of_account, product_cap, stored_caps
 from bchooks.store import StoredEvent
 from bchooks.wire import parse_envelope
 
@@ -262,4 +262,4 @@ def test_stored_plan_caps(store):
     ]
     for event in events:
         store.append(event, parse_envelope(event))
-    assert analysis.stored_plan_caps(store) == {"1": None, "2": 50}
+    assert stored_caps(store) == {"1": None, "2": 50}

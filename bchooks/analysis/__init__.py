@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..store import Store
 from . import plots
-from .catalogue import Catalogue, catalogue, products, stored_plan_caps
+from .catalogue import Catalogue, catalogue, products
 from .fulfilment import late_orders
 from .cache import Projection
 from .latest import shop_rows, tidy_frame
@@ -78,5 +78,4 @@ def line_items_frame(source) -> pd.DataFrame:
 
 __all__ = ["Catalogue", "Frames", "Projection", "by_shop", "catalogue", "customers", "for_shop", "frames",
            "late_orders", "line_items_frame", "money", "open_orders", "orders_frame", "plots", "products",
-           "repeat_rate", "revenue", "sales_by_country", "shipping_times", "stored_plan_caps", "summary",
-           "top_products"]
+           "repeat_rate", "revenue", "sales_by_country", "shipping_times", "summary", "top_products"]

@@ -30,13 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..shops.plans import plan_of_account
 from ..wire import PRODUCT_TYPES, cents, text_value
 
 #: the columns of `products(store)`, in order
 PRODUCT_COLUMNS = ("account_id", "store_name", "product_id", "product_name", "status", "option_id", "option_name",
                    "price_cents", "quantity", "sold", "deleted", "created_at", "updated_at")
-ACCOUNT_TYPES = ("account.updated", "account.plan.upgraded", "account.plan.downgraded")
 #: product statuses that show the product in the shop (Big Cartel's are active, hidden, sold_out, coming_soon)
 LISTED = ("active", "sold_out", "coming_soon")
 _TEXT = ("account_id", "store_name", "product_id", "product_name", "status", "option_id", "option_name")
@@ -199,20 +197,6 @@ def products(store: Any) -> pd.DataFrame:
     return products_frame(rows, store.cursors.shop_names())
 
 
-def stored_plan_caps(store: Any) -> dict:
-    """{account_id: product cap} from each shop's newest stored `account.*` event (by arrival) that names a plan:
-    its plan's `max_products` when the payload carries it, else None (unknown: an older event's cap may be of
-    another plan). Shops whose account events name no plan are left out."""
-    caps: dict = {}
-    for event in store.iter_events(type=ACCOUNT_TYPES):
-        plan = plan_of_account(_payload(event.body))
-        if plan is not None:
-            caps[event.account_id] = plan.max_products
-    return caps
-
-
-
-
 # -- the report
 #: the problems `catalogue` reports, in the order it lists them
 PROBLEMS = ("sold_out_listed", "low_stock", "never_sold")
@@ -371,5 +355,5 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["ACCOUNT_TYPES", "Catalogue", "LISTED", "PROBLEMS", "PRODUCT_COLUMNS", "catalogue", "product_rows",
-           "products", "products_frame", "stored_plan_caps"]
+__all__ = ["Catalogue", "LISTED", "PROBLEMS", "PRODUCT_COLUMNS", "catalogue", "product_rows",
+           "products", "products_frame"]

@@ -6,18 +6,22 @@ time. Two places can say a shop's plan:
 
 - the API: `plan_of(client)` asks `GET /v1/accounts?include=plan` and reads the `plans` object the account's `plan`
   relationship points at (an answer without `included`, or without that object, gives None);
-- the store: `plan_of_account(payload)` reads a stored `account.*` event's payload, flat (`"plan": {"max_products":
+- the store: `stored_caps(store)` and `plan_of_account(payload)` read a stored `account.*` event's payload, flat (`"plan": {"max_products":
   ...}`) or JSON:API (the `plan` relationship and an `included` plan); a plan named only (`"plan": "Gold"`) has no
   cap, and says so (None).
 
 A cap that is not there is None (reported as unknown), never a guess.
 """
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import ApiError
+
+#: the account events whose payload may carry the plan
+ACCOUNT_TYPES = ("account.updated", "account.plan.upgraded", "account.plan.downgraded")
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,27 @@ def plan_of(client: Any) -> Plan | None:
     return plan_of_account(document)
 
 
+def stored_caps(store: Any) -> dict:
+    """{account_id: product cap} from each shop's newest stored `account.updated` / `account.plan.*` event (by
+    arrival) that names a plan: its plan's `max_products` when the payload carries it, else None (unknown: an older
+    event's cap may be another plan's). Shops whose account events name no plan are left out."""
+    caps: dict = {}
+    for event in store.iter_events(type=ACCOUNT_TYPES):
+        try:
+            document = json.loads(event.body)
+        except (ValueError, RecursionError):
+            continue
+        payload = document.get("payload", document.get("data")) if isinstance(document, dict) else None
+        plan = plan_of_account(payload)
+        if plan is not None:
+            caps[event.account_id] = plan.max_products
+    return caps
+
+
 def product_cap(client: Any) -> int | None:
     """The shop's product cap (`max_products` of its plan) as the API says it now; None when not said."""
     plan = plan_of(client)
     return plan.max_products if plan is not None else None
 
 
-__all__ = ["Plan", "plan_from", "plan_of", "plan_of_account", "product_cap"]
+__all__ = ["ACCOUNT_TYPES", "Plan", "plan_from", "plan_of", "plan_of_account", "product_cap", "stored_caps"]
