@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bchooks import analysis
 from bchooks.analysis.catalogue import PRODUCT_COLUMNS, product_rows, products_frame
 from bchooks.shops.plans import plan_of, plan_of_account, product_cap, stored_caps
-from bchooks.store import StoredEvent
+from bchooks.store import StoredEvent, open_store
 from bchooks.wire import parse_envelope
 
 T1, T2, T3 = "2026-03-01T10:00:00.000Z", "2026-03-02T10:00:00.000Z", "2026-03-03T10:00:00.000Z"
@@ -83,7 +83,15 @@ def rows_of(frame):
     return [tuple(None if pd.isna(v) else v for v in row) for row in frame[columns].itertuples(index=False)]
 
 
-def test_products_from_a_store(store):
+@pytest.fixture
+def engine_store(engine_db):
+    """An empty store of each engine (SQLite, PostgreSQL): products are read through the store's interface."""
+    with open_store(engine_db) as opened:
+        yield opened
+
+
+def test_products_from_a_store(engine_store):
+    store = engine_store
     for event in stream():
         store.append(event, parse_envelope(event))
     store.cursors.remember_shop("1", "Alpha")
