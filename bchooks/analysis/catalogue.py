@@ -25,11 +25,14 @@ import hashlib
 import json
 from collections import namedtuple
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import numpy as np
 import pandas as pd
 
+from ..clock import parse_iso
 from ..wire import PRODUCT_TYPES, cents, text_value
 
 #: the columns of `products(store)`, in order
@@ -40,13 +43,18 @@ LISTED = ("active", "sold_out", "coming_soon")
 _TEXT = ("account_id", "store_name", "product_id", "product_name", "status", "option_id", "option_name")
 _COUNTS = ("price_cents", "quantity", "sold")
 _TIMES = ("created_at", "updated_at")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _payload(body: bytes) -> Any:
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
+        document = msgspec.json.decode(body)
+    except (msgspec.DecodeError, ValueError):
+        try:  # (what msgspec refuses and json reads: NaN, lone surrogates)
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
     return document.get("payload", document.get("data")) if isinstance(document, dict) else None
 
 
@@ -76,6 +84,18 @@ def _time(value: Any) -> pd.Timestamp:
     if moment is pd.NaT:
         return pd.NaT
     return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+
+
+def _moment(value: Any) -> int | None:
+    """An `updated_at` as microseconds since the epoch, for ranking; None when not a time (the
+    same times `_time` reads: ISO-8601, a naive one taken as UTC)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return (parse_iso(value) - _EPOCH) // _MICROSECOND
+    except (ValueError, OverflowError):
+        moment = _time(value)
+        return None if moment is pd.NaT else moment.value // 1000
 
 
 def _options_of(payload: dict) -> tuple[str | None, dict, list] | None:
@@ -154,15 +174,14 @@ def product_rows(events: Iterable[Any]) -> list[dict]:
         key = (event.account_id, state_id)
         if key not in last or event.id > last[key][0]:
             last[key] = (event.id, False)
-        updated = _time(attributes.get("updated_at"))
-        rank = (updated is not pd.NaT, updated.value if updated is not pd.NaT else 0,
-                hashlib.sha256(event.body).hexdigest())
+        updated = _moment(attributes.get("updated_at"))
+        rank = (updated is not None, updated or 0, hashlib.sha256(event.body).hexdigest())
         if key not in states or rank > states[key][0]:
-            states[key] = (rank, _state_rows(event.account_id, state_id, attributes, options))
+            states[key] = (rank, (event.account_id, state_id, attributes, options))
     rows: list[dict] = []
     for key in sorted(last, key=lambda k: (k[0] is None, k[0] or "", k[1])):
         deleted = last[key][1]
-        found = states[key][1] if key in states else [{"account_id": key[0], "product_id": key[1]}]
+        found = _state_rows(*states[key][1]) if key in states else [{"account_id": key[0], "product_id": key[1]}]
         rows.extend({**row, "deleted": deleted} for row in found)
     return rows
 
@@ -209,13 +228,6 @@ def _shop_columns(frame: pd.DataFrame) -> list[str]:
     return [name for name in ("account_id", "store_name") if name in frame]
 
 
-def _known_sum(values: pd.Series) -> Any:
-    """The sum of an Int64 column's values, or NA when any is missing (or there are none)."""
-    if not len(values) or values.isna().any():
-        return pd.NA
-    return int(values.sum())
-
-
 def _through(sold: Any, stock: Any) -> Any:
     """sold / (sold + stock), NA when either is unknown or both are 0."""
     if sold is pd.NA or stock is pd.NA or sold + stock <= 0:
@@ -227,8 +239,10 @@ def _sold_keys(items: pd.DataFrame | None) -> set | None:
     """{(account_id, product_id)} of the line items (account None: any shop, when `items` has no account)."""
     if items is None:
         return None
-    accounts = items["account_id"] if "account_id" in items else pd.Series([None] * len(items), dtype=object)
-    return {(None if pd.isna(a) else a, str(p)) for a, p in zip(accounts, items["product_id"]) if not pd.isna(p)}
+    columns = [name for name in ("account_id", "product_id") if name in items]
+    pairs = items[columns].drop_duplicates()  # (a million line items: a few hundred products)
+    accounts = pairs["account_id"] if "account_id" in pairs else pd.Series([None] * len(pairs), dtype=object)
+    return {(None if pd.isna(a) else a, str(p)) for a, p in zip(accounts, pairs["product_id"]) if not pd.isna(p)}
 
 
 def _cap_of(plan_cap: Any, account: Any) -> Any:
@@ -237,29 +251,33 @@ def _cap_of(plan_cap: Any, account: Any) -> Any:
     return pd.NA if plan_cap is None else int(plan_cap)
 
 
-def _product_table(options: pd.DataFrame, sold_keys: set | None) -> pd.DataFrame:
+def _product_table(options: pd.DataFrame, sold_keys: set | None, account: Any) -> pd.DataFrame:
     """One row per product (not deleted) of one shop's options: its stock, sold, and the problems of its own."""
-    rows = []
-    for _, group in options.groupby("product_id", sort=False):
-        first = group.iloc[0]
-        status = first["status"] if not pd.isna(first["status"]) else None
-        stock, sold = _known_sum(group["quantity"]), _known_sum(group["sold"])
-        no_stock = len(group) and not group["quantity"].isna().any() and (group["quantity"] == 0).all()
-        account = first["account_id"] if "account_id" in group and not pd.isna(first["account_id"]) else None
-        in_items = sold_keys is not None and ((account, first["product_id"]) in sold_keys
-                                              or (None, first["product_id"]) in sold_keys)
-        rows.append({"product_id": first["product_id"], "product_name": first["product_name"], "status": status,
-                     "listed": status in LISTED, "quantity": stock, "sold": sold,
-                     "sold_out_listed": status == "sold_out" or (status == "active" and bool(no_stock)),
-                     "never_sold": status in ("active", "sold_out") and sold is not pd.NA and sold == 0
-                     and not in_items, "sell_through": _through(sold, stock)})
-    table = pd.DataFrame(rows, columns=["product_id", "product_name", "status", "listed", "quantity", "sold",
-                                        "sold_out_listed", "never_sold", "sell_through"])
-    for name, dtype in (("quantity", "Int64"), ("sold", "Int64"), ("sell_through", "Float64")):
-        table[name] = pd.array(table[name].tolist(), dtype=dtype)
-    for name in ("listed", "sold_out_listed", "never_sold"):
-        table[name] = table[name].astype(bool)
-    return table
+    quantity = pd.array(options["quantity"], dtype="Int64")
+    sold = pd.array(options["sold"], dtype="Int64")
+    parts = pd.DataFrame({"product_id": options["product_id"].to_numpy(object),
+                          "product_name": options["product_name"].to_numpy(object),
+                          "status": options["status"].to_numpy(object), "quantity": quantity, "sold": sold,
+                          "stock_unknown": quantity.isna(), "sold_unknown": sold.isna(),
+                          "zero": (quantity == 0).fillna(False).to_numpy(bool)})
+    table = parts.groupby("product_id", sort=False).agg(
+        product_name=("product_name", "first"), status=("status", "first"), quantity=("quantity", "sum"),
+        sold=("sold", "sum"), stock_unknown=("stock_unknown", "any"), sold_unknown=("sold_unknown", "any"),
+        no_stock=("zero", "all")).reset_index()
+    table["quantity"] = table["quantity"].astype("Int64").mask(table["stock_unknown"].to_numpy(bool))
+    table["sold"] = table["sold"].astype("Int64").mask(table["sold_unknown"].to_numpy(bool))
+    status = table["status"]
+    in_items = np.array([sold_keys is not None and ((account, product) in sold_keys or (None, product) in sold_keys)
+                         for product in table["product_id"]], dtype=bool)
+    table["listed"] = status.isin(LISTED).to_numpy(bool)
+    table["sold_out_listed"] = ((status == "sold_out") | ((status == "active") & table["no_stock"])).to_numpy(bool)
+    table["never_sold"] = (status.isin(("active", "sold_out")) & (table["sold"] == 0).fillna(False)
+                           & ~in_items).to_numpy(bool)
+    total = table["sold"] + table["quantity"]
+    table["sell_through"] = (table["sold"].astype("Float64") / total.astype("Float64")).mask(
+        (total <= 0).fillna(True).to_numpy(bool))
+    return table[["product_id", "product_name", "status", "listed", "quantity", "sold", "sold_out_listed",
+                  "never_sold", "sell_through"]]
 
 
 def catalogue(products: pd.DataFrame, items: pd.DataFrame | None = None, low_stock: int = 5,
@@ -298,7 +316,7 @@ def catalogue(products: pd.DataFrame, items: pd.DataFrame | None = None, low_sto
             if "account_id" in live else live
         shop = {name: products.loc[accounts.isna() if account is None else accounts == account, name].iloc[0]
                 for name in shop_columns}
-        table = _product_table(mine, sold_keys)
+        table = _product_table(mine, sold_keys, account)
         low = mine[mine["status"].eq("active").fillna(False).to_numpy(bool)
                    & ~mine["product_id"].isin(table["product_id"][table["sold_out_listed"]]).to_numpy()
                    & (mine["quantity"] <= low_stock).fillna(False).to_numpy(bool)]

@@ -22,8 +22,8 @@ def _shop_columns(frame: pd.DataFrame) -> list[str]:
 def _open(orders: pd.DataFrame) -> np.ndarray:
     """Mask of the orders to ship: `shipping_status` "unshipped", not refunded (`payment_status` not "refunded",
     and no `refunded_at` where the frame has it): the orders `open_orders` lists."""
-    unshipped = (orders["shipping_status"].astype(object) == "unshipped").to_numpy(bool)
-    refunded = (orders["payment_status"].astype(object) == REFUNDED).to_numpy(bool)
+    unshipped = (orders["shipping_status"] == "unshipped").fillna(False).to_numpy(bool)
+    refunded = (orders["payment_status"] == REFUNDED).fillna(False).to_numpy(bool)
     if "refunded_at" in orders:
         refunded = refunded | orders["refunded_at"].notna().to_numpy(bool)
     return unshipped & ~refunded
@@ -32,6 +32,7 @@ def _open(orders: pd.DataFrame) -> np.ndarray:
 def _lines(items: pd.DataFrame, orders: pd.DataFrame) -> list[str | None]:
     """Per order of `orders`: its line items as `2 × Tee (M); 1 × Pin`, matched on (account_id, order_id)."""
     keys = [c for c in ("account_id", "order_id") if c in items and c in orders]
+    items = items[items["order_id"].isin(orders["order_id"]).to_numpy(bool)]  # (the few open orders' items)
     text: dict[tuple, list[str]] = {}
     for row in items.sort_values("line", kind="stable").to_dict("records") if "line" in items \
             else items.to_dict("records"):
