@@ -19,6 +19,8 @@ How the parts depend on each other (data flows down):
     cohorts.py   retention by first-order month, returning customer rate, repeat purchase rate
     present.py   the reports as a person reads them (money in its currency, days and hours, percentages, dates)
     plots.py     figures of the reports, shown as pictures in Jupyter
+    catalogue.py the latest state of every product option (`products(store)`) and the catalogue's health
+    fulfilment.py  paid orders not shipped, against the promised days (`late_orders`)
 """
 
 from collections import namedtuple
@@ -27,7 +29,9 @@ import pandas as pd
 
 from ..store import Store
 from . import plots, present
+from .catalogue import Catalogue, catalogue, products
 from .cohorts import repeat_purchase_rate, retention, returning_customer_rate
+from .fulfilment import late_orders
 from .cache import Projection
 from .latest import shop_rows, tidy_frame
 from .reports import (_frame_of, customers, load_frames, money, open_orders, repeat_rate, revenue, sales_by_country,
@@ -79,7 +83,8 @@ def line_items_frame(source) -> pd.DataFrame:
     return _frame_of(source, 1, "line_items_frame")
 
 
-__all__ = ["Discounts", "Frames", "Projection", "by_shop", "compare_periods", "customers", "discounts", "for_shop",
-           "frames", "line_items_frame", "money", "open_orders", "order_values", "orders_frame", "plots", "present",
-           "refunds", "repeat_purchase_rate", "repeat_rate", "retention", "returning_customer_rate", "revenue",
-           "sales_by_country", "shipping_times", "summary", "top_products", "weekday_hours"]
+__all__ = ["Catalogue", "Discounts", "Frames", "Projection", "by_shop", "catalogue", "compare_periods", "customers",
+           "discounts", "for_shop", "frames", "late_orders", "line_items_frame", "money", "open_orders",
+           "order_values", "orders_frame", "plots", "present", "products", "refunds", "repeat_purchase_rate",
+           "repeat_rate", "retention", "returning_customer_rate", "revenue", "sales_by_country", "shipping_times",
+           "summary", "top_products", "weekday_hours"]

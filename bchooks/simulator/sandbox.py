@@ -22,7 +22,7 @@ from ..clock import iso, parse_iso
 from ..wire import EVENT_TYPES, FORMATS, SHAPES
 from .sandbox_model import CURRENCIES, DEFAULT_TOKEN, Sandbox
 from .sandbox_oauth import _valid_url, add_oauth_routes
-from .shop import jsonapi_order, jsonapi_product
+from .shop import jsonapi_order, jsonapi_plan, jsonapi_product
 
 __all__ = ["CURRENCIES", "DEFAULT_TOKEN", "Sandbox", "SandboxServer", "create_sandbox_app"]
 
@@ -153,12 +153,17 @@ def create_sandbox_app(sandbox):
 
     @app.get("/v1/accounts")
     def accounts():
+        """The account, its `plan` relationship, and with `include=plan` the `plans` resource (its caps)."""
         account = guard(reads=True, basic=True)[0].account  # (the token's first account, or the Basic shop's)
-        return _json({"data": [{"id": account["id"], "type": "accounts",
-                                "attributes": {k: v for k, v in account.items() if k not in ("id", "currency", "plan")},
-                                "relationships": {"currency": {"data": {"id": account["currency"],
-                                                                        "type": "currencies"}}}}],
-                      "meta": {"count": "1"}})
+        plan = jsonapi_plan(account["plan"])
+        document = {"data": [{"id": account["id"], "type": "accounts",
+                              "attributes": {k: v for k, v in account.items() if k not in ("id", "currency", "plan")},
+                              "relationships": {"currency": {"data": {"id": account["currency"], "type": "currencies"}},
+                                                "plan": {"data": {"id": plan["id"], "type": "plans"}}}}],
+                    "meta": {"count": "1"}}
+        if "plan" in bottle.request.query.get("include", "").split(","):
+            document["included"] = [plan]
+        return _json(document)
 
     @app.get("/v1/accounts/<account_id>/orders")
     def orders(account_id):

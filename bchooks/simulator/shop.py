@@ -369,6 +369,18 @@ def jsonapi_order(order):
         }}, "included": included}
 
 
+#: the sandbox's plans, as its `GET /v1/accounts?include=plan` answers them (the kit itself never holds a table of
+#: plans: it reads the cap from the account). Name: (max_products, max_images_per_product, monthly_rate).
+PLANS = {"Gold": (5, 1, "0.0"), "Platinum": (50, 5, "15.0"), "Diamond": (500, 5, "30.0")}
+
+
+def jsonapi_plan(name):
+    """The `plans` resource of a plan name (its id: the name in lower case), as `included` carries it."""
+    max_products, max_images, rate = PLANS[name]
+    return {"id": name.lower(), "type": "plans", "attributes": {
+        "name": name, "max_products": max_products, "max_images_per_product": max_images, "monthly_rate": rate}}
+
+
 def jsonapi_product(product):
     attributes = {k: v for k, v in product.items() if k not in ("id", "options")}
     return {"data": {"id": product["id"], "type": "products", "attributes": attributes,
