@@ -1,0 +1,249 @@
+"""Big Cartel's own order CSV (the admin's Orders > Download CSV), one row per order, so that tools taking that
+file (label printers, migration importers) take the kit's.
+
+The columns, exactly (`HEADER`): Number, Buyer first name, Buyer last name, Buyer email, Buyer phone number,
+Date, Time, Status, Payment status, Transaction ID, Shipping status, Shipping methods, Shipping address 1,
+Shipping address 2, Shipping city, Shipping state, Shipping zip, Shipping country, Currency, Items, Item count,
+Item total, Total price, Total shipping, Total tax, Tax remitted by Big Cartel, Total discount, Discount code,
+Source, Note, Private notes.
+
+Where each value comes from: the orders and items frames (each order's latest state: number, email, statuses,
+country, currency, items, counts and money, exact from integer cents) and, for what the frames leave out (names,
+phone, address, transaction, shipping methods, note), the stored body of the event that holds that latest state
+(the order row's `event_id`), read with `wire.parse_order` in either payload shape. A field the body lacks is an
+empty cell; a body that cannot be read leaves those cells empty (the row is written from the frames) and is
+counted in the notes. The mapping, value by value, is in docs/exports.md.
+"""
+
+import csv
+import re
+from collections.abc import Iterator
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+
+import msgspec
+import pandas as pd
+
+from ..wire import ORDER_TYPES, money_of_cents, money_text, parse_order, text_value
+from .tables import Progress, opened
+
+HEADER = ("Number", "Buyer first name", "Buyer last name", "Buyer email", "Buyer phone number", "Date", "Time",
+          "Status", "Payment status", "Transaction ID", "Shipping status", "Shipping methods", "Shipping address 1",
+          "Shipping address 2", "Shipping city", "Shipping state", "Shipping zip", "Shipping country", "Currency",
+          "Items", "Item count", "Item total", "Total price", "Total shipping", "Total tax",
+          "Tax remitted by Big Cartel", "Total discount", "Discount code", "Source", "Note", "Private notes")
+SOURCE = "Online"
+_CODE = re.compile(r"^\s*\[([^\]]+)\]")
+#: reading bodies one by one beats scanning the id range between them when they are this sparse
+_SPARSE = 50
+
+
+def plain_money(cents: Any) -> str:
+    """Big Cartel's plain decimal of integer cents: 500 -> `5.0`, 1215 -> `12.15`; empty for missing."""
+    if cents is None or pd.isna(cents):
+        return ""
+    return money_text(money_of_cents(int(cents)))
+
+
+def _text(value: Any) -> str:
+    text = text_value(value)
+    return "" if text is None else text
+
+
+def date_time(moment: Any, zone: tzinfo = timezone.utc) -> tuple[str, str]:
+    """(`2022-07-09`, `2:33 AM UTC`) of a time in `zone`; empty texts for a missing one."""
+    if moment is None or pd.isna(moment):
+        return "", ""
+    local = pd.Timestamp(moment).tz_convert(zone).to_pydatetime()
+    hour = local.hour % 12 or 12
+    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d}",
+            f"{hour}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'} {local.tzname() or ''}".rstrip())
+
+
+def items_cell(lines: list[tuple]) -> str:
+    """The `Items` cell: each line `product_name:X|product_option_name:Y|quantity:N|price:P|total:T` (the option
+    name empty for the default option), joined by `;`. `lines`: (name, option, quantity, price cents, total cents)."""
+    return ";".join(f"product_name:{_blank(name)}|product_option_name:{_blank(option)}|quantity:{_blank(quantity)}"
+                    f"|price:{plain_money(price)}|total:{plain_money(total)}"
+                    for name, option, quantity, price, total in lines)
+
+
+def _blank(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else str(value)
+
+
+#: what the frames write for a currency, country or status the body does not give
+UNKNOWN = "unknown"
+
+
+def _said(value: Any) -> str:
+    """A label of the frames, empty where they hold `unknown` (the body did not say)."""
+    text = _blank(value)
+    return "" if text == UNKNOWN else text
+
+
+# -- what the frames leave out, from the stored body
+def _resources(document: Any) -> tuple[list[dict], list[dict]]:
+    """(adjustments, transactions) of an order body, as dicts with `kind` and the resource's fields, in either
+    payload shape (flat lists; JSON:API included resources)."""
+    payload = document.get("payload", document.get("data")) if isinstance(document, dict) else None
+    if not isinstance(payload, dict):
+        return [], []
+    if isinstance(payload.get("data"), dict):  # JSON:API: the included resources by their type
+        adjustments, transactions = [], []
+        for resource in payload.get("included") or ():
+            if not isinstance(resource, dict) or not isinstance(resource.get("attributes"), dict):
+                continue
+            kind, attributes = str(resource.get("type") or ""), resource["attributes"]
+            if "adjustment" in kind:
+                adjustments.append({**attributes, "kind": attributes.get("kind") or kind})
+            elif "transaction" in kind or "payment" in kind:
+                transactions.append({**attributes, "kind": kind})
+        return adjustments, transactions
+    adjustments = [{**a, "kind": a.get("kind") or a.get("type")} for a in payload.get("adjustments") or ()
+                   if isinstance(a, dict)] if isinstance(payload.get("adjustments"), list) else []
+    transactions = [t for t in payload.get("transactions") or () if isinstance(t, dict)] \
+        if isinstance(payload.get("transactions"), list) else []
+    return adjustments, transactions
+
+
+def _kind_is(adjustment: dict, *words: str) -> bool:
+    kind = str(adjustment.get("kind") or "").lower()
+    return any(word in kind for word in words)
+
+
+def discount_code_of(adjustments: list[dict]) -> str:
+    """The code in the first discount adjustment's label `[CODE] ...` (a label so bracketed counts when the
+    adjustment says no kind); empty without one."""
+    for adjustment in adjustments:
+        label = adjustment.get("label")
+        kindless = not adjustment.get("kind")
+        if type(label) is str and (_kind_is(adjustment, "discount") or kindless):
+            found = _CODE.match(label)
+            if found and found.group(1).strip():
+                return found.group(1).strip()
+    return ""
+
+
+def shipping_methods(adjustments: list[dict]) -> str:
+    """`Shipment N <rate label>:<price>` for each shipping (or base rate) adjustment, joined by `;`."""
+    shipments = [a for a in adjustments if _kind_is(a, "shipping", "base")]
+    return ";".join(f"Shipment {n} {_text(a.get('label'))}:{_amount(a.get('amount'))}"
+                    for n, a in enumerate(shipments, start=1))
+
+
+def _amount(value: Any) -> str:
+    from ..wire import cents
+    found = cents(value)
+    return "" if found is None else plain_money(found)
+
+
+def body_fields(body: bytes) -> dict | None:
+    """The values of one stored order body the frames leave out, or None when it cannot be read as an order."""
+    parsed = parse_order(body)
+    if parsed is None:
+        return None
+    attributes = parsed[1] if isinstance(parsed[1], dict) else {}
+    try:
+        document = msgspec.json.decode(body)
+    except (msgspec.DecodeError, ValueError):
+        document = None
+    adjustments, transactions = _resources(document)
+    remitted = attributes.get("tax_remitted_by_big_cartel")
+    return {
+        "first": _text(attributes.get("customer_first_name")), "last": _text(attributes.get("customer_last_name")),
+        "email": _text(attributes.get("customer_email")), "phone": _text(attributes.get("customer_phone_number")),
+        "transaction": ";".join(_text(t.get("processor_id")) for t in transactions if _text(t.get("processor_id"))),
+        "methods": shipping_methods(adjustments),
+        **{key: _text(attributes.get(f"shipping_{key}"))
+           for key in ("address_1", "address_2", "city", "state", "zip")},
+        "remitted": remitted if isinstance(remitted, bool) else None,
+        "code": discount_code_of(adjustments),
+        "note": _text(attributes.get("customer_note")),
+    }
+
+
+def stored_bodies(store: Any, event_ids: list[int]) -> Iterator[tuple[int, bytes]]:
+    """(event id, body) of these stored events: a scan of their id range when they are dense, else one read each
+    (an id the scan does not find is read alone)."""
+    wanted = set(event_ids)
+    if not wanted:
+        return
+    first, last = min(wanted), max(wanted)
+    found: set[int] = set()
+    if (last - first + 1) <= _SPARSE * len(wanted):
+        for event_id, _account, body, _digest, _received in store.order_rows(first, last, ORDER_TYPES):
+            if event_id in wanted:
+                found.add(event_id)
+                yield event_id, bytes(body)
+    for event_id in sorted(wanted - found):
+        event = store.get(event_id)
+        if event is not None:
+            yield event_id, bytes(event.body)
+
+
+def rows(store: Any, orders: pd.DataFrame, items: pd.DataFrame, zone: tzinfo = timezone.utc,
+         notes: list[str] | None = None) -> Iterator[list[str]]:
+    """The data rows, one per order of `orders` in its order (values as the header names them)."""
+    lines: dict[int, list[tuple]] = {}
+    for event_id, name, option, quantity, price, total in zip(
+            items["event_id"].tolist(), items["product_name"].tolist(), items["option_name"].tolist(),
+            items["quantity"].tolist(), items["price_cents"].tolist(), items["total_cents"].tolist()):
+        lines.setdefault(event_id, []).append((name, option, quantity, price, total))
+    fields: dict[int, dict | None] = {}
+    for event_id, body in stored_bodies(store, [int(i) for i in orders["event_id"].tolist()]):
+        try:
+            fields[event_id] = body_fields(body)
+        except Exception:  # noqa: BLE001 (one body never stops the export: its cells stay empty)
+            fields[event_id] = None
+    unread = 0
+    codes = orders["discount_code"].tolist() if "discount_code" in orders else None
+    for n, order in enumerate(orders.itertuples(index=False)):
+        body = fields.get(int(order.event_id))
+        if body is None:
+            unread += 1
+            body = {"first": _blank(order.customer_name)}
+        date, time = date_time(order.created_at if not pd.isna(order.created_at) else order.completed_at, zone)
+        money = [order.item_total_cents, order.shipping_total_cents, order.tax_total_cents,
+                 order.discount_total_cents]
+        total = None if all(pd.isna(m) for m in money) else \
+            sum(0 if pd.isna(m) else int(m) for m in money[:3]) - (0 if pd.isna(money[3]) else int(money[3]))
+        remitted = body.get("remitted")
+        code = codes[n] if codes is not None and not pd.isna(codes[n]) else body.get("code", "")
+        yield [
+            _blank(order.order_id), body.get("first", ""), body.get("last", ""),
+            body.get("email") or _blank(order.customer_email), body.get("phone", ""), date, time,
+            _said(order.payment_status), _said(order.payment_status), body.get("transaction", ""),
+            _said(order.shipping_status), body.get("methods", ""),
+            *(body.get(key, "") for key in ("address_1", "address_2", "city", "state", "zip")),
+            _said(order.country), _said(order.currency), items_cell(lines.get(int(order.event_id), [])),
+            _blank(order.item_count), plain_money(order.item_total_cents), plain_money(total),
+            plain_money(order.shipping_total_cents), plain_money(order.tax_total_cents),
+            "" if remitted is None else plain_money(order.tax_total_cents if remitted else 0),
+            plain_money(order.discount_total_cents), _blank(code), SOURCE, body.get("note", ""), "",
+        ]
+    if unread and notes is not None:
+        notes.append(f"{unread} order(s) whose stored body could not be read as an order: their names, phone, "
+                     "address, transaction, shipping methods and note are empty")
+
+
+def write_bigcartel_csv(store: Any, orders: pd.DataFrame, items: pd.DataFrame, out: Any,
+                        zone: tzinfo = timezone.utc, progress: Progress = None,
+                        notes: list[str] | None = None) -> int:
+    """Big Cartel's admin order CSV of `orders` (their `items`, their stored bodies) into `out` (a path or `-`);
+    `Date` and `Time` in `zone` (the store's zone; the kit does not know it: UTC unless told). The rows written."""
+    count = 0
+    with opened(out, binary=False) as file:
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(HEADER)
+        for row in rows(store, orders, items, zone, notes):
+            writer.writerow(row)
+            count += 1
+            if progress and count % 1000 == 0:
+                progress(1000)
+    if progress and count % 1000:
+        progress(count % 1000)
+    return count
+
+
+__all__ = ["HEADER", "body_fields", "date_time", "items_cell", "plain_money", "rows", "write_bigcartel_csv"]
