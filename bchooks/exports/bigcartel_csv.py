@@ -191,9 +191,9 @@ def rows(store: Any, orders: pd.DataFrame, items: pd.DataFrame, zone: tzinfo = t
             items["quantity"].tolist(), items["price_cents"].tolist(), items["total_cents"].tolist()):
         lines.setdefault(event_id, []).append((name, option, quantity, price, total))
     fields: dict[int, dict | None] = {}
-    for event_id, body in stored_bodies(store, [int(i) for i in orders["event_id"].tolist()]):
+    for event_id, stored in stored_bodies(store, [int(i) for i in orders["event_id"].tolist()]):
         try:
-            fields[event_id] = body_fields(body)
+            fields[event_id] = body_fields(stored)
         except Exception:  # noqa: BLE001 (one body never stops the export: its cells stay empty)
             fields[event_id] = None
     unread = 0

@@ -91,7 +91,7 @@ def time_texts(series: pd.Series) -> list[str | None]:
     """ISO-8601 UTC text with `Z`, to the coarsest unit that keeps every time of the column exact."""
     micros, missing = _utc_micros(series)
     present = micros[~missing]
-    unit = "s" if not (present % 1_000_000).any() else "ms" if not (present % 1000).any() else "us"
+    unit: Any = "s" if not (present % 1_000_000).any() else "ms" if not (present % 1000).any() else "us"
     texts = np.datetime_as_string(micros.view("datetime64[us]"), unit=unit)
     return [None if gone else f"{text}Z" for text, gone in zip(texts.tolist(), missing.tolist())]
 
@@ -123,7 +123,7 @@ def opened(out: Any, binary: bool) -> Iterator[IO]:
     path = os.fspath(out)
     part = f"{path}.part"
     try:
-        file = open(part, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""}))
+        file: IO = open(part, "wb") if binary else open(part, "w", encoding="utf-8", newline="")
     except OSError as error:
         raise InputError(f"cannot write {path}: {error.strerror}") from None
     try:
