@@ -504,3 +504,31 @@ def test_every_report_reads_any_body_the_receiver_accepts(drawn):
 def records_bodies():
     from test_records import bodies
     return bodies()
+
+
+def test_refunded_at_is_when_the_order_was_first_seen_refunded_whatever_the_arrival_order(fresh):
+    t = "2026-01-0{}T00:00:00.000Z".format
+    bodies = [order(updated=t(2)), order(updated=t(4), payment="refunded"),
+              order(updated=t(6), payment="refunded", shipping="shipped"), order(updated=t(3), payment="refunded")]
+    kept = order(oid="NGRP-2", updated=t(5), shipping="shipped")
+    put(fresh, bodies[2], kept, bodies[0])
+    half = analysis.frames(fresh).orders.set_index("order_id")  # read between arrivals: the cache merges deltas
+    assert half.loc["NGRP-1", "refunded_at"] == pd.Timestamp(t(6))
+    put(fresh, bodies[3], bodies[1])
+    orders = analysis.frames(fresh).orders.set_index("order_id")
+    assert orders.loc["NGRP-1", "refunded_at"] == pd.Timestamp(t(3))  # the earliest refunded state, arrived last
+    assert orders.loc["NGRP-1", "shipped_at"] == pd.Timestamp(t(6))
+    assert pd.isna(orders.loc["NGRP-2", "refunded_at"]) and orders.loc["NGRP-2", "shipped_at"] == pd.Timestamp(t(5))
+    assert str(orders["refunded_at"].dtype) == "datetime64[us, UTC]"
+    merged = analysis.frames(fresh)
+    with Projection(fresh) as projection:
+        projection.rebuild()
+    frames_equal(merged, analysis.frames(fresh))
+
+
+def test_an_orders_discount_code_is_a_column_of_the_orders_frame(fresh):
+    put(fresh, order(extra={"adjustments": [{"type": "discount", "label": "[SUMMER15] 15% off"}]}),
+        order(oid="NGRP-2", shape="jsonapi"))
+    orders = analysis.frames(fresh).orders.set_index("order_id")
+    assert orders.loc["NGRP-1", "discount_code"] == "SUMMER15" and pd.isna(orders.loc["NGRP-2", "discount_code"])
+    assert list(orders["discount_code"].cat.categories) == ["SUMMER15"]

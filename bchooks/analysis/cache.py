@@ -6,8 +6,8 @@ by memory map: loading is nearly a copy-free conversion): a base and small delta
 each already resolved to one row per order, and a manifest with the last event id read (the watermark).
 `refresh()` reads only the events stored since then; a large first build runs in several processes.
 `resolve()` is the one rule everywhere: the newest `updated_at` wins (ties: the body's hash, so arrival order never
-matters), `shipped_at` is the earliest `updated_at` that showed the order shipped, and an order's line items are
-those of its winning event. Deleting the folder (or `rebuild()`) gives the same frames.
+matters), `shipped_at` (`refunded_at`) is the earliest `updated_at` that showed the order shipped (refunded), and
+an order's line items are those of its winning event. Deleting the folder (or `rebuild()`) gives the same frames.
 """
 
 import fcntl
@@ -29,12 +29,12 @@ from pyarrow import feather
 from .rows import ORDER_TYPES, TIE_COLUMNS, Batch, cents_column
 from ..store import order_rows_at
 from ..wire import storable_text
-from .latest import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_labels_dtype
+from .latest import FIRST_SEEN, MANY_LABELS, TIME, concat, merge, resolve, settle, tidy, unique_labels_dtype
 
 log = logging.getLogger("bchooks.analysis.cache")
 
 #: 1: Parquet segments; 2: Arrow IPC; 3: the tie-break on the whole body digest; 4: line items carry the account
-FORMAT = 4
+FORMAT = 5
 CHUNK = 100_000  # events per build task
 PARALLEL_FROM = 200_000  # events; below this a build runs in-process
 ORDER_SCHEMA = {
@@ -42,7 +42,7 @@ ORDER_SCHEMA = {
     "completed_at": TIME, "currency": "category", "country": "category", "country_name": "str",
     "customer_email": "category", "customer_name": "str", "item_count": "Int64", "item_total_cents": "Int64",
     "discount_total_cents": "Int64", "shipping_total_cents": "Int64", "tax_total_cents": "Int64",
-    "total_cents": "Int64", "shipping_status": "category", "payment_status": "category",
+    "total_cents": "Int64", "shipping_status": "category", "payment_status": "category", "discount_code": "category",
     **{name: "uint64" for name in TIE_COLUMNS},
 }
 ITEM_SCHEMA = {
@@ -97,7 +97,8 @@ def typed(batch):
     """Raw (one row per event) typed frames of a `Batch`."""
     orders = pd.DataFrame({name: _column(batch.orders[name], dtype, name.endswith("_cents"))
                            for name, dtype in ORDER_SCHEMA.items()})
-    orders["shipped_at"] = orders["updated_at"].where(orders["shipping_status"] == "shipped")
+    for name, column, value in FIRST_SEEN:
+        orders[name] = orders["updated_at"].where(orders[column] == value)
     row = np.fromiter(batch.items["order_row"], dtype=np.int64, count=len(batch.items["order_row"]))
     items = {}
     for name, dtype in ITEM_SCHEMA.items():
@@ -152,6 +153,9 @@ def _frame(table):
     frame = table.to_pandas(split_blocks=True)
     for name, column in built.items():
         frame[name] = column
+    for name in frame.columns:  # every value missing: Arrow gives its categories as objects, a build as text
+        if isinstance(frame[name].dtype, pd.CategoricalDtype) and not len(frame[name].cat.categories):
+            frame[name] = tidy(frame[name])
     return frame
 
 
