@@ -16,7 +16,6 @@ counted in the notes. The mapping, value by value, is in docs/exports.md.
 """
 
 import csv
-import re
 from collections.abc import Iterator
 from datetime import datetime, timezone, tzinfo
 from typing import Any
@@ -33,7 +32,6 @@ HEADER = ("Number", "Buyer first name", "Buyer last name", "Buyer email", "Buyer
           "Items", "Item count", "Item total", "Total price", "Total shipping", "Total tax",
           "Tax remitted by Big Cartel", "Total discount", "Discount code", "Source", "Note", "Private notes")
 SOURCE = "Online"
-_CODE = re.compile(r"^\s*\[([^\]]+)\]")
 #: reading bodies one by one beats scanning the id range between them when they are this sparse
 _SPARSE = 50
 
@@ -112,19 +110,6 @@ def _kind_is(adjustment: dict, *words: str) -> bool:
     return any(word in kind for word in words)
 
 
-def discount_code_of(adjustments: list[dict]) -> str:
-    """The code in the first discount adjustment's label `[CODE] ...` (a label so bracketed counts when the
-    adjustment says no kind); empty without one."""
-    for adjustment in adjustments:
-        label = adjustment.get("label")
-        kindless = not adjustment.get("kind")
-        if type(label) is str and (_kind_is(adjustment, "discount") or kindless):
-            found = _CODE.match(label)
-            if found and found.group(1).strip():
-                return found.group(1).strip()
-    return ""
-
-
 def shipping_methods(adjustments: list[dict]) -> str:
     """`Shipment N <rate label>:<price>` for each shipping (or base rate) adjustment, joined by `;`."""
     shipments = [a for a in adjustments if _kind_is(a, "shipping", "base")]
@@ -158,7 +143,7 @@ def body_fields(body: bytes) -> dict | None:
         **{key: _text(attributes.get(f"shipping_{key}"))
            for key in ("address_1", "address_2", "city", "state", "zip")},
         "remitted": remitted if isinstance(remitted, bool) else None,
-        "code": discount_code_of(adjustments),
+        "code": _text(parsed[6]) if len(parsed) > 6 else "",  # (the discount adjustment's `[CODE] ...`)
         "note": _text(attributes.get("customer_note")),
     }
 
