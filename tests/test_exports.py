@@ -343,3 +343,9 @@ def test_cli_missing_store_unknown_shop_and_binary_to_stdout(tmp_path, shop_stor
     done = run(["export", "orders", "--out", "no/such/folder/x.csv", "--db", str(shop_store)], tmp_path)
     assert done.returncode == 2 and done.stderr.startswith("bchooks: cannot write no/such/folder/x.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("cents", [0, 1, 5, 10, 50, 99, 100, 500, 1210, 1215, -5, -1210, 123456789, 10 ** 17 + 3])
+def test_bigcartel_money_is_the_wire_style(cents):
+    from bchooks.wire import money_of_cents, money_text
+    assert bigcartel_csv.plain_money(cents) == money_text(money_of_cents(cents))

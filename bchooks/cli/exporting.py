@@ -48,8 +48,8 @@ def cmd_export(args):
     from .. import exports
     from ..clock import parse_iso
     since = _check_since(args.since)
-    exports.check(args.table, args.format)
     zone = _zone(args.zone)
+    exports.check(args.table, args.format)
     out = args.out or exports.default_name(args.table, args.format, datetime.now(timezone.utc).date().isoformat())
     selection = exports.Selection(since=parse_iso(since) if since else None, shop=args.shop)
     config = _config(args)

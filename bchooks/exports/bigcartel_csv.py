@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 import pandas as pd
 
-from ..wire import ORDER_TYPES, money_of_cents, money_text, parse_order, text_value
+from ..wire import ORDER_TYPES, parse_order, text_value
 from .tables import Progress, opened
 
 HEADER = ("Number", "Buyer first name", "Buyer last name", "Buyer email", "Buyer phone number", "Date", "Time",
@@ -37,10 +37,12 @@ _SPARSE = 50
 
 
 def plain_money(cents: Any) -> str:
-    """Big Cartel's plain decimal of integer cents: 500 -> `5.0`, 1215 -> `12.15`; empty for missing."""
-    if cents is None or pd.isna(cents):
+    """Big Cartel's plain decimal of integer cents (`wire.money_text`'s style): 500 -> `5.0`, 1210 -> `12.1`,
+    1215 -> `12.15`, -5 -> `-0.05`; empty for missing."""
+    if cents is None or cents is pd.NA or cents != cents:  # (None, pd.NA, NaN)
         return ""
-    return money_text(money_of_cents(int(cents)))
+    whole, part = divmod(abs(int(cents)), 100)
+    return f"{'-' if cents < 0 else ''}{whole}.{part // 10 if part % 10 == 0 else f'{part:02d}'}"
 
 
 def _text(value: Any) -> str:
@@ -52,7 +54,10 @@ def date_time(moment: Any, zone: tzinfo = timezone.utc) -> tuple[str, str]:
     """(`2022-07-09`, `2:33 AM UTC`) of a time in `zone`; empty texts for a missing one."""
     if moment is None or pd.isna(moment):
         return "", ""
-    local = pd.Timestamp(moment).tz_convert(zone).to_pydatetime()
+    return _local_texts(pd.Timestamp(moment).tz_convert(zone).to_pydatetime())
+
+
+def _local_texts(local: datetime) -> tuple[str, str]:
     hour = local.hour % 12 or 12
     return (f"{local.year:04d}-{local.month:02d}-{local.day:02d}",
             f"{hour}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'} {local.tzname() or ''}".rstrip())
@@ -67,7 +72,19 @@ def items_cell(lines: list[tuple]) -> str:
 
 
 def _blank(value: Any) -> str:
-    return "" if value is None or pd.isna(value) else str(value)
+    return "" if value is None or value is pd.NA or value != value else str(value)
+
+
+def _values(series: pd.Series) -> list:
+    """A column as Python values, None for missing (integers stay integers)."""
+    return [None if gone else value for value, gone in zip(series.tolist(), series.isna().tolist())]
+
+
+def _local_times(orders: pd.DataFrame, zone: tzinfo) -> list[tuple[str, str]]:
+    """(Date, Time) of each order: its `created_at` (else `completed_at`) in `zone`."""
+    moments = orders["created_at"].fillna(orders["completed_at"]).dt.tz_convert(zone)
+    return [("", "") if gone else _local_texts(moment.to_pydatetime())
+            for moment, gone in zip(moments, moments.isna().tolist())]
 
 
 #: what the frames write for a currency, country or status the body does not give
@@ -182,30 +199,33 @@ def rows(store: Any, orders: pd.DataFrame, items: pd.DataFrame, zone: tzinfo = t
         except Exception:  # noqa: BLE001 (one body never stops the export: its cells stay empty)
             fields[event_id] = None
     unread = 0
-    codes = orders["discount_code"].tolist() if "discount_code" in orders else None
-    for n, order in enumerate(orders.itertuples(index=False)):
-        body = fields.get(int(order.event_id))
+    column = {name: _values(orders[name]) for name in (
+        "order_id", "event_id", "customer_name", "customer_email", "payment_status", "shipping_status", "country",
+        "currency", "item_count", "item_total_cents", "shipping_total_cents", "tax_total_cents",
+        "discount_total_cents")}
+    codes = _values(orders["discount_code"]) if "discount_code" in orders else [None] * len(orders)
+    times = _local_times(orders, zone)
+    for n in range(len(orders)):
+        event_id = column["event_id"][n]
+        body = fields.get(event_id)
         if body is None:
             unread += 1
-            body = {"first": _blank(order.customer_name)}
-        date, time = date_time(order.created_at if not pd.isna(order.created_at) else order.completed_at, zone)
-        money = [order.item_total_cents, order.shipping_total_cents, order.tax_total_cents,
-                 order.discount_total_cents]
-        total = None if all(pd.isna(m) for m in money) else \
-            sum(0 if pd.isna(m) else int(m) for m in money[:3]) - (0 if pd.isna(money[3]) else int(money[3]))
+            body = {"first": _blank(column["customer_name"][n])}
+        item_total, shipping, tax, discount = (column[f"{name}_total_cents"][n]
+                                               for name in ("item", "shipping", "tax", "discount"))
+        total = None if item_total is None and shipping is None and tax is None and discount is None else \
+            (item_total or 0) + (shipping or 0) + (tax or 0) - (discount or 0)
         remitted = body.get("remitted")
-        code = codes[n] if codes is not None and not pd.isna(codes[n]) else body.get("code", "")
         yield [
-            _blank(order.order_id), body.get("first", ""), body.get("last", ""),
-            body.get("email") or _blank(order.customer_email), body.get("phone", ""), date, time,
-            _said(order.payment_status), _said(order.payment_status), body.get("transaction", ""),
-            _said(order.shipping_status), body.get("methods", ""),
+            _blank(column["order_id"][n]), body.get("first", ""), body.get("last", ""),
+            body.get("email") or _blank(column["customer_email"][n]), body.get("phone", ""), *times[n],
+            _said(column["payment_status"][n]), _said(column["payment_status"][n]), body.get("transaction", ""),
+            _said(column["shipping_status"][n]), body.get("methods", ""),
             *(body.get(key, "") for key in ("address_1", "address_2", "city", "state", "zip")),
-            _said(order.country), _said(order.currency), items_cell(lines.get(int(order.event_id), [])),
-            _blank(order.item_count), plain_money(order.item_total_cents), plain_money(total),
-            plain_money(order.shipping_total_cents), plain_money(order.tax_total_cents),
-            "" if remitted is None else plain_money(order.tax_total_cents if remitted else 0),
-            plain_money(order.discount_total_cents), _blank(code), SOURCE, body.get("note", ""), "",
+            _said(column["country"][n]), _said(column["currency"][n]), items_cell(lines.get(event_id, [])),
+            _blank(column["item_count"][n]), plain_money(item_total), plain_money(total), plain_money(shipping),
+            plain_money(tax), "" if remitted is None else plain_money(tax if remitted else 0),
+            plain_money(discount), _blank(codes[n]) or body.get("code", ""), SOURCE, body.get("note", ""), "",
         ]
     if unread and notes is not None:
         notes.append(f"{unread} order(s) whose stored body could not be read as an order: their names, phone, "
