@@ -202,7 +202,7 @@ class _Sheet:
             self.sheet.write_string(0, col, shown, self.formats["header"])
         self.sheet.freeze_panes(1, 0)
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame, progress: Progress = None) -> None:
         if self.columns is None:
             self.header(frame)
         if self.rows + len(frame) > SHEET_ROWS:
@@ -215,6 +215,10 @@ class _Sheet:
                 value = values[offset]
                 if value is not None:
                     put(row, col, value)
+            if progress and offset % 1000 == 999:
+                progress(1000)
+        if progress and len(frame) % 1000:
+            progress(len(frame) % 1000)
         self.rows += len(frame)
 
     def finish(self) -> None:
@@ -269,9 +273,7 @@ def write_xlsx(tables: dict[str, Iterable[pd.DataFrame]], out: Any, progress: Pr
         for name, chunks in tables.items():
             sheet = _Sheet(workbook, name, formats)
             for chunk in chunks:
-                sheet.write(chunk)
-                if progress and len(chunk):
-                    progress(len(chunk))
+                sheet.write(chunk, progress)
             sheet.finish()
             written.rows[name] = sheet.rows
             if sheet.cut:
