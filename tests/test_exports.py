@@ -349,3 +349,14 @@ def test_cli_missing_store_unknown_shop_and_binary_to_stdout(tmp_path, shop_stor
 def test_bigcartel_money_is_the_wire_style(cents):
     from bchooks.wire import money_of_cents, money_text
     assert bigcartel_csv.plain_money(cents) == money_text(money_of_cents(cents))
+
+
+def test_xlsx_cuts_a_text_longer_than_a_cell_holds_and_says_so(tmp_path):
+    with EventStore(tmp_path / "long.db") as store:
+        put(store, json.dumps({"type": "order.created", "data": {"id": "L-1", "note": "x" * 40_000}}).encode())
+        out = tmp_path / "events.xlsx"
+        written = exports.export(store, "events", "xlsx", out)
+    assert written.rows == {"events": 1} and "1 cell(s) cut to the 32,767 characters" in written.notes[0]
+    sheet = openpyxl.load_workbook(out)["events"]
+    assert [c.value for c in sheet[1]] == ["id", "received_at", "type", "account_id", "resource_id", "body"]
+    assert len(sheet["F2"].value) == 32_767 and sheet["B2"].is_date and sheet["D2"].value is None

@@ -49,11 +49,11 @@ def cmd_export(args):
     from ..clock import parse_iso
     since = _check_since(args.since)
     zone = _zone(args.zone)
-    exports.check(args.table, args.format)
     out = args.out or exports.default_name(args.table, args.format, datetime.now(timezone.utc).date().isoformat())
-    selection = exports.Selection(since=parse_iso(since) if since else None, shop=args.shop)
+    exports.check(args.table, args.format, out)
     config = _config(args)
     with _open_store(config, create=False) as store:
+        selection = exports.Selection(since=parse_iso(since) if since else None, shop=args.shop)
         with tqdm(unit=" rows", file=sys.stderr, disable=not sys.stderr.isatty(), delay=1.0,
                   unit_scale=True) as bar:
             def total(rows):
