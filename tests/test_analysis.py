@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bchooks import EventStore, analysis, parse_envelope
+from bchooks.analysis import cache
 from bchooks.analysis.cache import Projection
 from bchooks.simulator.shop import Shop
 
@@ -174,8 +175,17 @@ def test_incremental_refreshes_equal_a_rebuild(tmp_path_factory, labels_by, seed
             put(store, *bodies[position:position + cut])
             position += cut
             projection.refresh()
+        before = projection._manifest()
         incremental = projection.frames()
-        assert len(projection._manifest()["segments"]) == 1  # the read saved what it merged as the base
+        assert projection._manifest() == before  # a read merges in memory and never rewrites the cache
+        cache._REMEMBERED.clear()  # as a new process reads it: the base and each delta, folded
+        frames_equal(incremental, Projection(store).frames())
+        with projection._locked():  # what refresh does once the deltas grow: the merged state becomes the base
+            manifest = projection._manifest()
+            projection._compact(manifest, projection._load(manifest))
+            projection._save(manifest)
+        assert len(projection._manifest()["segments"]) == 1
+        cache._REMEMBERED.clear()
         frames_equal(incremental, Projection(store).frames())  # read back from that base
         projection.rebuild()
         frames_equal(incremental, projection.frames())
@@ -532,3 +542,22 @@ def test_an_orders_discount_code_is_a_column_of_the_orders_frame(fresh):
     orders = analysis.frames(fresh).orders.set_index("order_id")
     assert orders.loc["NGRP-1", "discount_code"] == "SUMMER15" and pd.isna(orders.loc["NGRP-2", "discount_code"])
     assert list(orders["discount_code"].cat.categories) == ["SUMMER15"]
+
+
+def test_a_process_reads_only_the_new_segments_and_callers_cannot_change_what_it_remembers(fresh, monkeypatch):
+    put(fresh, order("A"))
+    first = analysis.frames(fresh)
+    first.orders["total_cents"] = 0  # what a caller may do to its frames
+    first.orders.loc[0, "order_id"] = "Z"
+    first.items.insert(0, "x", 1)
+    put(fresh, order("B", total="12.5"))
+    read = []
+    original = Projection._read
+    monkeypatch.setattr(Projection, "_read", lambda self, name: read.append(name) or original(self, name))
+    second = analysis.frames(fresh)
+    assert len(read) == 1  # the segment written since: the rest was remembered
+    assert list(second.orders["order_id"]) == ["A", "B"] and list(second.orders["total_cents"]) == [1000, 1250]
+    assert "x" not in second.items and len(second.items) == 2
+    cache._REMEMBERED.clear()
+    frames_equal(second, analysis.frames(fresh))
+    assert len(read) == 3  # a new process: the base and the delta
