@@ -10,6 +10,7 @@ from . import commands as c
 from . import shops as shop_commands
 from . import stores as store_commands
 from . import sending
+from . import exporting
 
 
 class UsageError(ConfigError):
@@ -239,6 +240,8 @@ def build_parser():
                          "(default: BCHOOKS_MIGRATE_TO, which keeps a URL's password out of ps)")
     migrate.add_argument("--batch", type=int, default=2000, help="events a transaction (default 2000)")
     migrate.set_defaults(run=store_commands.cmd_migrate)
+
+    exporting.add_parser(commands, _settings)
     return parser
 
 
