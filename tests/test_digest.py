@@ -70,7 +70,7 @@ def hand_shops(store):
               shipping="shipped"),
         order("111", "0999", "40.0", [("Tee", 2, "20.0")], "2026-03-08T23:59:59Z", kind="order.created"),
         # this week (not reported, but waiting), and after `now`
-        order("111", "1004", "5.0", [("Tee", 1, "5.0")], "2026-03-16T00:00:00Z"),
+        order("111", "1004", "15.0", [("Tee", 3, "5.0")], "2026-03-16T00:00:00Z"),  # (the end: not reported)
         order("111", "1005", "70.0", [("Mug", 7, "10.0")], "2026-03-19T00:00:00Z"))
 
 
@@ -204,7 +204,16 @@ def closed_port():
         return probe.getsockname()[1]  # (closed again once the probe is)
 
 
-def test_send_reaches_every_service_it_can_and_names_the_one_it_cannot(sink, tmp_path, capfd):
+@pytest.fixture
+def root_log():
+    """The process's log on stderr, as `bchooks serve` and `worker` set it up (where apprise's records would go)."""
+    handler = logging.StreamHandler(sys.stderr)
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+
+
+def test_send_reaches_every_service_it_can_and_names_the_one_it_cannot(sink, tmp_path, capfd, root_log):
     page = tmp_path / "page.html"
     page.write_text("<p>the page</p>")
     reached = send(sink.url(), "Weekly digest", "Revenue: $1.00\nOrders: 1", attachments=[page])
@@ -218,8 +227,16 @@ def test_send_reaches_every_service_it_can_and_names_the_one_it_cannot(sink, tmp
                                  f'(mailto://127.0.0.1:{sink.port}/seller%40example.com))')
     assert len(sink.mails) == 2 and raised.value.reached == tuple(reached)
     said = capfd.readouterr()
-    assert PASSWORD not in said.out + said.err and "apprise" not in said.err.lower()
+    assert PASSWORD not in said.out + said.err and "Connection error" not in said.err  # (apprise's log: kept off)
     assert redact(f"it said {PASSWORD}") == "it said [redacted]"  # (remembered: redacted from every message)
+
+
+def test_the_secret_parts_apprise_masks_are_remembered_wherever_they_sit():
+    from bchooks.notify import check_urls
+    (telegram,) = check_urls("tgram://123456789:AAHk-bot-token-0042/55510")  # (the bot's token is the host)
+    assert telegram.service_name == "Telegram"
+    assert redact("token AAHk-bot-token-0042 for bot 123456789, chat 55510") == (
+        "token [redacted] for bot [redacted], chat 55510")
 
 
 def test_a_url_apprise_cannot_read_is_refused_by_position_without_its_secret():
@@ -228,6 +245,32 @@ def test_a_url_apprise_cannot_read_is_refused_by_position_without_its_secret():
     assert "URL 2 (nope://...)" in str(raised.value) and PASSWORD not in str(raised.value)
     with pytest.raises(ConfigError, match="BCHOOKS_NOTIFY_URLS"):
         send(" , ", "t", "b")
+
+
+@pytest.mark.parametrize("cell, timeout, said", [
+    (f"raise ValueError('no luck with {PASSWORD}')", 60,
+     "the digest's notebook failed in cell 3: ValueError: no luck with [redacted]"),
+    ("import time\ntime.sleep(60)", 1, "the digest's notebook did not finish: a cell ran longer than 1 s"),
+])
+def test_a_notebook_that_fails_or_runs_too_long_is_one_report_error(tmp_path, monkeypatch, capfd, cell, timeout,
+                                                                     said):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from bchooks.digest import report
+    from bchooks.errors import ReportError
+    from bchooks.secrecy import remember
+    remember(PASSWORD)
+    notebook = new_notebook(cells=[new_code_cell("db = None", metadata={"tags": ["parameters"]}),
+                                   new_code_cell(cell)], metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(notebook, tmp_path / "failing.ipynb")
+    monkeypatch.setattr(report, "NOTEBOOK", tmp_path / "failing.ipynb")
+    with pytest.raises(ReportError) as raised:
+        report.run_notebook({"db": "x.db"}, timeout=timeout)
+    assert str(raised.value) == said
+    quiet = capfd.readouterr()
+    assert quiet.out == "" and quiet.err == ""  # (neither the kernel's nor papermill's log on the terminal)
 
 
 @pytest.fixture(scope="module")

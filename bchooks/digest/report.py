@@ -18,8 +18,9 @@ from .summary import PERIODS, Summary, moment, summarise
 NOTEBOOK = Path(__file__).with_name("digest.ipynb")
 #: the kernel that runs it: the `python3` of the environment bchooks runs in (ipykernel's)
 KERNEL = "python3"
-#: the kernel's own log kept to errors (ipykernel warns on stderr that its loopback TCP is not encrypted)
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+#: the kernel's own log kept off stderr (ipykernel warns there that its loopback TCP is not encrypted, and prints
+#: a traceback when it is stopped in the middle of a cell): what goes wrong comes back as a `ReportError`
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 #: seconds the kernel may take to start, and each of the notebook's cells to run
 START_TIMEOUT = 60
 CELL_TIMEOUT = 300
@@ -81,6 +82,8 @@ def run_notebook(parameters: dict, timeout: float = CELL_TIMEOUT) -> Any:
     `timeout` seconds is a `ReportError` (secrets redacted)."""
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    _quiet_logs()
     try:
         return papermill.execute_notebook(str(NOTEBOOK), None, parameters=parameters, kernel_name=KERNEL,
                                           progress_bar=False, log_output=False, start_timeout=START_TIMEOUT,
@@ -91,8 +94,20 @@ def run_notebook(parameters: dict, timeout: float = CELL_TIMEOUT) -> Any:
     except NoSuchKernel:
         raise ReportError(f"no Jupyter kernel {KERNEL!r} to run the digest's notebook: install ipykernel in the "
                           "environment bchooks runs in") from None
-    except (TimeoutError, RuntimeError) as error:  # (nbclient's CellTimeoutError is a TimeoutError)
+    except CellTimeoutError:
+        raise ReportError(f"the digest's notebook did not finish: a cell ran longer than {timeout:g} s") from None
+    except (DeadKernelError, RuntimeError, TimeoutError) as error:  # (a kernel that died or did not start)
         raise ReportError(redact(f"the digest's notebook did not finish: {printable(error, 300)}")) from None
+
+
+def _quiet_logs() -> None:
+    """Keep papermill's log (nbclient's too: a cell's timeout) out of the process's handlers and off stderr: what
+    goes wrong comes back as a `ReportError`."""
+    import logging
+    logger = logging.getLogger("papermill")
+    logger.propagate = False
+    if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 def notebook_html(notebook: Any, title: str) -> str:
