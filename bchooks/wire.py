@@ -10,6 +10,7 @@ held equal to `parse_order` by a property test).
 """
 
 import json
+import re
 import sys
 from typing import Any
 from dataclasses import dataclass
@@ -240,8 +241,41 @@ def _ref_id(relationships, name):
     return str(data["id"]) if isinstance(data, dict) and data.get("id") is not None else None
 
 
+_CODE = re.compile(r"^\s*\[([^\]]+)\]")
+
+
+def _is_discount(kind, label):
+    """Whether an adjustment is a discount: its type (or kind) says so; without any type, a label opening with a
+    bracketed code (`[SUMMER15] 15% off`) does."""
+    if kind is not None:
+        return "discount" in str(kind).lower()
+    return type(label) is str and _CODE.match(label) is not None
+
+
+def discount_code(adjustments: Any) -> str | None:
+    """The discount code of an order from its adjustments, [(type or kind, label)]: Big Cartel writes it in the
+    discount adjustment's label, `"[FREESHIPPING] Free shipping discount"` gives `FREESHIPPING`. The first discount
+    carrying a code wins; None without one."""
+    for kind, label in adjustments:
+        if _is_discount(kind, label) and type(label) is str:
+            found = _CODE.match(label)
+            if found and found.group(1).strip():
+                return found.group(1).strip()
+    return None
+
+
+def _kind(entry):
+    """An adjustment's type, from the fields public clients use for it (None: not said)."""
+    for name in ("type", "kind", "adjustment_type", "category"):
+        value = entry.get(name)
+        if type(value) is str and value:
+            return value
+    return None
+
+
 def _flat(payload):
-    """(order id, attributes, currency, country, country name, [line item dicts]) of a flattened order."""
+    """(order id, attributes, currency, country, country name, [line item dicts], discount code) of a flattened
+    order."""
     currency = payload.get("currency")
     if isinstance(currency, dict):
         currency = currency.get("id")
@@ -255,7 +289,9 @@ def _flat(payload):
     for item in items:
         if not item.get("product_id") and isinstance(item.get("product"), dict):
             item["product_id"] = item["product"].get("id")
-    return payload.get("id"), payload, currency, country, country_name, items
+    adjustments = [a for a in _list(payload.get("adjustments")) if isinstance(a, dict)]
+    code = discount_code((_kind(a), a.get("label")) for a in adjustments)
+    return payload.get("id"), payload, currency, country, country_name, items, code
 
 
 def _jsonapi(document):
@@ -282,11 +318,24 @@ def _jsonapi(document):
                     and isinstance(resource_attributes, dict)):
                 country_name = text_value(resource_attributes.get("name"))
                 break
-    return data.get("id"), attributes, currency, country, country_name, items
+    return data.get("id"), attributes, currency, country, country_name, items, _jsonapi_code(included)
+
+
+def _jsonapi_code(included):
+    """The discount code among a JSON:API order's included adjustments (`order_adjustments`, `discounts`...: the
+    resource's type or its attributes' type tells a discount)."""
+    adjustments = []
+    for resource in included:
+        kind, attributes = text_value(resource.get("type")) or "", resource.get("attributes")
+        if not isinstance(attributes, dict) or not ("adjust" in kind or "discount" in kind):
+            continue
+        adjustments.append((kind if "discount" in kind else _kind(attributes), attributes.get("label")))
+    return discount_code(adjustments)
 
 
 def parse_order(body: bytes) -> tuple | None:
-    """(order id, attributes, currency, country, country name, items) of an order event's body, or None."""
+    """(order id, attributes, currency, country, country name, items, discount code) of an order event's body, or
+    None."""
     try:
         document = _loads(body)
     except (ValueError, RecursionError):

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bchooks import EventStore, analysis, parse_envelope
+from bchooks.analysis import cache
 from bchooks.analysis.cache import Projection
 from bchooks.simulator.shop import Shop
 
@@ -174,8 +175,17 @@ def test_incremental_refreshes_equal_a_rebuild(tmp_path_factory, labels_by, seed
             put(store, *bodies[position:position + cut])
             position += cut
             projection.refresh()
+        before = projection._manifest()
         incremental = projection.frames()
-        assert len(projection._manifest()["segments"]) == 1  # the read saved what it merged as the base
+        assert projection._manifest() == before  # a read merges in memory and never rewrites the cache
+        cache._REMEMBERED.clear()  # as a new process reads it: the base and each delta, folded
+        frames_equal(incremental, Projection(store).frames())
+        with projection._locked():  # what refresh does once the deltas grow: the merged state becomes the base
+            manifest = projection._manifest()
+            projection._compact(manifest, projection._load(manifest))
+            projection._save(manifest)
+        assert len(projection._manifest()["segments"]) == 1
+        cache._REMEMBERED.clear()
         frames_equal(incremental, Projection(store).frames())  # read back from that base
         projection.rebuild()
         frames_equal(incremental, projection.frames())
@@ -504,3 +514,50 @@ def test_every_report_reads_any_body_the_receiver_accepts(drawn):
 def records_bodies():
     from test_records import bodies
     return bodies()
+
+
+def test_refunded_at_is_when_the_order_was_first_seen_refunded_whatever_the_arrival_order(fresh):
+    t = "2026-01-0{}T00:00:00.000Z".format
+    bodies = [order(updated=t(2)), order(updated=t(4), payment="refunded"),
+              order(updated=t(6), payment="refunded", shipping="shipped"), order(updated=t(3), payment="refunded")]
+    kept = order(oid="NGRP-2", updated=t(5), shipping="shipped")
+    put(fresh, bodies[2], kept, bodies[0])
+    half = analysis.frames(fresh).orders.set_index("order_id")  # read between arrivals: the cache merges deltas
+    assert half.loc["NGRP-1", "refunded_at"] == pd.Timestamp(t(6))
+    put(fresh, bodies[3], bodies[1])
+    orders = analysis.frames(fresh).orders.set_index("order_id")
+    assert orders.loc["NGRP-1", "refunded_at"] == pd.Timestamp(t(3))  # the earliest refunded state, arrived last
+    assert orders.loc["NGRP-1", "shipped_at"] == pd.Timestamp(t(6))
+    assert pd.isna(orders.loc["NGRP-2", "refunded_at"]) and orders.loc["NGRP-2", "shipped_at"] == pd.Timestamp(t(5))
+    assert str(orders["refunded_at"].dtype) == "datetime64[us, UTC]"
+    merged = analysis.frames(fresh)
+    with Projection(fresh) as projection:
+        projection.rebuild()
+    frames_equal(merged, analysis.frames(fresh))
+
+
+def test_an_orders_discount_code_is_a_column_of_the_orders_frame(fresh):
+    put(fresh, order(extra={"adjustments": [{"type": "discount", "label": "[SUMMER15] 15% off"}]}),
+        order(oid="NGRP-2", shape="jsonapi"))
+    orders = analysis.frames(fresh).orders.set_index("order_id")
+    assert orders.loc["NGRP-1", "discount_code"] == "SUMMER15" and pd.isna(orders.loc["NGRP-2", "discount_code"])
+    assert list(orders["discount_code"].cat.categories) == ["SUMMER15"]
+
+
+def test_a_process_reads_only_the_new_segments_and_callers_cannot_change_what_it_remembers(fresh, monkeypatch):
+    put(fresh, order("A"))
+    first = analysis.frames(fresh)
+    first.orders["total_cents"] = 0  # what a caller may do to its frames
+    first.orders.loc[0, "order_id"] = "Z"
+    first.items.insert(0, "x", 1)
+    put(fresh, order("B", total="12.5"))
+    read = []
+    original = Projection._read
+    monkeypatch.setattr(Projection, "_read", lambda self, name: read.append(name) or original(self, name))
+    second = analysis.frames(fresh)
+    assert len(read) == 1  # the segment written since: the rest was remembered
+    assert list(second.orders["order_id"]) == ["A", "B"] and list(second.orders["total_cents"]) == [1000, 1250]
+    assert "x" not in second.items and len(second.items) == 2
+    cache._REMEMBERED.clear()
+    frames_equal(second, analysis.frames(fresh))
+    assert len(read) == 3  # a new process: the base and the delta

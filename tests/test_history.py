@@ -106,3 +106,30 @@ def test_the_demo_shop_sells_in_one_currency_as_a_store_does(year):
     for order in orders:
         usd_shipping = catalog.COUNTRIES[order["shipping_country_id"]][2]
         assert order["shipping_total"] == money_text(Decimal(usd_shipping) * catalog.FX["GBP"])
+
+
+def test_the_catalogue_is_listed_first_and_each_order_moves_its_products_stock(year):
+    bodies, counts = year
+    events = [json.loads(b) for b in bodies]
+    first_order = next(n for n, e in enumerate(events) if e["type"] == "order.created")
+    listed = [e["payload"] for e in events[:first_order] if e["type"] == "product.created"]
+    assert len(listed) == counts["product.created"] - 1  # the drop is listed on its day
+    latest, sold, restocked = {}, {}, 0
+    for n, event in enumerate(events):
+        payload = event["payload"]
+        if event["type"].startswith("product."):
+            options = {o["id"]: o for o in payload["options"]}
+            before = latest.get(payload["id"])
+            if before and any(options[o]["quantity"] > before[o]["quantity"] for o in before):
+                restocked += 1
+            latest[payload["id"]] = {k: dict(v) for k, v in options.items()}
+        elif event["type"] == "order.created":
+            after = [json.loads(b)["payload"] for b in bodies[n + 1:n + 1 + len(payload["items"])]]
+            products = {i["product_id"] for i in payload["items"]}
+            assert {p["id"] for p in after[:len(products)]} == products  # announced right after the order
+            for item in payload["items"]:
+                sold[item["product_option_id"]] = sold.get(item["product_option_id"], 0) + item["quantity"]
+    options = {o_id: o for p in latest.values() for o_id, o in p.items()}
+    assert all(options[o]["sold"] == units for o, units in sold.items())  # the stock events agree with the orders
+    assert all(o["quantity"] >= 0 for o in options.values())
+    assert restocked > 10 and 0 < sum(o["quantity"] == 0 for o in options.values()) < len(options) // 4

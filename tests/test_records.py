@@ -3,6 +3,7 @@
 import hashlib
 import json
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +38,12 @@ item = maybe({
     "product_name": field(text), "product_option_name": field(text), "quantity": field(st.integers(0, 9)),
     "price": field(money), "total": field(money), "other": odd,
 })
+label = st.one_of(st.sampled_from(["[SUMMER15] 15% off", "[FREESHIPPING] Free shipping discount", "[] x", " [A]",
+                                   "Standard shipping", "[X"]), text)
+adjustment = maybe({
+    "type": field(st.one_of(st.sampled_from(["discount", "shipping", "tax", "Discount"]), text)),
+    "kind": field(st.sampled_from(["discount", "tax", ""])), "label": field(label), "amount": field(money),
+})
 order = maybe({
     "id": field(ident), "created_at": field(text), "updated_at": field(text), "completed_at": field(text),
     "currency": st.one_of(field(st.fixed_dictionaries({"id": field(ident)})), text), "shipping_country_id": field(ident),
@@ -47,6 +54,7 @@ order = maybe({
     "shipping_total": field(money), "tax_total": field(money), "total": field(money),
     "shipping_status": field(text), "payment_status": field(text),
     "items": st.one_of(st.lists(st.one_of(item, item, item, odd), max_size=3), odd), "note": odd,
+    "adjustments": st.one_of(st.lists(st.one_of(adjustment, adjustment, odd), max_size=3), odd),
 })
 
 
@@ -130,3 +138,48 @@ def test_timestamps_typed_as_pandas_reads_them(values):
     built = _column(values, TIME)
     assert built.dtype == TIME
     assert built.equals(expected.astype(TIME))
+
+
+def _with_adjustments(adjustments, shape="flat"):
+    if shape == "flat":
+        return json.dumps({"account_id": "1", "type": "order.created",
+                           "payload": {"id": "A-1", "adjustments": adjustments}}).encode()
+    return json.dumps({"account_id": "1", "type": "order.created", "payload": {
+        "data": {"id": "A-1", "type": "orders", "attributes": {}},
+        "included": adjustments}}).encode()
+
+
+@pytest.mark.parametrize("adjustments, code", [
+    ([{"type": "discount", "amount": "-1.5", "label": "[SUMMER15] 15% off"}], "SUMMER15"),
+    ([{"kind": "discount", "label": "[FREESHIPPING] Free shipping discount"}], "FREESHIPPING"),
+    ([{"label": " [WELCOME10] 10% off"}], "WELCOME10"),  # no type said: a bracketed label is a code
+    ([{"type": "shipping", "label": "[Express] 2 days"}], None),  # a shipping rate's label is not a code
+    ([{"kind": "shipping", "label": "[Express] 2 days"}], None),
+    ([{"adjustment_type": "shipping", "label": "[Express] 2 days"}], None),
+    ([{"type": "tax", "kind": "discount", "label": "[VAT] 20%"}], None),  # the type is said first
+    ([{"type": "discount", "label": "10% off, no code"}, {"type": "Discount", "label": "[LATE] x"}], "LATE"),
+    ([{"type": "discount", "label": "[] empty"}], None),
+    ([{"type": "discount", "label": 5}], None),
+    ([], None),
+])
+def test_the_discount_code_comes_from_the_discount_adjustments_label_on_either_path(adjustments, code):
+    rows = rows_of([_with_adjustments(adjustments)])
+    added, expected = general(rows)
+    fast = records.Batch()
+    assert fast.extend(rows) == added == 1
+    assert expected.orders["discount_code"] == fast.orders["discount_code"] == [code]
+
+
+@pytest.mark.parametrize("included, code", [
+    ([{"id": "9", "type": "order_adjustments", "attributes": {"kind": "discount", "label": "[SUMMER15] x"}}],
+     "SUMMER15"),
+    ([{"id": "9", "type": "order_adjustments", "attributes": {"label": "[SUMMER15] x"}}], "SUMMER15"),
+    ([{"id": "9", "type": "discounts", "attributes": {"kind": "percentage", "label": "[PCT] x"}}], "PCT"),
+    ([{"id": "9", "type": "order_adjustments/discount", "attributes": {"label": "[SLASH] x"}}], "SLASH"),
+    ([{"id": "9", "type": "order_adjustments", "attributes": {"kind": "shipping", "label": "[Express] x"}}], None),
+    ([{"id": "9", "type": "order_line_items", "attributes": {"label": "[NOPE] x"}}], None),
+])
+def test_the_discount_code_of_a_jsonapi_order_comes_from_its_included_adjustments(included, code):
+    batch = records.Batch()
+    assert batch.extend(rows_of([_with_adjustments(included, "jsonapi")])) == 1
+    assert batch.orders["discount_code"] == [code]

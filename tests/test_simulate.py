@@ -56,7 +56,21 @@ def test_jsonapi_order_matches_flat_order():
     assert doc["data"]["id"] == flat["id"] and attributes["total"] == flat["total"]
     lines = [i for i in doc["included"] if i["type"] == "order_line_items"]
     assert [i["attributes"]["total"] for i in lines] == [i["total"] for i in flat["items"]]
-    assert {i["type"] for i in doc["included"]} == {"currencies", "countries", "order_line_items"}
+    assert {i["type"] for i in doc["included"]} <= {"currencies", "countries", "order_line_items", "order_adjustments"}
+    discounts = [i["attributes"] for i in doc["included"] if i["type"] == "order_adjustments"]
+    assert [(a["kind"], a["amount"], a["label"]) for a in discounts] == [
+        (a["type"], a["amount"], a["label"]) for a in flat["adjustments"]]
+
+
+def test_discounted_orders_carry_their_code_in_a_discount_adjustment():
+    orders = [json.loads(b)["payload"] for b in Shop(4).events("order.created", 60)]
+    discounted = [o for o in orders if o["discount_total"] != "0.0"]
+    assert discounted and len(discounted) < len(orders)
+    for o in orders:
+        labels = [a["label"] for a in o["adjustments"] if a["type"] == "discount"]
+        assert bool(labels) == (o in discounted)
+        assert all(label.startswith(("[WELCOME10] ", "[SUMMER15] ")) for label in labels)
+        assert all(a["amount"] == "-" + o["discount_total"] for a in o["adjustments"])
 
 
 def test_orders_look_real():

@@ -6,8 +6,8 @@ by memory map: loading is nearly a copy-free conversion): a base and small delta
 each already resolved to one row per order, and a manifest with the last event id read (the watermark).
 `refresh()` reads only the events stored since then; a large first build runs in several processes.
 `resolve()` is the one rule everywhere: the newest `updated_at` wins (ties: the body's hash, so arrival order never
-matters), `shipped_at` is the earliest `updated_at` that showed the order shipped, and an order's line items are
-those of its winning event. Deleting the folder (or `rebuild()`) gives the same frames.
+matters), `shipped_at` (`refunded_at`) is the earliest `updated_at` that showed the order shipped (refunded), and
+an order's line items are those of its winning event. Deleting the folder (or `rebuild()`) gives the same frames.
 """
 
 import fcntl
@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
@@ -29,20 +30,23 @@ from pyarrow import feather
 from .rows import ORDER_TYPES, TIE_COLUMNS, Batch, cents_column
 from ..store import order_rows_at
 from ..wire import storable_text
-from .latest import MANY_LABELS, TIME, concat, merge, resolve, settle, unique_labels_dtype
+from .latest import FIRST_SEEN, MANY_LABELS, TIME, concat, merge, resolve, settle, tidy, unique_labels_dtype
 
 log = logging.getLogger("bchooks.analysis.cache")
 
-#: 1: Parquet segments; 2: Arrow IPC; 3: the tie-break on the whole body digest; 4: line items carry the account
-FORMAT = 4
+#: 1: Parquet segments; 2: Arrow IPC; 3: the tie-break on the whole body digest; 4: line items carry the account;
+#: 5: discount_code, refunded_at, a generation id
+FORMAT = 5
 CHUNK = 100_000  # events per build task
+#: cache folder -> ((generation, segments), (orders, items)): the state this process read last, per cache
+_REMEMBERED: dict = {}
 PARALLEL_FROM = 200_000  # events; below this a build runs in-process
 ORDER_SCHEMA = {
     "order_id": "str", "account_id": "str", "event_id": "int64", "updated_at": TIME, "created_at": TIME,
     "completed_at": TIME, "currency": "category", "country": "category", "country_name": "str",
     "customer_email": "category", "customer_name": "str", "item_count": "Int64", "item_total_cents": "Int64",
     "discount_total_cents": "Int64", "shipping_total_cents": "Int64", "tax_total_cents": "Int64",
-    "total_cents": "Int64", "shipping_status": "category", "payment_status": "category",
+    "total_cents": "Int64", "shipping_status": "category", "payment_status": "category", "discount_code": "category",
     **{name: "uint64" for name in TIE_COLUMNS},
 }
 ITEM_SCHEMA = {
@@ -97,7 +101,8 @@ def typed(batch):
     """Raw (one row per event) typed frames of a `Batch`."""
     orders = pd.DataFrame({name: _column(batch.orders[name], dtype, name.endswith("_cents"))
                            for name, dtype in ORDER_SCHEMA.items()})
-    orders["shipped_at"] = orders["updated_at"].where(orders["shipping_status"] == "shipped")
+    for name, column, value in FIRST_SEEN:
+        orders[name] = orders["updated_at"].where(orders[column] == value)
     row = np.fromiter(batch.items["order_row"], dtype=np.int64, count=len(batch.items["order_row"]))
     items = {}
     for name, dtype in ITEM_SCHEMA.items():
@@ -152,6 +157,9 @@ def _frame(table):
     frame = table.to_pandas(split_blocks=True)
     for name, column in built.items():
         frame[name] = column
+    for name in frame.columns:  # every value missing: Arrow gives its categories as objects, a build as text
+        if isinstance(frame[name].dtype, pd.CategoricalDtype) and not len(frame[name].cat.categories):
+            frame[name] = tidy(frame[name])
     return frame
 
 
@@ -161,7 +169,7 @@ class Projection:
         memory = store.engine == "sqlite" and (store.path in ("", ":memory:") or store.path.startswith("file::memory:"))
         self.cache_dir = None if memory else Path(cache_dir or default_cache_dir(store))
         self.workers = workers or min(4, os.cpu_count() or 1)
-        self._state = None  # (manifest, (orders, items)) as last loaded
+        self._state = None  # ((generation, segments), (orders, items)) as last loaded (also in `_REMEMBERED`)
         self._memory = None  # the state itself when there is no cache folder
 
     def __repr__(self):
@@ -257,7 +265,7 @@ class Projection:
                 for path in [*self.cache_dir.glob("*.arrow"), *self.cache_dir.glob("*.parquet")]:
                     path.unlink()  # (Parquet: the segments of format 1)
                 manifest = {"format": FORMAT, "watermark": 0, "watermark_sha256": None, "segments": [], "next": 1,
-                            "base_rows": 0, "delta_rows": 0}
+                            "base_rows": 0, "delta_rows": 0, "generation": uuid.uuid4().hex}
             mark = manifest["watermark"]
             if last_id <= mark:
                 return 0
@@ -279,22 +287,40 @@ class Projection:
         manifest.update(segments=[], base_rows=len(frames[0]), delta_rows=0)
         self._write(manifest, f"{manifest['next']:06d}", frames)
         manifest["next"] += 1
+        self._remember(manifest, frames)
+
+    def _remember(self, manifest, frames):
+        """Keep the state of these segments for this process's next read (a notebook reads again and again)."""
+        self._state = ((manifest.get("generation"), list(manifest["segments"])), frames)
+        _REMEMBERED[str(self.cache_dir)] = self._state
 
     def rebuild(self):
         """Forget the cache and read every event again."""
         self._state = self._memory = None
         if self.cache_dir is not None:
+            _REMEMBERED.pop(str(self.cache_dir), None)
             shutil.rmtree(self.cache_dir, ignore_errors=True)
         return self.refresh()
 
     # -- reading
     def _load(self, manifest):
-        if self._state and self._state[0]["segments"] == manifest["segments"]:
-            return self._state[1]
-        state = None
-        for name in manifest["segments"]:
-            segment = self._read(name)
-            state = segment if state is None else merge(state, segment)
+        """The merged state of the manifest's segments: what this process read before, with only the segments
+        written since folded in (themselves merged first, small with small, then once into the large state)."""
+        generation, segments = manifest.get("generation"), manifest["segments"]
+        known = self._state or _REMEMBERED.get(str(self.cache_dir))
+        if known and known[0] == (generation, segments):
+            return known[1]
+        if known and generation and known[0][0] == generation and known[0][1] \
+                and segments[:len(known[0][1])] == known[0][1]:
+            state, new = known[1], segments[len(known[0][1]):]
+        else:
+            state, new = self._read(segments[0]), segments[1:]
+        if new:
+            delta = self._read(new[0])
+            for name in new[1:]:
+                delta = merge(delta, self._read(name))
+            state = merge(state, delta)
+        self._remember(manifest, state)
         return state
 
     def frames(self):
@@ -310,19 +336,15 @@ class Projection:
         if self.cache_dir is None:
             state = self._memory[1] if self._memory else settle(*typed(Batch()))
         orders, items = state
-        return orders.drop(columns=list(TIE_COLUMNS)), items
+        # (new frames over the same columns: copy on write keeps the state remembered for the next read as it is,
+        # whatever the caller does to them)
+        return orders.drop(columns=list(TIE_COLUMNS)), items.copy(deep=False)
 
     def _cached_state(self):
+        """The cached state, deltas merged in memory: a read never rewrites the cache (a million orders: seconds
+        of writing); `refresh` makes the merged state the base once the deltas grow (`_refresh_cache`)."""
         with self._locked():
             manifest = self._manifest()
-            state = self._load(manifest) if manifest and manifest["segments"] else settle(*typed(Batch()))
-            if manifest and len(manifest["segments"]) > 1:
-                try:  # merging deltas costs more than reading a base: the next read finds it merged
-                    self._compact(manifest, state)
-                    self._save(manifest)
-                except OSError as error:  # (disk full: the deltas stay, and are merged again next time)
-                    log.warning("could not save the merged analysis cache %s: %s", self.cache_dir, error)
-                    return state
-            if manifest:
-                self._state = (manifest, state)
-            return state
+            if not manifest or not manifest["segments"]:
+                return settle(*typed(Batch()))
+            return self._load(manifest)

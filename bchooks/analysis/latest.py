@@ -1,9 +1,10 @@
 """The resolved state of orders as frames: which event wins, in what order rows come, and how a delta folds in.
 
 `resolve()` is the one rule everywhere: the newest `updated_at` wins (ties: the body's hash, so arrival order never
-matters), `shipped_at` is the earliest `updated_at` that showed the order shipped, and an order's line items are
-those of its winning event. `present()` puts frames in their documented order; `merge()` folds a resolved delta
-into a presented state with one gather per frame (a million orders: copies cost more than the logic).
+matters), `shipped_at` (`refunded_at`) is the earliest `updated_at` that showed the order shipped (refunded), and
+an order's line items are those of its winning event. `present()` puts frames in their documented order;
+`merge()` folds a resolved delta into a presented state with one gather per frame (a million orders: copies cost
+more than the logic).
 
 Categorical columns always hold exactly the labels their rows use, sorted (`tidy`), however the frames were made:
 a state merged from deltas equals a rebuild, categories and all.
@@ -20,7 +21,11 @@ from .rows import TIE_COLUMNS
 TIME = "datetime64[us, UTC]"
 _LAST = np.iinfo("int64").max
 _NAT = np.iinfo("int64").min  # NaT as int64
+#: (column, status column, value): the earliest `updated_at` among an order's events whose status column held
+#: that value: when it was first seen shipped, first seen refunded
+FIRST_SEEN = (("shipped_at", "shipping_status", "shipped"), ("refunded_at", "payment_status", "refunded"))
 MANY_LABELS = 20_000  # categories from which categoricals are united, matched and read back without pandas checks
+_NO_LABELS = pd.Index([], dtype="str")
 
 
 def concat(frames):
@@ -72,6 +77,9 @@ def tidy(values):
     so that frames do not depend on how they were made; returned as is when they already are."""
     categorical = values.array if isinstance(values, pd.Series) else values
     codes, labels = categorical.codes, categorical.categories
+    if not len(labels) and labels.dtype != _NO_LABELS.dtype:  # every value missing: the categories of a build
+        result = pd.Categorical.from_codes(codes, categories=_NO_LABELS)  # (a round trip may have made them objects)
+        return pd.Series(result, index=values.index, name=values.name) if isinstance(values, pd.Series) else result
     used = np.bincount(codes[codes >= 0], minlength=len(labels)) > 0
     if used.all() and labels.is_monotonic_increasing:
         return values
@@ -150,16 +158,23 @@ def order_keys(*frames):
     return [combined[bounds[n]:bounds[n + 1]] for n in range(len(frames))]
 
 
+def _first_seen(orders, name):
+    """A first-seen column as int64 µs (missing: NaT)."""
+    values = orders[name].to_numpy("datetime64[us]").view("int64").copy()
+    values[orders[name].isna().to_numpy()] = _NAT
+    return values
+
+
 def _winners(orders):
-    """(row of each order's winning event, by order of first appearance; its shipped_at as int64 µs)."""
+    """(row of each order's winning event, by order of first appearance; {first-seen column: its value for each
+    order as int64 µs}). A first-seen column (`shipped_at`, `refunded_at`) is the earliest `updated_at` among an
+    order's events that showed it so."""
     order = order_keys(orders)  # integers from here on: no string sorting of a million rows
-    shipped = orders["shipped_at"].to_numpy("datetime64[us]").view("int64").copy()
-    shipped[orders["shipped_at"].isna().to_numpy()] = _NAT
+    seen = {name: _first_seen(orders, name) for name, _, _ in FIRST_SEEN if name in orders}
     counts = np.bincount(order)
     if counts.max(initial=1) == 1:  # one event per order (a fresh shop's first build, most deltas)
-        return np.arange(len(order)), shipped  # (codes follow first appearance: row n has code n)
-    # orders with several events: the newest wins (ties: the body's hash); shipped_at is the earliest
-    # updated_at among their events that showed the order shipped
+        return np.arange(len(order)), seen  # (codes follow first appearance: row n has code n)
+    # orders with several events: the newest wins (ties: the body's hash)
     rows = np.flatnonzero(counts[order] > 1)
     updated = orders["updated_at"].to_numpy("datetime64[us]").view("int64")[rows]  # missing (NaT) sorts first
     ties = [orders[name].to_numpy()[rows] for name in reversed(TIE_COLUMNS) if name in orders]  # (least first)
@@ -168,11 +183,14 @@ def _winners(orders):
     winner = np.empty(len(counts), dtype=np.int64)
     winner[order] = np.arange(len(order))  # right for single-event orders
     winner[order[last]] = last
-    earliest = np.full(len(counts), _LAST, dtype=np.int64)
-    np.minimum.at(earliest, order[rows], np.where(shipped[rows] == _NAT, _LAST, shipped[rows]))
-    result = shipped[winner]
     several = np.flatnonzero(counts > 1)
-    result[several] = np.where(earliest[several] == _LAST, _NAT, earliest[several])
+    result = {}
+    for name, values in seen.items():
+        earliest = np.full(len(counts), _LAST, dtype=np.int64)
+        np.minimum.at(earliest, order[rows], np.where(values[rows] == _NAT, _LAST, values[rows]))
+        first = values[winner]
+        first[several] = np.where(earliest[several] == _LAST, _NAT, earliest[several])
+        result[name] = first
     return winner, result
 
 
@@ -184,9 +202,10 @@ def resolve(orders, items):
     """One row per order (its latest state), and the line items of each winning event."""
     if not len(orders):
         return orders.reset_index(drop=True), items.iloc[:0].reset_index(drop=True)
-    last, shipped = _winners(orders)
+    last, seen = _winners(orders)
     latest = orders.take(last).reset_index(drop=True)
-    latest["shipped_at"] = _times(shipped)
+    for name, values in seen.items():
+        latest[name] = _times(values)
     return latest, items[items["event_id"].isin(latest["event_id"])].reset_index(drop=True)
 
 
@@ -229,11 +248,12 @@ def settle(orders, items):
     of rows)."""
     if not len(orders):
         return present(*resolve(orders, items))
-    last, shipped = _winners(orders)
+    last, seen = _winners(orders)
     ids = orders["order_id"]
     order = _ranking(_order_key(orders)[last], lambda rows: ids.iloc[last[rows]].to_numpy(dtype=object))
     latest = orders.take(last[order]).reset_index(drop=True)
-    latest["shipped_at"] = _times(shipped[order])
+    for name, values in seen.items():
+        latest[name] = _times(values[order])
     events, item_events = latest["event_id"].to_numpy(), items["event_id"].to_numpy()
     kept = np.flatnonzero(items["event_id"].isin(events).to_numpy())
     rows = kept[_item_rows(events, item_events[kept], items["line"].to_numpy()[kept])]

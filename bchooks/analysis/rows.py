@@ -17,7 +17,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
-from ..wire import ORDER_TYPES, cents, parse_order, text_value
+from ..wire import ORDER_TYPES, cents, discount_code, parse_order, text_value
 
 __all__ = ["Batch", "ITEM_COLUMNS", "ORDER_COLUMNS", "ORDER_TYPES", "TIE_COLUMNS", "cents", "cents_column",
            "parse_order", "tie_keys"]
@@ -28,7 +28,7 @@ TIE_COLUMNS = ("rank_tie", "rank_tie_2", "rank_tie_3", "rank_tie_4")
 MONEY = ("item_total", "discount_total", "shipping_total", "tax_total", "total")
 ORDER_COLUMNS = ("order_id", "account_id", "event_id", "updated_at", "created_at", "completed_at", "currency",
                  "country", "country_name", "customer_email", "customer_name", "item_count",
-                 *(f"{m}_cents" for m in MONEY), "shipping_status", "payment_status", *TIE_COLUMNS)
+                 *(f"{m}_cents" for m in MONEY), "shipping_status", "payment_status", "discount_code", *TIE_COLUMNS)
 #: order_row: the item's row in `orders` (its order id, account, event, currency and payment status come from there)
 ITEM_COLUMNS = ("order_row", "line", "product_id", "product_name", "option_name", "quantity", "price_cents",
                 "total_cents")
@@ -77,6 +77,14 @@ class _Item(Struct, gc=False):
     total: _Money = None
 
 
+class _Adjustment(Struct, gc=False):
+    type: str | None = None
+    kind: str | None = None
+    adjustment_type: str | None = None
+    category: str | None = None
+    label: str | None = None
+
+
 class _Payload(Struct, gc=False):
     id: _Id = None
     data: Raw | UnsetType = UNSET  # present: a JSON:API document (general path)
@@ -99,6 +107,7 @@ class _Payload(Struct, gc=False):
     shipping_status: str | None = None
     payment_status: str | None = None
     items: list[_Item] | None = None
+    adjustments: list[_Adjustment] | None = None
 
 
 class _Document(Struct, gc=False):
@@ -179,7 +188,7 @@ class Batch:
         parsed = parse_order(body)
         if parsed is None:
             return False
-        order_id, attributes, currency, country, country_name, items = parsed
+        order_id, attributes, currency, country, country_name, items, code = parsed
         order_id = str(order_id)
         get = attributes.get
         created = text_value(get("created_at"))
@@ -192,7 +201,7 @@ class Batch:
             email.strip().lower() if email else None, " ".join(p for p in (first, last) if p) or None,
             _int(get("item_count")), get("item_total"), get("discount_total"), get("shipping_total"),
             get("tax_total"), get("total"),  # money: converted to cents column by column (`cents_column`)
-            text_value(get("shipping_status")) or "unknown", text_value(get("payment_status")) or "unknown",
+            text_value(get("shipping_status")) or "unknown", text_value(get("payment_status")) or "unknown", code,
             *tie_keys(body_sha256),  # equal updated_at: the body's hash decides, whatever the arrival order
         )
         for append, value in zip(self._order, values):
@@ -247,6 +256,8 @@ class Batch:
             field["item_count"], field["item_total"], field["discount_total"], field["shipping_total"],
             field["tax_total"], field["total"], [s or "unknown" for s in field["shipping_status"]],
             [s or "unknown" for s in field["payment_status"]],
+            [discount_code((a.type or a.kind or a.adjustment_type or a.category, a.label) for a in adjustments or ())
+             for adjustments in field["adjustments"]],
             *(list(column) for column in zip(*(tie_keys(row[3]) for row in rows))),
         )
         first_row = len(self)

@@ -66,3 +66,5 @@ STREETS = ("Main St", "Harbour Rd", "Mill Lane", "Elm Ave", "Canal St", "Station
            "Kingsway", "Bay St")
 NOTES = ("", "", "", "", "Gift wrap please!", "Love your work", "Please ship together", "Birthday present 🎂")
 DISCOUNT_RATES = (Decimal("0"), Decimal("0"), Decimal("0"), Decimal("0.1"), Decimal("0.15"))
+#: the code a buyer typed for each discount rate (Big Cartel writes it in the discount adjustment's label)
+DISCOUNT_CODES = {Decimal("0.1"): "WELCOME10", Decimal("0.15"): "SUMMER15"}

@@ -91,15 +91,22 @@ def opening(end):
 
 
 def trade_a_year(shop, seed, orders, end, emit=None):
-    """Make `shop` live through the year before `end` (opened at `opening(end)` or before): `orders` orders created,
-    shipped a few days later or now and then refunded (the latest still open), and the product drop. `emit(event
-    type, resource)` is told each change as it happens. Returns the counts by event type."""
+    """Make `shop` live through the year before `end` (opened at `opening(end)` or before): its catalogue listed,
+    `orders` orders created, shipped a few days later or now and then refunded (the latest still open), and the
+    product drop. Each order moves its products' stock (`product.updated`, as Big Cartel announces it), and an
+    option that sells out is now and then restocked a few days later; a few options stay sold out, as in a real
+    shop. `emit(event type, resource)` is told each change as it happens. Returns the counts by event type."""
     rng = random.Random(seed)
+    stock = random.Random(seed + 1)  # (restocks: drawn apart, so the orders are those of the seed alone)
     drop_at = (end - timedelta(days=DROP_DAYS_AGO)).replace(hour=9, minute=0, second=0, microsecond=0)
     timeline = [(moment, "order.created", None) for moment in order_times(rng, orders, end)]
     timeline.append((drop_at, "product.created", None))
     timeline.sort(key=lambda entry: entry[0])
-    counts, drop, index = {}, None, 0
+    counts, drop, index, restocking = {}, None, 0, set()
+    if emit is not None:
+        for product in shop.products.values():  # the catalogue the shop opened with
+            emit("product.created", product)
+            counts["product.created"] = counts.get("product.created", 0) + 1
     while index < len(timeline):
         moment, event_type, order_id = timeline[index]
         index += 1
@@ -116,13 +123,50 @@ def trade_a_year(shop, seed, orders, end, emit=None):
                 _insert(timeline, index, (later, "order.refunded" if refund else "order.shipped", resource["id"]))
         elif event_type == "order.shipped":
             resource = shop.ship_order(order_id, at=moment)
+        elif event_type == "product.restocked":
+            resource = _restock(shop, order_id, moment, stock)
+            restocking.discard(order_id)
         else:
             resource = shop.refund_order(order_id, at=moment)
-        kind = "order.updated" if event_type in ("order.shipped", "order.refunded") else event_type
+        kind = _KINDS.get(event_type, event_type)
         if emit is not None:
             emit(kind, resource)
         counts[kind] = counts.get(kind, 0) + 1
+        if event_type == "order.created":
+            _stock_moved(shop, resource, moment, end, (timeline, index, restocking), stock, emit, counts)
     return counts
+
+
+_KINDS = {"order.shipped": "order.updated", "order.refunded": "order.updated", "product.restocked": "product.updated"}
+
+
+def _stock_moved(shop, order, moment, end, plan, stock, emit, counts):
+    """After `order`: each of its products announced updated (stock moved), and each option it sold out restocked
+    in 2 to 12 days, four times in five (`plan`: the timeline, where it is read, and the options being restocked)."""
+    timeline, index, restocking = plan
+    for product_id in dict.fromkeys(item["product_id"] for item in order["items"]):
+        product = shop.products[product_id]
+        product["updated_at"] = order["created_at"]
+        if emit is not None:
+            emit("product.updated", product)
+        counts["product.updated"] = counts.get("product.updated", 0) + 1
+        for option in product["options"]:
+            key = (product_id, option["id"])
+            if option["quantity"] == 0 and key not in restocking and stock.random() < 0.8:
+                later = moment + timedelta(days=stock.uniform(2, 12))
+                if later < end:
+                    restocking.add(key)
+                    _insert(timeline, index, (later, "product.restocked", key))
+
+
+def _restock(shop, key, moment, stock):
+    product_id, option_id = key
+    product = shop.products[product_id]
+    for option in product["options"]:
+        if option["id"] == option_id:
+            option["quantity"] += stock.randint(15, 40)
+    product["updated_at"] = iso(moment)
+    return product
 
 
 def _insert(timeline, start, entry):

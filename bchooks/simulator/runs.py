@@ -111,4 +111,5 @@ def fill_demo_data(config: Config, store: Store, *, orders: int = 300, seed: int
     held = f"only {simulated} simulated orders" if simulated else "no orders"
     return (f"The store had {held}: sent a year of simulated trading up to {end:%Y-%m-%d} (seed {seed}): "
             f"{counts.get('order.created', 0)} orders, {counts.get('order.updated', 0)} shipments and refunds, "
-            f"{counts.get('product.created', 0)} product drop.")
+            f"{counts.get('product.created', 0)} products listed (one of them the drop), "
+            f"{counts.get('product.updated', 0)} stock changes.")

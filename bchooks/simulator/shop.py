@@ -171,6 +171,9 @@ class Shop:
             "shipping_status": "unshipped", "payment_status": "completed",
             "created_at": now, "updated_at": now, "completed_at": now,
             "currency": currency, "items": items,
+            "adjustments": [{"id": f"{self._order_seq}90", "type": "discount", "amount": money_text(-discount),
+                             "label": f"[{catalog.DISCOUNT_CODES[discount_rate]}] {discount_rate:.0%} off"}]
+            if discount else [],
         }
         self.orders[oid] = order
         self._unshipped.append(oid)
@@ -338,7 +341,7 @@ def flat_order(order):
 
 
 def jsonapi_order(order):
-    attributes = {k: v for k, v in order.items() if k not in ("id", "currency", "items")}
+    attributes = {k: v for k, v in order.items() if k not in ("id", "currency", "items", "adjustments")}
     included = [{"id": order["currency"], "type": "currencies",
                  "attributes": {k: v for k, v in _currency(order["currency"]).items() if k != "id"}},
                 {"id": order["shipping_country_id"], "type": "countries",
@@ -351,12 +354,18 @@ def jsonapi_order(order):
                               "product_option": {"data": {"id": item["product_option_id"],
                                                           "type": "product_options"}}},
         })
+    adjustments = order.get("adjustments", ())
+    for adjustment in adjustments:  # (JSON:API reserves `type`: the kind of adjustment is an attribute)
+        included.append({"id": adjustment["id"], "type": "order_adjustments",
+                         "attributes": {"kind": adjustment["type"], "amount": adjustment["amount"],
+                                        "label": adjustment["label"]}})
     return {"data": {
         "id": order["id"], "type": "orders", "attributes": attributes,
         "relationships": {
             "currency": {"data": {"id": order["currency"], "type": "currencies"}},
             "shipping_country": {"data": {"id": order["shipping_country_id"], "type": "countries"}},
             "items": {"data": [{"id": i["id"], "type": "order_line_items"} for i in order["items"]]},
+            "adjustments": {"data": [{"id": a["id"], "type": "order_adjustments"} for a in adjustments]},
         }}, "included": included}
 
 
