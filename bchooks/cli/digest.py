@@ -5,6 +5,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..errors import InputError
 from .commands import _config
 
 
@@ -18,6 +19,8 @@ def cmd_digest(args):
     `digest-PERIOD-START.html` here, unless it is only sent); with --send, send its summary with the page
     attached to every BCHOOKS_NOTIFY_URLS place."""
     config = _config(args)
+    if args.html and not Path(args.html).absolute().parent.is_dir():
+        raise InputError(f"cannot save the digest to {args.html}: no such folder")
     if args.send:
         from ..notify import check_urls
         check_urls(config.notify_urls)  # (before the notebook runs: a URL apprise cannot read stops it at once)

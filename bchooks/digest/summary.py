@@ -181,9 +181,9 @@ def waiting_lines(periods: Periods) -> list[Line]:
     late = waiting[waiting["age"] > promised]
     if waiting.empty:
         return [Line("Waiting to ship", "nothing: every paid order is shipped", (0, 0))]
-    oldest = waiting.iloc[0]
-    text = (f"{len(waiting)} paid order{'s' if len(waiting) != 1 else ''} not shipped, {len(late) or 'none'} late (over "
-            f"{periods.promised_days} day{'s' if periods.promised_days != 1 else ''}); oldest #{oldest['order_id']}, "
+    oldest, days = waiting.iloc[0], periods.promised_days
+    text = (f"{len(waiting)} paid order{'s' if len(waiting) != 1 else ''} not shipped, {len(late) or 'none'} late "
+            f"(over {days} day{'s' if days != 1 else ''}); oldest #{oldest['order_id']}, "
             f"waiting {duration_text(oldest['age'])}")
     return [Line("Waiting to ship", text, (len(waiting), len(late)))]
 

@@ -51,11 +51,24 @@ def _quiet_apprise() -> None:
         logger.addHandler(logging.NullHandler())
 
 
+def _apprise() -> Any:
+    """apprise, its log kept off stderr (and without the DeprecationWarning of the `imghdr` its e-mail plugin
+    imports when first used, on the Pythons that still have it)."""
+    import contextlib
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+        with contextlib.suppress(ImportError):
+            import imghdr  # noqa: F401
+        import apprise
+    _quiet_apprise()
+    return apprise
+
+
 def check_urls(urls: str | Iterable[str]) -> list[Any]:
     """The apprise services of these URLs, their secrets remembered first. A URL apprise cannot read is a
     `ConfigError` naming its position and scheme only; no URL at all is a `ConfigError` too."""
-    import apprise
-    _quiet_apprise()
+    apprise = _apprise()
     found = split_urls(urls)
     remember(*found)
     if not found:
@@ -90,7 +103,7 @@ def send(urls: str | Iterable[str], title: str, body: str, attachments: Iterable
     """Send `title` and `body` (plain text) with `attachments` (files) to every URL; every service is tried.
     Returns the services reached (name and masked URL); raises `NotifyError` naming each service that failed and
     what it said (never a secret), `ConfigError` for URLs apprise cannot read, `InputError` for a missing file."""
-    import apprise
+    apprise = _apprise()
     services = check_urls(urls)
     files = [Path(path) for path in attachments]
     for path in files:
