@@ -59,6 +59,14 @@ class Digest:
         return path
 
 
+def _require(*modules: str) -> None:
+    """A `ReportError` naming what to install when one of the digest's optional packages is missing."""
+    import importlib.util
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ReportError(f"the digest needs {', '.join(missing)}: pip install 'bchooks[digest]'")
+
+
 def _frames(config: Config, shop: str | None) -> analysis.Frames:
     """The store's frames (one shop's with `shop`); a missing store is `MissingStore` (never created), a shop the
     store has no orders of an `InputError` naming the shops it has."""
@@ -133,6 +141,7 @@ def make_digest(config: Config, period: str = "week", shop: str | None = None, n
     (the notebook run headless). A read: a missing store is `MissingStore`, never created, and no kernel starts."""
     if period not in PERIODS:
         raise InputError(f"the period is week or month, not {printable(period, 20)!r}")
+    _require("papermill", "nbconvert", "ipykernel", "babel")
     when = moment(now)
     frames = _frames(config, shop)
     summary = summarise(frames, period, when, promised_days=config.promised_days)

@@ -60,7 +60,10 @@ def _apprise() -> Any:
         warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
         with contextlib.suppress(ImportError):
             import imghdr  # noqa: F401
-        import apprise
+        try:
+            import apprise
+        except ImportError:
+            raise ConfigError("sending notifications needs apprise: pip install 'bchooks[digest]'") from None
     _quiet_apprise()
     return apprise
 
