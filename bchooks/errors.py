@@ -98,6 +98,24 @@ class HandlerError(BchooksError):
     code = "handler_failed"
 
 
+class NotifyError(BchooksError):
+    """A notification (the digest, an alert) did not reach every place it was sent to; the message names the
+    services that failed (their URLs masked) and what they said; `reached` and `failed` list the services."""
+
+    code = "notify_failed"
+
+    def __init__(self, message, *, reached=(), failed=()):
+        super().__init__(message)
+        self.reached = tuple(reached)
+        self.failed = tuple(failed)
+
+
+class ReportError(BchooksError):
+    """A report could not be made (the digest's notebook failed, timed out, or found no kernel)."""
+
+    code = "report_failed"
+
+
 class ApiError(BchooksError):
     """A call to the Big Cartel API (or the sandbox) failed.
 

@@ -5,6 +5,7 @@
     shops.py     the commands about real shops: connect, shops, disconnect, poll
     stores.py    the commands about the store: check, migrate
     exporting.py the export command: tables as csv, xlsx, parquet, Big Cartel's order CSV
+    digest.py    the digest: make it, save it, send it
 """
 
 import sys

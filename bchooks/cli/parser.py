@@ -7,6 +7,7 @@ import re
 from .. import __version__
 from ..config import SANDBOX_PORT, SETTINGS, ConfigError
 from . import commands as c
+from . import digest as digest_commands
 from . import shops as shop_commands
 from . import stores as store_commands
 from . import sending
@@ -242,6 +243,18 @@ def build_parser():
     migrate.set_defaults(run=store_commands.cmd_migrate)
 
     exporting.add_parser(commands, _settings)
+    digest = commands.add_parser("digest", help="how the last week (or month) went: a page with plots (a notebook "
+                                 "run headless) and, with --send, a few lines sent with it to BCHOOKS_NOTIFY_URLS")
+    _settings(digest, "db", "promised_days")
+    digest.add_argument("--period", choices=("week", "month"), default="week",
+                        help="the last whole calendar week (from Monday, UTC) or month before --now (default week)")
+    digest.add_argument("--shop", metavar="ACCOUNT", help="only this shop's orders (default: every shop in the store)")
+    digest.add_argument("--html", metavar="FILE", help="where to save the page (default digest-PERIOD-START.html "
+                        "here; with --send and no --html, only attached)")
+    digest.add_argument("--send", action="store_true", help="send the summary, the page attached, to every "
+                        "apprise URL in BCHOOKS_NOTIFY_URLS (e-mail, Slack, ntfy...)")
+    digest.add_argument("--now", metavar="TIME", help="when the digest is made, ISO-8601 (default now)")
+    digest.set_defaults(run=digest_commands.cmd_digest, uses_kit=True)
     return parser
 
 
