@@ -250,6 +250,24 @@ def _field(name):
     return field(default=_DEFAULT[name], repr=name not in _SECRET)
 
 
+def _notify_secrets(text):
+    """Each notification URL whole, and its password (its other parts are remembered when it is used:
+    `bchooks.notify`)."""
+    from urllib.parse import unquote, urlsplit
+    found = []
+    for url in re.split(r"\s+|,\s*(?=[a-zA-Z][a-zA-Z0-9+.-]*://)", text or ""):
+        url = url.strip().rstrip(",")
+        if url:
+            found.append(url)
+            try:
+                password = urlsplit(url).password
+            except ValueError:
+                password = None
+            if password:
+                found.append(unquote(password))
+    return found
+
+
 @dataclass(frozen=True)
 class Config:
     secrets: tuple = _field("secrets")
@@ -324,7 +342,8 @@ class Config:
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret value (signing secrets, token, chat webhook URL, the database URL's password),
         for `secrecy.redact`."""
-        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, *_db_passwords(self.db)) if v)
+        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, *_db_passwords(self.db),
+                                 *_notify_secrets(self.notify_urls)) if v)
 
     def db_display(self) -> str:
         """The store as a person reads it: the SQLite file's full path, or the PostgreSQL URL without password."""

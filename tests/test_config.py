@@ -51,3 +51,11 @@ def test_a_postgresql_url_selects_that_engine_and_other_urls_are_refused_with_a_
         Config.load(env={"BCHOOKS_DB": "mysql://bchooks@db.example/bchooks"})
     with pytest.raises(ConfigError, match="names a server and database"):
         Config.load(db="postgresql://")
+
+
+def test_notification_urls_and_their_passwords_are_secrets_from_the_moment_they_are_loaded():
+    from bchooks.secrecy import redact
+    config = Config.load(env={"BCHOOKS_NOTIFY_URLS": "mailtos://me:pa%24%24word@smtp.example.com, ntfy://tok3n-xyz@ntfy.sh/t"})
+    assert "pa$$word" not in repr(config) and "tok3n" not in repr(config)
+    said = redact("smtp said: auth failed for me with pa$$word (ntfy://tok3n-xyz@ntfy.sh/t)")
+    assert "pa$$word" not in said and "tok3n-xyz" not in said

@@ -360,3 +360,21 @@ def test_xlsx_cuts_a_text_longer_than_a_cell_holds_and_says_so(tmp_path):
     sheet = openpyxl.load_workbook(out)["events"]
     assert [c.value for c in sheet[1]] == ["id", "received_at", "type", "account_id", "resource_id", "body"]
     assert len(sheet["F2"].value) == 32_767 and sheet["B2"].is_date and sheet["D2"].value is None
+
+
+def test_products_export_the_catalogue_latest_state_exactly(tmp_path):
+    from bchooks.simulator.shop import Shop
+    shop = Shop(3, account_id="111")
+    path = tmp_path / "events.db"
+    with EventStore(path) as store:
+        put(store, *shop.events("product.created", 3))
+        frame = analysis.products(store)
+        out = exported(tmp_path, store, "products", "parquet")
+    assert len(frame) >= 3
+    pd.testing.assert_frame_equal(pd.read_parquet(out), frame.reset_index(drop=True), check_categorical=False,
+                                  check_dtype=False)
+    done = run(["export", "products", "--db", str(path), "--out", "-"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    back = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [(r["product_id"], r["option_id"], r["price"]) for r in back] == [
+        (p, o, str(analysis.money(c))) for p, o, c in zip(frame["product_id"], frame["option_id"], frame["price_cents"])]

@@ -237,3 +237,15 @@ def test_an_empty_report_and_a_repeated_index_still_render():
     repeated = customers_frame().set_index(pd.Index([0, 0, 1, 1]))
     html = styled(repeated).to_html()
     assert "$1,720.45" in html and "-£12.00" in html
+
+
+def test_a_comparison_shows_its_money_rows_as_money_and_its_metrics_by_name():
+    from decimal import Decimal
+    frame = pd.DataFrame({"currency": ["USD", "USD", "GBP", "GBP"],
+                          "metric": ["orders", "revenue", "aov", "new_customers"],
+                          "current": [45, Decimal("7263.38"), Decimal("12.5"), 3],
+                          "sell_through": [0.76, 0.5, None, 1.0]})
+    shown = present.readable(frame)
+    assert list(shown["Current"]) == ["45", "$7,263.38", "£12.50", "3"]
+    assert list(shown["Metric"]) == ["Orders", "Revenue", "Average order value", "New customers"]
+    assert list(shown["Sell through"]) == ["76.0%", "50.0%", "—", "100.0%"]

@@ -258,7 +258,7 @@ def _is_rate(name: Any, series: pd.Series, retention: bool) -> bool:
         return True
     if not isinstance(name, str) or not pd.api.types.is_numeric_dtype(series.dtype):
         return False
-    return (name.endswith(("_rate", "_share")) or name in ("share", "rate")
+    return (name.endswith(("_rate", "_share")) or name in ("share", "rate", "sell_through")
             or (name.endswith("change") and pd.api.types.is_float_dtype(series.dtype)))
 
 
@@ -293,6 +293,13 @@ def _column_plan(frame: pd.DataFrame, name: Any, freq: str | None, retention: bo
         return _by_currency(frame, money_text)
     if _is_decimal(series):
         return _by_currency(frame, amount_text)
+    if dtype == object and "currency" in frame.columns:  # counts and money in one column (`compare_periods`)
+        money = series.map(lambda value: isinstance(value, Decimal)).to_numpy(dtype=bool)
+        if money.any():
+            return [(None, _number_text), *((money if mask is None else money & mask, text)
+                                            for mask, text in _by_currency(frame, amount_text))]
+    if name == "metric" and not pd.api.types.is_numeric_dtype(dtype):
+        return [(None, header)]
     if pd.api.types.is_timedelta64_dtype(dtype):
         return [(None, duration_text)]
     if _is_rate(name, series, retention):

@@ -10,7 +10,7 @@ from .commands import _check_since, _config, _open_store
 FORMAT_CHOICES = ("csv", "xlsx", "parquet", "bigcartel-csv")
 #: the tables the command offers (named here, not asked of `exports`: building the parser never imports pandas);
 #: `products` joins them once `analysis.products` exists (the library already exports it then)
-TABLE_CHOICES = ("orders", "items", "customers", "events", "all")
+TABLE_CHOICES = ("orders", "items", "customers", "products", "events", "all")
 
 
 def add_parser(commands, settings) -> None:
