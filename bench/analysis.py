@@ -100,6 +100,11 @@ def phase_warm(db):
                     for o in (False, True)]
         reports += [analysis.customers(orders), analysis.sales_by_country(orders), analysis.open_orders(orders),
                     analysis.shipping_times(orders), analysis.summary(orders, items)]
+        # the seller's reports
+        reports += [analysis.order_values(orders, "M"), analysis.refunds(orders, "W"), analysis.discounts(orders),
+                    analysis.compare_periods(orders, "M"), analysis.retention(orders),
+                    analysis.returning_customer_rate(orders), analysis.late_orders(orders, items),
+                    analysis.weekday_hours(orders)]
         return {"orders": len(orders), "items": len(items), "repeat_rate": round(analysis.repeat_rate(orders), 4)}
 
 
@@ -109,7 +114,37 @@ def phase_refresh(db):
         return {"events": Projection(store).refresh()}
 
 
-PHASES = {"naive": phase_naive, "build": phase_build, "warm": phase_warm, "refresh": phase_refresh}
+def phase_notebook(db):
+    """A notebook's session: the frames read, 10,000 events arrive, the frames read again in the same process
+    (it folds in only what is new), then the seller's reports on them; each step timed on its own."""
+    from bchooks import analysis
+    from bchooks.store import open_store
+    timings = {}
+    with open_store(db, create=False) as store:
+        started = time.perf_counter()
+        analysis.frames(store)
+        timings["first read"] = round(time.perf_counter() - started, 2)
+        events = store.count()
+    generate(db, 1000 + events % 7, f"N{events}", 8000, 2000)
+    with open_store(db, create=False) as store:
+        started = time.perf_counter()
+        orders, items = analysis.frames(store)
+        timings["read after 10,000 new events"] = round(time.perf_counter() - started, 2)
+    for name, report in (("order_values", lambda: analysis.order_values(orders, "M")),
+                         ("refunds", lambda: analysis.refunds(orders, "W")),
+                         ("discounts", lambda: analysis.discounts(orders)),
+                         ("compare_periods", lambda: analysis.compare_periods(orders, "M")),
+                         ("retention", lambda: analysis.retention(orders)),
+                         ("late_orders", lambda: analysis.late_orders(orders, items)),
+                         ("weekday_hours", lambda: analysis.weekday_hours(orders))):
+        started = time.perf_counter()
+        report()
+        timings[name] = round(time.perf_counter() - started, 2)
+    return timings
+
+
+PHASES = {"naive": phase_naive, "build": phase_build, "warm": phase_warm, "refresh": phase_refresh,
+          "notebook": phase_notebook}
 
 
 def run_phase(name, db):
@@ -177,6 +212,7 @@ def main():
         results["refresh"] = run_phase("refresh", db)
         results["warm after refresh"] = run_phase("warm", db)  # merges the delta, saves the merged base
         results["warm again"] = run_phase("warm", db)
+        results["notebook session"] = run_phase("notebook", db)
         base = results.get("naive", results["build"])
         print(f"\norders: {args.orders:,}; events: {events:,}; refresh after {extra:,} new events")
         print(f"{'phase':<20}{'seconds':>10}{'peak MiB':>10}{'× naive time':>14}  result")

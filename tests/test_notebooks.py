@@ -80,7 +80,7 @@ def test_every_plot_cell_stores_an_image(path):
         kinds = [kind for output in cell["outputs"] for kind in output.get("data", {})]
         assert "image/png" in kinds, f"a plot stored without an image: {source(cell)[:60]!r}"
     if path.name == "03_analyze_orders.ipynb":
-        assert len(plotted) == 3
+        assert len(plotted) == 5  # weekly revenue, retention, top products, weekday and hour, countries
 
 
 def test_stored_reconciliation_finds_the_five_orders_its_text_promises():
