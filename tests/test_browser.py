@@ -172,18 +172,30 @@ def test_send_from_the_simulator_and_see_it_in_the_feed(lab, page):
         assert store.count() == before + 12
 
 
-def test_the_analysis_plots_show_as_pictures(lab, page):
-    """Notebook 3 in Lab: each of its three plots is an image of real size in the output area, not a text repr."""
+def test_the_analysis_plots_show_as_pictures_and_its_tables_as_a_seller_reads_them(lab, page):
+    """Notebook 3 in Lab: each of its five plots is an image of real size in the output area, not a text repr; its
+    tables show money in the shop's currency, rates as percentages and the codes used, never raw cents."""
     from playwright.sync_api import expect
     base, _ = lab
     document = json.loads((ROOT / "notebooks" / "03_analyze_orders.ipynb").read_text())
     code_cells = sum(cell["cell_type"] == "code" for cell in document["cells"])
     run_all(page, base, "03_analyze_orders.ipynb", code_cells)
     images = page.locator(".jp-OutputArea-output img")
-    expect(images).to_have_count(3)
-    for index in range(3):
+    expect(images).to_have_count(5)
+    for index in range(5):
         image = images.nth(index)
         image.scroll_into_view_if_needed()
         width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
         assert width >= 600 and height >= 250, (width, height)
-    assert "<Figure size" not in page.locator(".jp-OutputArea-output").all_text_contents()[0]
+    shown = "\n".join(page.locator(".jp-OutputArea-output").all_text_contents())
+    assert "<Figure size" not in shown and "<ReportFigure size" not in shown
+    tables = page.locator(".jp-OutputArea-output table").all_text_contents()
+    assert len(tables) >= 10, len(tables)
+    [comparison] = [table for table in tables if "Relative change" in table]  # this month against the last
+    assert "Average order value" in comparison and "Returning customers" in comparison
+    assert re.search(r"\$\d{1,3}(,\d{3})*\.\d{2}", comparison) and re.search(r"-?\d+\.\d%", comparison)
+    assert "SUMMER15" in shown and "WELCOME10" in shown  # the codes that worked
+    assert "Week of" not in comparison and "726338" not in shown  # money as money, never cents
+    assert re.search(r"\d+ (days?|hours?)", shown)  # durations in days and hours
+    links = page.locator(".jp-OutputArea-output a[download]")
+    expect(links).to_have_count(1)
