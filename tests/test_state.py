@@ -20,17 +20,20 @@ def test_winners_are_the_newest_event_and_the_earliest_shipping(rows):
         "updated_at": pd.Series([stamp(r[1]) for r in rows], dtype=TIME),
         "rank_tie": [r[2] * 100 + n for n, r in enumerate(rows)],
         "shipped_at": pd.Series([stamp(r[1]) if r[3] else None for r in rows], dtype=TIME),
+        "refunded_at": pd.Series([stamp(r[1]) if not r[3] else None for r in rows], dtype=TIME),
     })
-    last, shipped = _winners(orders)
+    last, seen = _winners(orders)
     ids = list(dict.fromkeys(r[0] for r in rows))  # order of first appearance
     for k, oid in enumerate(ids):
         mine = [n for n, r in enumerate(rows) if r[0] == oid]
         newest = max(mine, key=lambda n: (-1 if rows[n][1] is None else rows[n][1], rows[n][2] * 100 + n))
         assert last[k] == newest
-        shipped_days = [rows[n][1] for n in mine if rows[n][3] and rows[n][1] is not None]
-        expected = stamp(min(shipped_days)) if shipped_days else None
-        got = None if shipped[k] == np.iinfo("int64").min else pd.Timestamp(shipped[k], unit="us", tz="UTC")
-        assert got == expected
+        for name, flag in (("shipped_at", True), ("refunded_at", False)):
+            days = [rows[n][1] for n in mine if rows[n][3] == flag and rows[n][1] is not None]
+            expected = stamp(min(days)) if days else None
+            value = seen[name][k]
+            got = None if value == np.iinfo("int64").min else pd.Timestamp(value, unit="us", tz="UTC")
+            assert got == expected, name
 
 
 @settings(max_examples=200, deadline=None)
