@@ -11,6 +11,7 @@ import requests
 
 from bchooks.errors import MissingStore, UnstorableEvent
 from bchooks.store import SCHEMA_VERSION, open_store
+from bchooks.store.events import NEWEST_BY_SHOP
 from bchooks.store.interface import Appended
 from bchooks.wire import parse_envelope
 from conftest import Receiver, envelope, signed
@@ -110,6 +111,23 @@ def test_runs_reconciliations_cursors_shops_and_rejections(store):
         store.record_rejection("invalid_signature", path="/webhook", remote_addr="1.2.3.4", size=10)
     assert store.rejection_counts() == {"invalid_signature": 3}
     assert store.rejections()[0]["reason"] == "invalid_signature"
+
+
+def test_each_shops_newest_event_is_found_by_index_seeks(store):
+    """Interleaved shops (and an event with no account): each shop's newest id and when it came, on both engines;
+    SQLite's plan for it scans no table (a scrape or an alert check costs the same at a million events)."""
+    newest = {}
+    for n in range(30):
+        account = ("7", "12345", "9")[n % 3]
+        body = envelope(account_id=account, payload={"id": f"O{n}"})
+        newest[account] = append(store, body, received_at=f"2026-11-01T00:00:{n:02d}.000Z").id
+    append(store, b'{"type":"order.created","payload":{"id":"none"}}', received_at="2026-11-01T00:01:00.000Z")
+    found = store.last_event_by_shop()
+    assert {account: event_id for account, (event_id, _) in found.items()} == newest
+    assert found["9"][1] == "2026-11-01T00:00:29.000Z"
+    if store.engine == "sqlite":
+        plan = " ".join(str(row[-1]) for row in store._read("EXPLAIN QUERY PLAN " + NEWEST_BY_SHOP))
+        assert "SCAN events" not in plan, plan
 
 
 def test_both_engines_have_the_same_tables_and_columns(tmp_path, pg_url):

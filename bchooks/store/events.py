@@ -12,6 +12,18 @@ from .interface import Appended, StoredEvent
 from .sql import _EVENT_COLUMNS, event_filter, event_row
 
 
+#: each shop's newest event: the shops found one after the other by the (account_id, id) index, then each one's
+#: largest id from the same index
+NEWEST_BY_SHOP = (
+    "WITH RECURSIVE shops(account_id) AS ("
+    " SELECT min(account_id) FROM events"
+    " UNION ALL SELECT (SELECT min(account_id) FROM events WHERE account_id > shops.account_id)"
+    " FROM shops WHERE shops.account_id IS NOT NULL),"
+    " newest(account_id, id) AS (SELECT account_id, (SELECT max(id) FROM events"
+    " WHERE events.account_id = shops.account_id) FROM shops WHERE account_id IS NOT NULL)"
+    " SELECT newest.account_id, newest.id, events.received_at FROM newest JOIN events ON events.id = newest.id")
+
+
 def _where(conditions):
     return " AND ".join(conditions) or "true"
 
@@ -159,6 +171,12 @@ class EventQueries:
     def rejection_counts(self, since=None):
         """{reason: count} of the rejected requests, all kept (30 days) or from the minute of `since` (ISO) on."""
         return self.rejection_log.counts(since)
+
+    def last_event_by_shop(self) -> dict[str, tuple[int, str]]:
+        """{account_id: (id, received_at) of that shop's newest event}. Index seeks only (the shops one after the
+        other, then each one's largest id): as fast with a million events as with ten."""
+        rows = self._read(NEWEST_BY_SHOP)
+        return {account: (int(event_id), received_at) for account, event_id, received_at in rows}
 
     def last_event(self):
         """(id, body_sha256) of the newest event, or (0, None)."""

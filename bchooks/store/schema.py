@@ -90,6 +90,10 @@ MIGRATIONS = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 7: each shop's newest event found by an index seek (alerts and metrics ask it at every check and scrape)
+    """
+    CREATE INDEX events_account_id ON events (account_id, id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -175,6 +179,10 @@ POSTGRES_MIGRATIONS = (
         store_name TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );
+    """,
+    # 7
+    """
+    CREATE INDEX events_account_id ON events (account_id, id);
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == SCHEMA_VERSION
