@@ -136,6 +136,27 @@ def _moment(name, raw):
         raise ConfigError(f"{name} must be an ISO-8601 time such as 2026-12-01T12:00:00Z, got {value!r}") from None
 
 
+def _metrics_path(name, raw):
+    """`off` (""), `on` ("/metrics"), or the URL path to serve the metrics at."""
+    value = str(raw).strip()
+    if value.lower() in ("", "off", "no", "false", "0"):
+        return ""
+    if value.lower() in ("on", "yes", "true", "1"):
+        return "/metrics"
+    return _path(name, value)
+
+
+def _address(name, raw):
+    """"" or `host:port` (an IPv6 host in brackets: `[::1]:9464`)."""
+    value = str(raw).strip()
+    if not value:
+        return ""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in " /?#@"):
+        raise ConfigError(f"{name} must be host:port, e.g. 127.0.0.1:9464, got {value!r}")
+    return value
+
+
 def _url(name, raw):
     value = str(raw).strip().rstrip("/")
     if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
@@ -185,6 +206,15 @@ SETTINGS = (
             "and their connections before ending its workers."),
     Setting("max_body", "BCHOOKS_MAX_BODY", 1048576, _whole(1), "Largest accepted body in bytes (413 above).",
             "--max-body"),
+    Setting("metrics", "BCHOOKS_METRICS", "", _metrics_path,
+            "Prometheus metrics of the receiver: `off`, `on` (served at /metrics on the receiver's port) or the "
+            "URL path to serve them at (docs/metrics.md).", "--metrics"),
+    Setting("metrics_token", "BCHOOKS_METRICS_TOKEN", "", _text,
+            "When set, the metrics answer only requests with `Authorization: Bearer <this token>` (401 otherwise).",
+            secret=True),
+    Setting("metrics_address", "BCHOOKS_METRICS_ADDRESS", "", _address,
+            "Serve the metrics on this host:port of their own (from `serve`'s main process) instead of the "
+            "receiver's port; turns the metrics on.", "--metrics-address"),
     Setting("synchronous", "BCHOOKS_SYNCHRONOUS", "NORMAL", _synchronous,
             "SQLite `synchronous`: NORMAL (survives crashes) or FULL (also survives power loss).", "--synchronous"),
     Setting("max_db_mb", "BCHOOKS_MAX_DB_MB", 0, _whole(0),
@@ -280,6 +310,9 @@ class Config:
     threads: int = _field("threads")
     stop_timeout: int = _field("stop_timeout")
     max_body: int = _field("max_body")
+    metrics: str = _field("metrics")
+    metrics_token: str = _field("metrics_token")
+    metrics_address: str = _field("metrics_address")
     synchronous: str = _field("synchronous")
     max_db_mb: int = _field("max_db_mb")
     busy_timeout: float = _field("busy_timeout")
@@ -340,9 +373,10 @@ class Config:
         ])
 
     def secret_values(self) -> tuple[str, ...]:
-        """Every configured secret value (signing secrets, token, chat webhook URL, the database URL's password),
-        for `secrecy.redact`."""
-        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, *_db_passwords(self.db),
+        """Every configured secret value (signing secrets, token, chat webhook URL, metrics token, the database URL's
+        password, notification URLs), for `secrecy.redact`."""
+        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, self.metrics_token,
+                                 *_db_passwords(self.db),
                                  *_notify_secrets(self.notify_urls)) if v)
 
     def db_display(self) -> str:

@@ -76,7 +76,8 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="run the webhook receiver (needs BCHOOKS_SECRET)")
-    _settings(serve, "db", "host", "port", "path", "workers", "threads", "max_body", "synchronous")
+    _settings(serve, "db", "host", "port", "path", "workers", "threads", "max_body", "synchronous", "metrics",
+              "metrics_address")
     serve.add_argument("--no-store", dest="no_store", action="store_true",
                        help="for benchmarks only: verify and answer, but store nothing")
     serve.set_defaults(run=c.cmd_serve)

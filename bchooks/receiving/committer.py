@@ -37,9 +37,12 @@ class _Slot:
 
 
 class GroupCommitter:
-    def __init__(self, store, max_batch=MAX_BATCH):
+    def __init__(self, store, max_batch=MAX_BATCH, on_commit=None):
+        """`on_commit(seconds, results)` is told of each commit made (the metrics: its duration, its turn's wait
+        included, and one `Appended` or error per row)."""
         self.store = store
         self.max_batch = max_batch
+        self.on_commit = on_commit
         self._queued = []  # the head of the queue is the leader: it is committing, or about to
         self._mutex = threading.Lock()
         self._pid = None
@@ -115,8 +118,10 @@ class GroupCommitter:
             batch = self._take()
             return [slot.row for slot in batch]
         try:
+            started = time.perf_counter()
             _, results = self.store.append_when_ready(take)
             self.batches += 1
+            took = time.perf_counter() - started
             for slot, result in zip(batch, results):
                 if isinstance(result, Exception):  # this row alone could not be stored
                     slot.error = result
@@ -130,6 +135,12 @@ class GroupCommitter:
                 slot.error = failure
             if not isinstance(error, Exception):
                 raise
+        else:
+            if self.on_commit is not None:
+                try:
+                    self.on_commit(took, results)
+                except Exception:  # (the rows are committed: a metric that fails never turns them into errors)
+                    pass
         finally:
             with self._mutex:
                 del self._queued[:len(batch)]

@@ -86,9 +86,11 @@ def read_body(environ, limit):
 
 
 def create_app(config: Config, store: Store | None = None, *, appender: Any = None, verifier: Verifier | None = None,
-               store_events: bool = True) -> "AccessLog":
+               store_events: bool = True, metrics: Any = None, metrics_endpoint: Any = None) -> "AccessLog":
     """The receiver as a WSGI app. `store` defaults to the config's database; `appender` (default: the store)
-    takes the verified events, e.g. a `committer.GroupCommitter` around the store.
+    takes the verified events, e.g. a `committer.GroupCommitter` around the store. `metrics` (a
+    `bchooks.metrics.ReceiverMetrics`) counts the webhook requests; `metrics_endpoint` (a `MetricsEndpoint`) is
+    served at `config.metrics`.
 
     `store_events=False` is for measurement only (`serve --no-store`): verified events are answered 200 with
     `"stored": false` and not kept."""
@@ -122,6 +124,7 @@ def create_app(config: Config, store: Store | None = None, *, appender: Any = No
             return reject(error, environ, size)
         environ["bchooks.event_type"] = envelope.type
         if not store_events:
+            environ["bchooks.outcome"] = "verified"
             return json_response(200, {"status": "verified", "stored": False})
         try:
             result = appender.append(body, envelope, signature_header=signature,
@@ -131,6 +134,7 @@ def create_app(config: Config, store: Store | None = None, *, appender: Any = No
             log.error("not stored, answered %d: %s", status_for(error), error)
             return error_response(error, config)
         environ["bchooks.event_id"] = result.id
+        environ["bchooks.outcome"] = "duplicate" if result.duplicate else "stored"
         return json_response(200, {"status": "duplicate" if result.duplicate else "stored", "id": result.id})
 
     @app.route("/healthz", method=["GET", "HEAD"])
@@ -161,9 +165,15 @@ def create_app(config: Config, store: Store | None = None, *, appender: Any = No
             body = {"error": "internal_error", "message": "the receiver failed; see its log"}
         return json.dumps(body, separators=(",", ":"))
 
+    if metrics_endpoint is not None and config.metrics:
+        @app.route(config.metrics, method=["GET", "HEAD"])
+        def metrics_page():
+            status, headers, body = metrics_endpoint.answer(bottle.request.environ)
+            return bottle.HTTPResponse(body, status=status, headers=dict(headers))
+
     for code in (400, 404, 405, 413, 500):
         app.error(code)(error_page)
-    return AccessLog(app)
+    return AccessLog(app, observe=metrics.observe_request if metrics is not None else None)
 
 
 def _printable(text, limit=100):
@@ -172,10 +182,12 @@ def _printable(text, limit=100):
 
 
 class AccessLog:
-    """WSGI middleware: one log line per request (method, path, status, event type, id, duration)."""
+    """WSGI middleware: one log line per request (method, path, status, event type, id, duration), and the same to
+    `observe(environ, status, seconds)` (the metrics) when given."""
 
-    def __init__(self, app):
+    def __init__(self, app, observe=None):
         self.app = app
+        self.observe = observe
 
     @property
     def store(self):
@@ -192,6 +204,11 @@ class AccessLog:
         try:
             return self.app(environ, recording_start_response)
         finally:
+            if self.observe is not None:
+                try:
+                    self.observe(environ, seen.get("status", "500"), time.perf_counter() - started)
+                except Exception as error:  # (a metric never fails a request)
+                    log.warning("metrics: not recorded: %s", error)
             log.info("%s %s %s type=%s id=%s%s %.1fms", environ.get("REQUEST_METHOD"),
                      _printable(environ.get("PATH_INFO")), seen.get("status", "-"),
                      _printable(environ.get("bchooks.event_type", "-")),

@@ -15,14 +15,16 @@ import socket
 
 from .committer import GroupCommitter
 from ..config import SECRET_ENV
-from ..errors import CannotServe
+from ..errors import CannotServe, ConfigError
+from ..metrics.directory import prepare_directory
 from .receiver import create_app
 from ..secrecy import RedactingFilter
 from ..store import open_store
 
 log = logging.getLogger("bchooks.server")
 
-# What the parent hands its forked workers: (config, store_events). Set by `serve`, read by `worker_app`.
+# What the parent hands its forked workers: (config, store_events, the metrics folder or None). Set by `serve`, read
+# by `worker_app`.
 _SERVING = None
 
 
@@ -32,13 +34,21 @@ def worker_app():
     if _SERVING is None:
         raise RuntimeError("bchooks.receiving.server.worker_app runs only in workers forked by "
                            "bchooks.receiving.server.serve")
-    config, store_events = _SERVING
+    config, store_events, metrics_directory = _SERVING
     _drop_secrets_from_environment()
     store = open_store(config, auto_checkpoint=False)
     # a stop writes what this worker holds in memory (rejections counted, a NOTIFY) and closes its connections:
     # granian's workers are multiprocessing children, which end by os._exit (no atexit) after these finalizers
     multiprocessing.util.Finalize(store, store.close, exitpriority=10)
-    return create_app(config, store, appender=GroupCommitter(store), store_events=store_events)
+    if metrics_directory is None:
+        return create_app(config, store, appender=GroupCommitter(store), store_events=store_events)
+    from ..metrics import MetricsEndpoint, ReceiverMetrics
+    metrics = ReceiverMetrics(config.path)
+    metrics.worker_started()
+    endpoint = None if config.metrics_address else MetricsEndpoint(store, token=config.metrics_token,
+                                                                   directory=metrics_directory)
+    return create_app(config, store, appender=GroupCommitter(store, on_commit=metrics.observe_commit),
+                      store_events=store_events, metrics=metrics, metrics_endpoint=endpoint)
 
 
 def _drop_secrets_from_environment():
@@ -108,11 +118,66 @@ def serve(config, *, store_events=True):
     global _SERVING
     open_store(config).close()  # migrate once, here: workers only open it
     _check_port(config)
+    _check_metrics(config)
+    metrics_directory = prepare_directory(config)  # (before anything imports prometheus_client, and the workers fork)
+    try:
+        stop_metrics_server = _metrics_server(config, metrics_directory)
+    except BaseException:
+        if metrics_directory is not None:
+            metrics_directory.remove()
+        raise
+    try:
+        _serve(config, store_events, metrics_directory)
+    finally:
+        if stop_metrics_server is not None:
+            stop_metrics_server()
+        if metrics_directory is not None:
+            metrics_directory.remove()
+
+
+def _check_metrics(config):
+    """The metrics' path must not be the webhook's nor the health check's; their address not the receiver's."""
+    if config.metrics and config.metrics in (config.path, "/healthz"):
+        taken = "webhook path" if config.metrics == config.path else "health check"
+        raise ConfigError(f"BCHOOKS_METRICS: {config.metrics} is the receiver's {taken}: choose another path")
+    if config.metrics_address:
+        from ..metrics.endpoint import split_address
+        host, port = split_address(config.metrics_address)
+        if port == config.port:
+            raise ConfigError(f"BCHOOKS_METRICS_ADDRESS: port {port} is the receiver's: choose another")
+
+
+def _metrics_server(config, directory):
+    """The metrics on their own address (`BCHOOKS_METRICS_ADDRESS`), served by threads of this process: a function
+    that stops them (None when there are none). The store is opened for reads at the first scrape, once the workers forked (a
+    worker respawned later inherits the connection and never uses it)."""
+    if directory is None or not config.metrics_address:
+        return None
+    from ..metrics import MetricsEndpoint, MetricsServer
+    opened = []
+
+    def store():
+        if not opened:
+            opened.append(open_store(config, create=False))
+        return opened[0]
+    server = MetricsServer(MetricsEndpoint(store, token=config.metrics_token, directory=directory),
+                           config.metrics_address, config.metrics or "/metrics")
+    log.warning("metrics on %s", server.url)
+
+    def stop():
+        server.stop()
+        for each in opened:
+            each.close()
+    return stop
+
+
+def _serve(config, store_events, metrics_directory):
+    global _SERVING
     if not store_events:
         log.warning("--no-store: verified events are answered 200 and NOT STORED (for measurement only)")
     if multiprocessing.get_start_method(allow_none=True) != "fork":
         multiprocessing.set_start_method("fork", force=True)  # workers inherit `_SERVING`, never re-read secrets
-    _SERVING = (config, store_events)
+    _SERVING = (config, store_events, metrics_directory)
     log.warning("bchooks receiver on %s (store %s, %d workers of %d threads)", config.webhook_url, config.db_display(),
                 config.workers, config.threads)
     try:

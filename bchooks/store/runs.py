@@ -95,3 +95,21 @@ class HandlerRuns(StorePart):
         """How many runs are in each status, as {status: count} (statuses with no run are left out)."""
         return {row["status"]: row["n"] for row in self.store.read_dicts(
             "SELECT status, count(*) AS n FROM handler_runs GROUP BY status")}
+
+    def counts_up_to(self, cap: int, statuses: tuple = (PENDING, RUNNING, FAILED, DEAD)) -> dict[str, int]:
+        """{status: how many runs are in it, counted up to `cap`} (a count of `cap` means `cap` or more): each one
+        an index range of at most `cap` entries, so as quick with a million finished runs as with none."""
+        if not set(statuses) <= {DONE, PENDING, RUNNING, FAILED, DEAD}:
+            raise ValueError(f"unknown statuses: {sorted(set(statuses) - {DONE, PENDING, RUNNING, FAILED, DEAD})}")
+        parts = " UNION ALL ".join(
+            f"SELECT '{status}' AS status, (SELECT count(*) FROM (SELECT 1 FROM handler_runs WHERE status = ?"
+            f" LIMIT ?) AS few) AS n" for status in statuses)
+        params = [value for status in statuses for value in (status, int(cap))]
+        return {row["status"]: int(row["n"]) for row in self.store.read_dicts(parts, params)}
+
+    def oldest_due(self, status: str = PENDING) -> float | None:
+        """The earliest `next_attempt_at` (unix seconds) of the runs in `status` (pending: when the oldest waiting
+        run was queued), or None when there is none: one index seek."""
+        rows = self.store.read_dicts("SELECT next_attempt_at FROM handler_runs WHERE status = ?"
+                                     " ORDER BY next_attempt_at LIMIT 1", (status,))
+        return float(rows[0]["next_attempt_at"]) if rows else None
