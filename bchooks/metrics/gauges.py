@@ -104,8 +104,8 @@ class StoreGauges:
         yield last_id
         yield from self._per_shop(family, "bchooks_last_event", "the shop's newest stored event was received",
                                   {shop: received for shop, (_, received) in value["last_event"].items()}, now)
-        yield from self._per_shop(family, "bchooks_last_poll", "the shop's polling cursors last moved",
-                                  value["last_polled"], now)
+        yield from self._per_shop(family, "bchooks_last_poll", "the shop's polling cursors were last written (a "
+                                  "complete poll)", value["last_polled"], now)
         runs = family("bchooks_handler_runs", f"Handler runs by status (pending, running, failed, dead), each counted "
                       f"up to {self.cap}.", labels=["status"])
         for status in RUN_STATUSES:

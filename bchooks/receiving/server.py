@@ -23,9 +23,10 @@ from ..store import open_store
 
 log = logging.getLogger("bchooks.server")
 
-# What the parent hands its forked workers: (config, store_events, the metrics folder or None). Set by `serve`, read
-# by `worker_app`.
+# What the parent hands its forked workers: (config, store_events), and the metrics folder (None: metrics off). Set
+# by `serve`, read by `worker_app`.
 _SERVING = None
+_METRICS = None
 
 
 def worker_app():
@@ -34,7 +35,8 @@ def worker_app():
     if _SERVING is None:
         raise RuntimeError("bchooks.receiving.server.worker_app runs only in workers forked by "
                            "bchooks.receiving.server.serve")
-    config, store_events, metrics_directory = _SERVING
+    config, store_events = _SERVING
+    metrics_directory = _METRICS
     _drop_secrets_from_environment()
     store = open_store(config, auto_checkpoint=False)
     # a stop writes what this worker holds in memory (rejections counted, a NOTIFY) and closes its connections:
@@ -172,12 +174,12 @@ def _metrics_server(config, directory):
 
 
 def _serve(config, store_events, metrics_directory):
-    global _SERVING
+    global _SERVING, _METRICS
     if not store_events:
         log.warning("--no-store: verified events are answered 200 and NOT STORED (for measurement only)")
     if multiprocessing.get_start_method(allow_none=True) != "fork":
         multiprocessing.set_start_method("fork", force=True)  # workers inherit `_SERVING`, never re-read secrets
-    _SERVING = (config, store_events, metrics_directory)
+    _SERVING, _METRICS = (config, store_events), metrics_directory
     log.warning("bchooks receiver on %s (store %s, %d workers of %d threads)", config.webhook_url, config.db_display(),
                 config.workers, config.threads)
     try:
@@ -185,4 +187,4 @@ def _serve(config, store_events, metrics_directory):
     except (OSError, RuntimeError) as error:  # granian reports a socket it cannot bind as RuntimeError
         _cannot_serve(config, str(error).splitlines()[0])
     finally:
-        _SERVING = None
+        _SERVING = _METRICS = None

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Metrics benchmark: what one scrape of `/metrics` costs with 1,000 events and with a million, side by side.
+
+    .venv/bin/python bench/metrics.py                       # the 1M-event store at /work/bench1m.db
+    .venv/bin/python bench/metrics.py --large PATH --scrapes 300
+
+Three SQLite stores: a fresh one of 1,000 events in two shops (one handler run per event, most done, some dead and
+pending; both shops polled); the large store given (opened for reads only: its events are never written); and a
+fresh one of 1,000 events with a backlog of a million pending handler runs (a thousand handlers). Each is scraped
+in-process by a `MetricsEndpoint` (the store's gauges and the exposition; no worker files) `--scrapes` times after a
+warm-up; medians and p90 in ms, and each store's median over the small store's. Beside them, `count(*)` of the
+events (what a gauge that counts events would cost) shows the difference a full scan makes.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bchooks import parse_envelope  # noqa: E402
+from bchooks.metrics import MetricsEndpoint  # noqa: E402
+from bchooks.store import open_store  # noqa: E402
+
+
+def small_store(path, events=1000, handlers=1):
+    """`events` events in two shops, `handlers` runs each (pending), a few of them finished, both shops polled."""
+    store = open_store(path)
+    bodies = [f'{{"account_id":"{1234567 + n % 2}","type":"order.updated","payload":{{"id":"B-{n}"}}}}'.encode()
+              for n in range(events)]
+    store.append_many([(body, parse_envelope(body)) for body in bodies])
+    store.runs.enqueue([(f"h{n}", ("*",)) for n in range(handlers)], time.time() - 60)
+    if handlers == 1:  # most runs done, some dead, the rest pending
+        for n, (event_id, handler, _) in enumerate(store.runs.claim(["h0"], "bench", time.time(), 60, 950)):
+            store.runs.finish(event_id, handler, "bench", "dead" if n % 100 == 0 else "done")
+    for shop in ("1234567", "1234568"):
+        store.cursors.set(shop, "orders", "2026-12-01T00:00:00Z")
+    return store
+
+
+def timed(function, times):
+    function()  # (warm: connections opened, pages cached)
+    took = []
+    for _ in range(times):
+        started = time.perf_counter()
+        function()
+        took.append((time.perf_counter() - started) * 1000)
+    took.sort()
+    return statistics.median(took), took[int(len(took) * 0.9) - 1]
+
+
+def measure(name, store, scrapes):
+    endpoint = MetricsEndpoint(store)
+    status, _, body = endpoint.answer({})
+    assert status == 200 and b"bchooks_store_up 1.0" in body, body[:300]
+    median, p90 = timed(lambda: endpoint.answer({}), scrapes)
+    count_median, _ = timed(lambda: store.count(), 3)
+    return {"name": name, "events": store.last_event()[0], "median": median, "p90": p90, "count": count_median,
+            "backlog": next(line for line in body.decode().splitlines() if line.startswith("bchooks_handler_backlog"))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", default="/work/bench1m.db", help="a store of about a million events (only read)")
+    parser.add_argument("--scrapes", type=int, default=200)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        small = small_store(Path(folder) / "small.db")
+        rows.append(measure("1k events", small, args.scrapes))
+        small.close()
+        large = open_store(args.large, create=False)
+        rows.append(measure("1M events", large, args.scrapes))
+        large.close()
+        backlog = small_store(Path(folder) / "backlog.db", handlers=1000)
+        rows.append(measure("1k events, 1M pending runs", backlog, args.scrapes))
+        backlog.close()
+    base = rows[0]["median"]
+    print("| store | events | scrape median ms | scrape p90 ms | × 1k | count(*) of events ms | backlog gauge |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for row in rows:
+        print(f"| {row['name']} | {row['events']:,} | {row['median']:.2f} | {row['p90']:.2f} | "
+              f"{row['median'] / base:.2f} | {row['count']:.1f} | `{row['backlog']}` |")
+
+
+if __name__ == "__main__":
+    main()
