@@ -4,9 +4,10 @@
     .venv/bin/python bench/metrics.py                       # the 1M-event store at /work/bench1m.db
     .venv/bin/python bench/metrics.py --large PATH --scrapes 300
 
-Three SQLite stores: a fresh one of 1,000 events in two shops (one handler run per event, most done, some dead and
-pending; both shops polled); the large store given (opened for reads only: its events are never written); and a
-fresh one of 1,000 events with a backlog of a million pending handler runs (a thousand handlers). Each is scraped
+SQLite stores: a fresh one of 1,000 events shaped like the large one (one shop, no handler runs, never polled), the
+baseline; the large store given (opened for reads only: its events are never written); a fresh one of 1,000 events
+in two shops, both polled, with a handler run per event in every state (most done); and one of 1,000 events with a
+backlog of a million pending handler runs (a thousand handlers). Each is scraped
 in-process by a `MetricsEndpoint` (the store's gauges and the exposition; no worker files) `--scrapes` times after a
 warm-up; medians and p90 in ms, and each store's median over the small store's. Beside them, `count(*)` of the
 events (what a gauge that counts events would cost) shows the difference a full scan makes.
@@ -27,18 +28,20 @@ from bchooks.metrics import MetricsEndpoint  # noqa: E402
 from bchooks.store import open_store  # noqa: E402
 
 
-def small_store(path, events=1000, handlers=1):
-    """`events` events in two shops, `handlers` runs each (pending), a few of them finished, both shops polled."""
+def small_store(path, events=1000, *, shops=1, handlers=0):
+    """`events` events in `shops` shops, each shop polled when there are two or more; `handlers` runs per event (one
+    handler: most runs done, some dead, the rest pending; more: all pending)."""
     store = open_store(path)
-    bodies = [f'{{"account_id":"{1234567 + n % 2}","type":"order.updated","payload":{{"id":"B-{n}"}}}}'.encode()
+    bodies = [f'{{"account_id":"{1234567 + n % shops}","type":"order.updated","payload":{{"id":"B-{n}"}}}}'.encode()
               for n in range(events)]
     store.append_many([(body, parse_envelope(body)) for body in bodies])
-    store.runs.enqueue([(f"h{n}", ("*",)) for n in range(handlers)], time.time() - 60)
-    if handlers == 1:  # most runs done, some dead, the rest pending
+    if handlers:
+        store.runs.enqueue([(f"h{n}", ("*",)) for n in range(handlers)], time.time() - 60)
+    if handlers == 1:
         for n, (event_id, handler, _) in enumerate(store.runs.claim(["h0"], "bench", time.time(), 60, 950)):
             store.runs.finish(event_id, handler, "bench", "dead" if n % 100 == 0 else "done")
-    for shop in ("1234567", "1234568"):
-        store.cursors.set(shop, "orders", "2026-12-01T00:00:00Z")
+    for shop in range(shops if shops > 1 else 0):
+        store.cursors.set(str(1234567 + shop), "orders", "2026-12-01T00:00:00Z")
     return store
 
 
@@ -70,15 +73,17 @@ def main():
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        small = small_store(Path(folder) / "small.db")
-        rows.append(measure("1k events", small, args.scrapes))
-        small.close()
-        large = open_store(args.large, create=False)
-        rows.append(measure("1M events", large, args.scrapes))
-        large.close()
-        backlog = small_store(Path(folder) / "backlog.db", handlers=1000)
-        rows.append(measure("1k events, 1M pending runs", backlog, args.scrapes))
-        backlog.close()
+        cases = [("1k events, 1 shop", lambda: small_store(Path(folder) / "small.db")),
+                 ("1M events, 1 shop", lambda: open_store(args.large, create=False)),
+                 ("1k events, 2 shops polled, runs in every state",
+                  lambda: small_store(Path(folder) / "runs.db", shops=2, handlers=1)),
+                 ("1k events, 1M pending runs", lambda: small_store(Path(folder) / "backlog.db", handlers=1000))]
+        for name, opened in cases:
+            store = opened()
+            try:
+                rows.append(measure(name, store, args.scrapes))
+            finally:
+                store.close()
     base = rows[0]["median"]
     print("| store | events | scrape median ms | scrape p90 ms | × 1k | count(*) of events ms | backlog gauge |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
