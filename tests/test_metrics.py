@@ -198,7 +198,9 @@ def test_store_gauges_for_two_shops(engine_db):
         now = parse_iso("2026-12-01T09:00:00.000Z").timestamp()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(StoreGauges(store, clock=lambda: now))
-        samples = parse(generate_latest(registry).decode())
+        text = generate_latest(registry).decode()
+        samples = parse(text)
+        assert store.path not in text and store.source not in text  # (the PostgreSQL URL holds its password)
         assert samples["bchooks_store_up"][()] == 1
         assert samples["bchooks_last_event_age_seconds"] == {
             (("account_id", "111"),): now - parse_iso(moments["111"]).timestamp(),
