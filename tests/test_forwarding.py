@@ -310,3 +310,22 @@ def test_listen_forwards_every_new_event_in_order_and_survives_kill_9(engine_db,
             listen.stop(signal.SIGKILL)
             if sink is not None:
                 sink.stop()
+
+
+def test_listen_stops_on_sigterm_while_the_target_hangs_and_sends_that_event_again(tmp_path, sink):
+    db = str(tmp_path / "events.db")
+    with open_store(db) as store:
+        listen = Listen(tmp_path, db, sink.url, "--timeout", "60", "--after", "0")
+        try:
+            listen.wait_for("forwarding events after 0")
+            sink.delay = 30  # (the app never answers while the listener runs)
+            first = _append(store, 1)[0]
+            wait_until(lambda: sink.ids() == [first])
+            assert listen.stop(deadline=5) == 0  # (not after the 60 s the answer was given)
+            assert store.forwarding.position(sink.url) == 0  # (not delivered: sent again by the next listener)
+            sink.delay = 0
+            listen = Listen(tmp_path, db, sink.url)
+            wait_until(lambda: store.forwarding.position(sink.url) == first)
+            assert sink.ids() == [first, first]
+        finally:
+            listen.stop(signal.SIGKILL)

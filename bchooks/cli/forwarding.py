@@ -25,7 +25,8 @@ def add_parsers(commands, settings) -> None:
     forward.add_argument("ids", nargs="*", type=int, help="event ids (see `bchooks events`)")
     forward.add_argument("--type", help="events of this type")
     forward.add_argument("--since", help="events received at or after this ISO time")
-    settings(forward, "forward_to", "db")
+    settings(forward, "forward_to", "db", forward_to="where to send the events: an http(s) URL (one holding a "
+             "token is better given in the variable: flags show in ps)")
     forward.add_argument("--sign", choices=MODES, default="original", help=SIGN_HELP)
     forward.add_argument("--concurrency", type=int, default=4, help="parallel connections (default 4)")
     forward.add_argument("--retries", type=int, default=3, help="retries of an event that gets no answer, 5xx or "
@@ -37,8 +38,8 @@ def add_parsers(commands, settings) -> None:
 
     listen = commands.add_parser("listen", help="forward every new event the store commits to a URL (a local "
                                  "app), in order, resuming after a stop, like `stripe listen --forward-to`")
-    listen.add_argument("--forward-to", dest="forward_to", metavar="URL", help="where to send the events "
-                        "(BCHOOKS_FORWARD_TO)")
+    listen.add_argument("--forward-to", dest="forward_to", metavar="URL", help="where to send the events: an "
+                        "http(s) URL, e.g. your app on this machine (BCHOOKS_FORWARD_TO)")
     settings(listen, "db")
     listen.add_argument("--sign", choices=MODES, default="original", help=SIGN_HELP)
     listen.add_argument("--after", type=int, metavar="ID", help="start after this event id (0: every stored "

@@ -74,7 +74,7 @@ def select(store: Store, ids: Sequence[int] = (), *, type: str | None = None,
         missing = [str(i) for i, event in events.items() if event is None]
         if missing:
             raise InputError(f"no event {', '.join(missing)} in the store {store.path}")
-        return iter([events[i] for i in unique])  # type: ignore[misc]
+        return iter([event for event in events.values() if event is not None])
     return store.iter_events(type=type, since=since)
 
 
