@@ -303,6 +303,7 @@ def test_listen_forwards_every_new_event_in_order_and_survives_kill_9(engine_db,
                 assert body == bytes(store.get(int(headers["X-Bchooks-Event-Id"])).body)
                 Verifier(SECRET).verify_request(body, headers)  # (the original signature, as stored)
             wait_until(lambda: store.forwarding.position(f"http://127.0.0.1:{port}/hooks/in") == appended[-1])
+            assert all(TOKEN not in row["target"] for row in store.forwarding.positions())  # (never stored)
             assert listen.stop() == 0  # (SIGTERM: stops at once, exit 0)
             said = listen.said()
             assert TOKEN not in said and f"{appended[-1]}  order.created  -> 200" in said
