@@ -164,6 +164,26 @@ def _url(name, raw):
     return value
 
 
+def _target_url(name, raw):
+    """An absolute http(s) URL to forward events to; refused in a sentence that never repeats it (it may carry a
+    token). Its credentials (user, password, query values) are remembered as secrets at once."""
+    value = str(raw).strip()
+    if not value:
+        return ""
+    from urllib.parse import urlsplit
+    from .secrecy import remember, url_credentials
+    remember(*url_credentials(value))
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (a port that is not a number: ValueError)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or _BAD_ESCAPE.search(value):
+        raise ConfigError(f"{name} must be an absolute http(s) URL such as http://127.0.0.1:8000/webhooks "
+                          f"(the value given is not repeated: it may hold a token)")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its `Config` field, environment variable, default, parser, help (the README's table and the
@@ -262,6 +282,14 @@ SETTINGS = (
     Setting("notify_urls", "BCHOOKS_NOTIFY_URLS", "", _text,
             "Where the digest (and alerts) are sent: apprise URLs separated by spaces or commas (`mailtos://`, "
             "`slack://`, `discord://`, `tgram://`, `ntfy://`...).", secret=True),
+    Setting("forward_to", "BCHOOKS_FORWARD_TO", "", _target_url,
+            "Where `bchooks forward` (`--to`) and `bchooks listen` (`--forward-to`) send stored events: an http(s) "
+            "URL. Its user, password and query are kept secret (never printed, logged or stored).", "--to",
+            secret=True),
+    Setting("forward_secret", "BCHOOKS_FORWARD_SECRET", "", _text,
+            "The target's secret when forwarding re-signs (`--sign bigcartel`: any text, e.g. the client secret "
+            "the target verifies with; `--sign standard`: a Standard Webhooks `whsec_...` base64 secret).",
+            secret=True),
     Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
             "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
             "bytes every time (the tests and the stored notebooks do)."),
@@ -296,6 +324,14 @@ def _notify_secrets(text):
             if password:
                 found.append(unquote(password))
     return found
+
+
+def _forward_credentials(url):
+    """The credentials inside a forwarding target's URL (its host and path stay readable in messages)."""
+    if not url:
+        return ()
+    from .secrecy import url_credentials
+    return url_credentials(url)
 
 
 @dataclass(frozen=True)
@@ -334,6 +370,8 @@ class Config:
     promised_days: int = _field("promised_days")
     low_stock: int = _field("low_stock")
     notify_urls: str = _field("notify_urls")
+    forward_to: str = _field("forward_to")
+    forward_secret: str = _field("forward_secret")
     demo_end: str = _field("demo_end")
 
     @classmethod
@@ -374,10 +412,11 @@ class Config:
 
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret value (signing secrets, token, chat webhook URL, metrics token, the database URL's
-        password, notification URLs), for `secrecy.redact`."""
+        password, notification URLs, the forwarding secret and a forward target's credentials), for
+        `secrecy.redact`."""
         return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, self.metrics_token,
-                                 *_db_passwords(self.db),
-                                 *_notify_secrets(self.notify_urls)) if v)
+                                 *_db_passwords(self.db), *_notify_secrets(self.notify_urls), self.forward_secret,
+                                 *_forward_credentials(self.forward_to)) if v)
 
     def db_display(self) -> str:
         """The store as a person reads it: the SQLite file's full path, or the PostgreSQL URL without password."""

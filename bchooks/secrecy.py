@@ -77,6 +77,32 @@ def _sorted_pieces(secrets):
                          for piece in _pieces(str(secret))}, key=len, reverse=True))
 
 
+def url_credentials(url: str) -> tuple[str, ...]:
+    """What in an http(s) URL may be a credential: its user and password (as written and decoded) and its query's
+    values (an API key in `?token=`)."""
+    found = list(url_passwords(url))
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return tuple(found)
+    if parts.username:
+        found += [parts.username, unquote(parts.username)]
+    found += [value for _, value in parse_qsl(parts.query)]
+    if parts.query:
+        found.append(parts.query)
+    return tuple(dict.fromkeys(value for value in found if value))
+
+
+def url_without_credentials(url: str) -> str:
+    """An http(s) URL as it may be shown and kept: scheme, host, port and path, without user, password, query or
+    fragment (`https://example.com/hooks`)."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
 def remember_password_of(url: str) -> None:
     """Add the password inside a (database) URL to the registry, not the URL: its host and user are shown."""
     remember(*url_passwords(url))

@@ -6,6 +6,7 @@
     stores.py    the commands about the store: check, migrate
     exporting.py the export command: tables as csv, xlsx, parquet, Big Cartel's order CSV
     digest.py    the digest: make it, save it, send it
+    forwarding.py  forward and listen: stored events sent on to another URL
 """
 
 import sys

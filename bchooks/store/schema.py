@@ -94,6 +94,15 @@ MIGRATIONS = (
     """
     CREATE INDEX events_account_id ON events (account_id, id);
     """,
+    # 8: forwarding: how far `bchooks listen --forward-to` has sent the events on, per target
+    """
+    CREATE TABLE forwarding_positions (
+        target TEXT PRIMARY KEY,            -- the target URL without credentials or query
+        last_id INTEGER NOT NULL,           -- the newest event id delivered (every one before it too)
+        forwarded INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -183,6 +192,15 @@ POSTGRES_MIGRATIONS = (
     # 7
     """
     CREATE INDEX events_account_id ON events (account_id, id);
+    """,
+    # 8
+    """
+    CREATE TABLE forwarding_positions (
+        target TEXT PRIMARY KEY,
+        last_id BIGINT NOT NULL,
+        forwarded BIGINT NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
+    );
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == SCHEMA_VERSION

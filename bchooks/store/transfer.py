@@ -1,9 +1,9 @@
 """Copying one store into another (`bchooks migrate --from bchooks.db --to postgresql://...`, or back).
 
 Every event keeps its id and its exact bytes; rejections (the sample and the counts), handler runs and their marks,
-reconciliations, polling cursors and shop names come along. Events are copied in id order, a batch a transaction,
-so an interrupted copy goes on from the last batch that committed, and running it again copies nothing twice
-(every insert is `ON CONFLICT DO NOTHING`). A target that already holds *other* events under the same ids is
+reconciliations, polling cursors, shop names and forwarding positions come along. Events are copied in id order, a
+batch a transaction, so an interrupted copy goes on from the last batch that committed, and running it again copies
+nothing twice (every insert is `ON CONFLICT DO NOTHING`). A target that already holds *other* events under the same ids is
 refused: ids are the event's identity for the worker and the analysis cache.
 """
 
@@ -22,6 +22,7 @@ TABLES = (
      ("id",), True),
     ("cursors", ("account_id", "name", "value", "updated_at"), ("account_id", "name"), False),
     ("accounts", ("account_id", "store_name", "updated_at"), ("account_id",), False),
+    ("forwarding_positions", ("target", "last_id", "forwarded", "updated_at"), ("target",), False),
 )
 EVENT_COLUMNS = ("id", "received_at", "type", "account_id", "resource_id", "body", "body_sha256", "signature_header",
                  "remote_addr")
