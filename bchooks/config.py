@@ -232,6 +232,22 @@ SETTINGS = (
     Setting("notify_urls", "BCHOOKS_NOTIFY_URLS", "", _text,
             "Where the digest (and alerts) are sent: apprise URLs separated by spaces or commas (`mailtos://`, "
             "`slack://`, `discord://`, `tgram://`, `ntfy://`...).", secret=True),
+    Setting("alert_every", "BCHOOKS_ALERT_EVERY", 60.0, _duration,
+            "Seconds between two evaluations of the alerts (`bchooks watch`, `bchooks worker`; `1m` works too).",
+            "--every"),
+    Setting("alert_repeat", "BCHOOKS_ALERT_REPEAT", 3600.0, _duration,
+            "How often an alert that lasts is sent again (`1h`, `30m`, or seconds)."),
+    Setting("alert_quiet", "BCHOOKS_ALERT_QUIET", 86400.0, _duration,
+            "A shop with no verified event and no successful poll for this long is quiet: an alert (`24h`, `6h`)."),
+    Setting("alert_poll_failures", "BCHOOKS_ALERT_POLL_FAILURES", 3, _whole(1),
+            "A shop whose polls failed this many times in a row is an alert (password changed, app deauthorized)."),
+    Setting("alert_rejections", "BCHOOKS_ALERT_REJECTIONS", 100, _whole(1),
+            "More rejected requests of one reason than this in the last hour is an alert."),
+    Setting("alert_store_percent", "BCHOOKS_ALERT_STORE_PERCENT", 90, _whole(1),
+            "A store using this percentage of BCHOOKS_MAX_DB_MB or more is an alert (nearly full)."),
+    Setting("heartbeat_url", "BCHOOKS_HEARTBEAT_URL", "", _text,
+            "A URL fetched (HTTP GET) after each evaluation while no alert is active: a Healthchecks or Uptime Kuma "
+            "push URL, so a dead host is noticed from outside (kept secret: it holds a token).", secret=True),
     Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
             "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
             "bytes every time (the tests and the stored notebooks do)."),
@@ -302,6 +318,13 @@ class Config:
     low_stock: int = _field("low_stock")
     notify_urls: str = _field("notify_urls")
     demo_end: str = _field("demo_end")
+    alert_every: float = _field("alert_every")
+    alert_repeat: float = _field("alert_repeat")
+    alert_quiet: float = _field("alert_quiet")
+    alert_poll_failures: int = _field("alert_poll_failures")
+    alert_rejections: int = _field("alert_rejections")
+    alert_store_percent: int = _field("alert_store_percent")
+    heartbeat_url: str = _field("heartbeat_url")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, defaults: Mapping[str, Any] | None = None,
@@ -342,7 +365,8 @@ class Config:
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret value (signing secrets, token, chat webhook URL, the database URL's password),
         for `secrecy.redact`."""
-        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, *_db_passwords(self.db),
+        return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, self.heartbeat_url,
+                                 *_db_passwords(self.db),
                                  *_notify_secrets(self.notify_urls)) if v)
 
     def db_display(self) -> str:

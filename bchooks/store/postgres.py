@@ -32,10 +32,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import is_database_url
 from ..errors import MissingStore, StoreError, StoreUnavailable, UnstorableEvent
+from .alerts import AlertLog
 from .cursors import Cursors
 from .events import EventQueries
 from .interface import Appended
 from .reconciliations import Reconciliations
+from .polls import PollOutcomes
 from .rejections import RejectionLog
 from .runs import HandlerRuns
 from ..secrecy import display_url, printable, redact, remember_password_of
@@ -207,6 +209,8 @@ class PostgresStore(EventQueries):
         self.runs = HandlerRuns(self)
         self.reconciliations = Reconciliations(self)
         self.cursors = Cursors(self)
+        self.polls = PollOutcomes(self)
+        self.alerts = AlertLog(self)
         self._prepare(create)
 
     @classmethod
