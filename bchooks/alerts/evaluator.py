@@ -78,6 +78,7 @@ class Evaluator:
         now, result = iso(moment), Evaluation()
         try:
             found = findings(self.store, self.config, moment)
+            self.store.alerts.check_writable()
             self._record(found, now, result)
             self._send_due(moment, now, result)
             result.active = [alert["key"] for alert in self.store.alerts.active()]

@@ -64,6 +64,12 @@ class AlertLog(StorePart):
         """Close an incident over without sending its recovery (nothing was ever sent about it)."""
         self.store.write_one("UPDATE alerts SET state = ? WHERE id = ? AND state = ?", (CLOSED, alert_id, RECOVERED))
 
+    def check_writable(self) -> None:
+        """A write that changes nothing, in a transaction of its own: `StoreUnavailable` when the store refuses
+        writes (locked past the busy timeout, read-only, the server down)."""
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE alerts SET sends = sends WHERE id = 0")
+
     def size_bytes(self) -> int:
         """The space the database's data takes: SQLite's used pages (free pages are reused before the file grows,
         which is what `BCHOOKS_MAX_DB_MB` caps); PostgreSQL's database size."""
