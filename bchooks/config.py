@@ -232,6 +232,9 @@ SETTINGS = (
     Setting("notify_urls", "BCHOOKS_NOTIFY_URLS", "", _text,
             "Where the digest (and alerts) are sent: apprise URLs separated by spaces or commas (`mailtos://`, "
             "`slack://`, `discord://`, `tgram://`, `ntfy://`...).", secret=True),
+    Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
+            "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
+            "bytes every time (the tests and the stored notebooks do)."),
     Setting("alert_every", "BCHOOKS_ALERT_EVERY", 60.0, _duration,
             "Seconds between two evaluations of the alerts (`bchooks watch`, `bchooks worker`; `1m` works too).",
             "--every"),
@@ -248,9 +251,6 @@ SETTINGS = (
     Setting("heartbeat_url", "BCHOOKS_HEARTBEAT_URL", "", _text,
             "A URL fetched (HTTP GET) after each evaluation while no alert is active: a Healthchecks or Uptime Kuma "
             "push URL, so a dead host is noticed from outside (kept secret: it holds a token).", secret=True),
-    Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
-            "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
-            "bytes every time (the tests and the stored notebooks do)."),
 )
 
 
