@@ -33,6 +33,10 @@ TOKEN = "hb-token-7f3e9a"  # the heartbeat URL's secret part
 HOUR = 3600.0
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # (a hanging request never holds up the test's end)
+
+
 class HttpSink:
     """A real HTTP server on 127.0.0.1: keeps the JSON apprise posts (`json://`) and the paths fetched (the
     heartbeat); `hang=True` accepts connections and never answers (a channel that is down but not refusing)."""
@@ -58,8 +62,7 @@ class HttpSink:
             def log_message(self, *args):
                 pass
 
-        ThreadingHTTPServer.daemon_threads = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", port or 0), Handler)
+        self.server = _Server(("127.0.0.1", port or 0), Handler)
         self.port = self.server.server_port
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -360,3 +363,16 @@ def test_poll_and_reconcile_record_what_the_alerts_read(tmp_path, monkeypatch):
         assert sorted(found.active) == ["missing_orders:1234567", "poll_failing:1234567"]
     finally:
         server.stop()
+
+
+def test_the_operations_panel_shows_the_active_alerts(tmp_path):
+    from bchooks.widgets import OperationsPanel
+    db = str(tmp_path / "events.db")
+    with EventStore(db) as store:
+        for _ in range(3):
+            store.polls.record("2", ok=False, error="<b>401</b>")
+        Evaluator(store, settings(db, None, alert_store_percent=100)).evaluate()
+    panel = OperationsPanel(settings(db, None))
+    panel.refresh_button.click()
+    assert [a["key"] for a in panel.active] == ["poll_failing:2"]
+    assert "1 active alert(s)" in panel.alerts.value and "&lt;b&gt;401" in panel.alerts.value

@@ -19,11 +19,12 @@ PING_TIMEOUT = 5.0
 Sender = Callable[[str, str, str], Any]
 
 
-def apprise_sender(urls: str, timeout: float = SEND_TIMEOUT) -> Sender:
-    """A sender to the apprise URLs of BCHOOKS_NOTIFY_URLS: `send(urls, title, body)`."""
+def apprise_sender(urls: str, timeout: float | None = None) -> Sender:
+    """A sender to the apprise URLs of BCHOOKS_NOTIFY_URLS: `send(urls, title, body)`, each send given up after
+    `timeout` seconds (default SEND_TIMEOUT)."""
     def send(urls: str, title: str, body: str) -> Any:
         from .. import notify
-        return notify.send(urls, title, body, timeout=timeout)
+        return notify.send(urls, title, body, timeout=SEND_TIMEOUT if timeout is None else timeout)
     return send
 
 
