@@ -376,3 +376,18 @@ def test_the_operations_panel_shows_the_active_alerts(tmp_path):
     panel.refresh_button.click()
     assert [a["key"] for a in panel.active] == ["poll_failing:2"]
     assert "1 active alert(s)" in panel.alerts.value and "&lt;b&gt;401" in panel.alerts.value
+
+
+def test_watch_evaluates_on_its_schedule_until_sigterm(tmp_path, http_sink):
+    db = tmp_path / "events.db"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BCHOOKS_")}, "BCHOOKS_DB": str(db),
+           "PYTHONPATH": str(ROOT), "BCHOOKS_HEARTBEAT_URL": f"http://127.0.0.1:{http_sink.port}/ping/{TOKEN}"}
+    watcher = subprocess.Popen([sys.executable, "-m", "bchooks", "watch", "--every", "1"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: len(http_sink.gets) >= 2 or watcher.poll() is not None, deadline=30)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        output = watcher.communicate(timeout=20)[0]
+    assert watcher.returncode == 0 and len(http_sink.gets) >= 2, output
+    assert "evaluating the alerts of" in output and TOKEN not in output
