@@ -293,6 +293,22 @@ SETTINGS = (
     Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
             "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
             "bytes every time (the tests and the stored notebooks do)."),
+    Setting("alert_every", "BCHOOKS_ALERT_EVERY", 60.0, _duration,
+            "Seconds between two evaluations of the alerts (`bchooks watch`, `bchooks worker`; `1m` works too).",
+            "--every"),
+    Setting("alert_repeat", "BCHOOKS_ALERT_REPEAT", 3600.0, _duration,
+            "How often an alert that lasts is sent again (`1h`, `30m`, or seconds)."),
+    Setting("alert_quiet", "BCHOOKS_ALERT_QUIET", 86400.0, _duration,
+            "A shop with no verified event and no successful poll for this long is quiet: an alert (`24h`, `6h`)."),
+    Setting("alert_poll_failures", "BCHOOKS_ALERT_POLL_FAILURES", 3, _whole(1),
+            "A shop whose polls failed this many times in a row is an alert (password changed, app deauthorized)."),
+    Setting("alert_rejections", "BCHOOKS_ALERT_REJECTIONS", 100, _whole(1),
+            "More rejected requests of one reason than this in the last hour is an alert."),
+    Setting("alert_store_percent", "BCHOOKS_ALERT_STORE_PERCENT", 90, _whole(1),
+            "A store using this percentage of BCHOOKS_MAX_DB_MB or more is an alert (nearly full)."),
+    Setting("heartbeat_url", "BCHOOKS_HEARTBEAT_URL", "", _text,
+            "A URL fetched (HTTP GET) after each evaluation while no alert is active: a Healthchecks or Uptime Kuma "
+            "push URL, so a dead host is noticed from outside (kept secret: it holds a token).", secret=True),
 )
 
 
@@ -373,6 +389,13 @@ class Config:
     forward_to: str = _field("forward_to")
     forward_secret: str = _field("forward_secret")
     demo_end: str = _field("demo_end")
+    alert_every: float = _field("alert_every")
+    alert_repeat: float = _field("alert_repeat")
+    alert_quiet: float = _field("alert_quiet")
+    alert_poll_failures: int = _field("alert_poll_failures")
+    alert_rejections: int = _field("alert_rejections")
+    alert_store_percent: int = _field("alert_store_percent")
+    heartbeat_url: str = _field("heartbeat_url")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, defaults: Mapping[str, Any] | None = None,
@@ -411,12 +434,12 @@ class Config:
         ])
 
     def secret_values(self) -> tuple[str, ...]:
-        """Every configured secret value (signing secrets, token, chat webhook URL, metrics token, the database URL's
-        password, notification URLs, the forwarding secret and a forward target's credentials), for
+        """Every configured secret value (signing secrets, token, chat webhook URL, metrics token, heartbeat URL, the
+        database URL's password, notification URLs, the forwarding secret and a forward target's credentials), for
         `secrecy.redact`."""
         return tuple(v for v in (*self.secrets, self.token, self.chat_webhook_url, self.metrics_token,
-                                 *_db_passwords(self.db), *_notify_secrets(self.notify_urls), self.forward_secret,
-                                 *_forward_credentials(self.forward_to)) if v)
+                                 self.heartbeat_url, *_db_passwords(self.db), *_notify_secrets(self.notify_urls),
+                                 self.forward_secret, *_forward_credentials(self.forward_to)) if v)
 
     def db_display(self) -> str:
         """The store as a person reads it: the SQLite file's full path, or the PostgreSQL URL without password."""

@@ -217,7 +217,8 @@ class ReceiverStatus(Panel):
 
 
 class OperationsPanel(Panel):
-    """Failed and dead handler runs with a Replay button; the last reconciliation with a Reconcile button."""
+    """Failed and dead handler runs with a Replay button; the last reconciliation with a Reconcile button; the
+    active alerts (`bchooks alerts`)."""
 
     def __init__(self, config, limit=20):
         super().__init__()
@@ -228,13 +229,15 @@ class OperationsPanel(Panel):
         self.reconcile_button = w.Button(description="Reconcile", button_style="primary", icon="check")
         self.table = w.HTML()
         self.reconciliation = w.HTML()
+        self.alerts = w.HTML()
         self.refresh_button.on_click(self._action(self.refresh))
         self.replay_button.on_click(self._action(self.replay))
         self.reconcile_button.on_click(self._action(self.reconcile))
         self.widget = w.VBox([w.HTML("<b>Handler failures and reconciliation</b>"),
                               w.HBox([self.refresh_button, self.replay_button, self.reconcile_button]),
-                              self.status, self.reconciliation, self.table])
+                              self.status, self.reconciliation, self.alerts, self.table])
         self.rows = []
+        self.active = []  # the active alerts, as dicts
         self.total = 0  # failed and dead runs in the store, of which `rows` are the newest
 
     def _repr_mimebundle_(self, **kwargs):
@@ -251,6 +254,8 @@ class OperationsPanel(Panel):
             self.rows = failures(store, self.limit, self.config.secret_values())
             self.total = failure_count(store)
             last = last_reconciliation(store)
+            self.active = store.alerts.active()
+        self.alerts.value = self._alerts_html()
         self.table.value = html_table(self.rows, ["event_id", "type", "handler", "status", "attempts", "last_error"],
                                       empty="no failed or dead handler runs")
         self.reconciliation.value = escape(
@@ -260,6 +265,14 @@ class OperationsPanel(Panel):
                                                               f"{last['stale']} stale."))
         shown = failures_shown(len(self.rows), self.total)
         self.say(shown[:1].upper() + shown[1:] + (", newest first." if self.rows else "."), ok=not self.rows)
+
+    def _alerts_html(self):
+        from .secrecy import redact
+        if not self.active:
+            return "<p class='bchooks-alerts'>No active alert.</p>"
+        rows = [{"alert": a["key"], "since": a["started_at"], "message": redact(a["message"])} for a in self.active]
+        return (f"<p class='bchooks-alerts' style='color:#cf222e'><b>{len(rows)} active alert(s)</b></p>"
+                + html_table(rows, ["alert", "since", "message"]))
 
     def replay(self):
         from .processing.worker import replay

@@ -287,6 +287,9 @@ def cmd_worker(args):
         signal.signal(sig, lambda *_: stop.set())
     poll = float(str(args.poll).removesuffix("s"))
     with _open_store(config) as store:
+        if not args.once:  # (the alerts, on a thread of their own: they never hold up the handlers)
+            from ..alerts import watch_in_background
+            watch_in_background(store, config, stop)
         worker = Worker(store, registry, lease=args.lease, secrets=config.secret_values())
         print(f"bchooks worker {worker.name}: handlers {', '.join(sorted(registry.handlers))}", file=sys.stderr,
               flush=True)
@@ -344,10 +347,14 @@ def cmd_reconcile(args):
         if not connected or (config.token and not args.account):  # the token's shop, as before shops existed
             with _client(config, args) as client:
                 if client.account_id not in {shop.account_id for shop in connected}:  # (each account once)
-                    print(reconcile(store, client, since=args.since))
+                    found = reconcile(store, client, since=args.since)
+                    store.polls.record(str(client.account_id), ok=True, missing=found.missing)
+                    print(found)
         for shop in connected:  # every connected shop, each against its own orders
             with shop.client() as client:
-                print(f"shop {shop.account_id}: {reconcile(store, client, since=args.since)}")
+                found = reconcile(store, client, since=args.since)
+                store.polls.record(shop.account_id, ok=True, missing=found.missing)
+                print(f"shop {shop.account_id}: {found}")
     return 0
 
 

@@ -11,6 +11,7 @@ from . import digest as digest_commands
 from . import shops as shop_commands
 from . import stores as store_commands
 from . import sending
+from . import alerting
 from . import exporting
 from . import forwarding
 
@@ -243,6 +244,17 @@ def build_parser():
                          "(default: BCHOOKS_MIGRATE_TO, which keeps a URL's password out of ps)")
     migrate.add_argument("--batch", type=int, default=2000, help="events a transaction (default 2000)")
     migrate.set_defaults(run=store_commands.cmd_migrate)
+
+    watch = commands.add_parser("watch", help="evaluate the alerts every BCHOOKS_ALERT_EVERY seconds until stopped "
+                                "(or --once): send what broke or went quiet to BCHOOKS_NOTIFY_URLS, ping the heartbeat")
+    _settings(watch, "db", "alert_every")
+    watch.add_argument("--once", action="store_true", help="evaluate once, print what was found, then exit")
+    watch.set_defaults(run=alerting.cmd_watch, uses_kit=True)
+
+    alerts = commands.add_parser("alerts", help="the active alerts and the recent ones (read-only)")
+    _store_flags(alerts)
+    alerts.add_argument("--limit", type=int, default=20, help="how many recent ones besides the active (default 20)")
+    alerts.set_defaults(run=alerting.cmd_alerts, uses_kit=True)
 
     exporting.add_parser(commands, _settings)
     forwarding.add_parsers(commands, _settings)

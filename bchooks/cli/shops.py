@@ -88,6 +88,17 @@ def _shops_to_poll(args, config):
     return shops
 
 
+def _record(store, account_id, error):
+    """Keep a poll's outcome for the alerts (`error`: a redacted line, or None); a store that cannot take it is
+    one line, and polling goes on."""
+    from . import error_line
+    try:
+        store.polls.record(account_id, ok=error is None, error=error and error.removeprefix("bchooks: "))
+    except BchooksError as failure:
+        print(error_line(f"shop {account_id}: the poll's outcome was not recorded: {failure}"), file=sys.stderr,
+              flush=True)
+
+
 def cmd_poll(args):
     """Poll every shop, each round reading the shops file again (a shop disconnected meanwhile is no longer
     polled); one shop failing never stops the others. With --once: one round, then exit 1 naming the shops that
@@ -113,13 +124,16 @@ def cmd_poll(args):
                 try:
                     with shop.client(max_retry_after=config.max_retry_after, stop=stop) as client:
                         print(poll_shop(store, shop, stop=stop, client=client), file=sys.stderr, flush=True)
+                    _record(store, shop.account_id, None)
                 except BchooksError as error:  # one shop failing does not stop the others (the next round retries)
                     failed.append(shop.account_id)
                     print(error_line(f"shop {shop.account_id}: {error}"), file=sys.stderr, flush=True)
+                    _record(store, shop.account_id, error_line(error))
                 except Exception as error:  # (a defect of the kit's own: one line, and the other shops still polled)
                     failed.append(shop.account_id)
                     print(error_line(f"shop {shop.account_id}: unexpected {type(error).__name__}: {error} (please "
                                      f"report it)"), file=sys.stderr, flush=True)
+                    _record(store, shop.account_id, error_line(f"unexpected {type(error).__name__}: {error}"))
             if args.once or stop.wait(config.poll_every):
                 break
             try:

@@ -102,8 +102,10 @@ def _reason(result: Any) -> str:
     return redact(said[-1]) if said else result.status.name.lower().replace("_", " ")
 
 
-def send(urls: str | Iterable[str], title: str, body: str, attachments: Iterable[str | os.PathLike] = ()) -> list[str]:
-    """Send `title` and `body` (plain text) with `attachments` (files) to every URL; every service is tried.
+def send(urls: str | Iterable[str], title: str, body: str, attachments: Iterable[str | os.PathLike] = (),
+         timeout: float = SEND_TIMEOUT) -> list[str]:
+    """Send `title` and `body` (plain text) with `attachments` (files) to every URL; every service is tried, all
+    within `timeout` seconds (a service still going then counts as failed).
     Returns the services reached (name and masked URL); raises `NotifyError` naming each service that failed and
     what it said (never a secret), `ConfigError` for URLs apprise cannot read, `InputError` for a missing file."""
     apprise = _apprise()
@@ -116,7 +118,7 @@ def send(urls: str | Iterable[str], title: str, body: str, attachments: Iterable
     for service in services:
         sender.add(service)
     outcome = sender.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT,
-                            attach=[str(path) for path in files] or None, timeout=SEND_TIMEOUT)
+                            attach=[str(path) for path in files] or None, timeout=timeout)
     results = list(outcome)
     reached = [_shown(result) for result in results if result]
     failed = [f"{_shown(result)}: {_reason(result)}" for result in results if not result]

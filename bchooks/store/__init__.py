@@ -16,6 +16,8 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
     reconciliations.py  reconciliation runs
     cursors.py          polling cursors, per shop and resource, and the shops' names
     forwarding.py       forwarding positions: how far `bchooks listen --forward-to` got, per target
+    polls.py            each shop's poll outcomes: last attempt and success, failures in a row, missing orders
+    alerts.py           alert incidents: active, recovered, closed; sends claimed once
     rejections.py       rejected requests, counted with a bounded sample
 """
 

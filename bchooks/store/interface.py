@@ -61,6 +61,8 @@ class Store(Protocol):
     runs: Any  # runs.HandlerRuns: enqueue, claim, renew, finish, replay, failures, count
     reconciliations: Any  # reconciliations.Reconciliations: start, finish, fail, last
     forwarding: Any  # forwarding.ForwardingPositions: position, start, reset, advance, positions
+    polls: Any  # polls.PollOutcomes: record, status
+    alerts: Any  # alerts.AlertLog: open, end, active, recovered, recent, claim_send, claim_recovery, size_bytes
 
     def append(self, body: bytes, envelope: Any, *, signature_header: str | None = None,
                remote_addr: str | None = None, received_at: str | None = None) -> Appended:

@@ -32,11 +32,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import is_database_url
 from ..errors import MissingStore, StoreError, StoreUnavailable, UnstorableEvent
+from .alerts import AlertLog
 from .cursors import Cursors
 from .forwarding import ForwardingPositions
 from .events import EventQueries
 from .interface import Appended
 from .reconciliations import Reconciliations
+from .polls import PollOutcomes
 from .rejections import RejectionLog
 from .runs import HandlerRuns
 from ..secrecy import display_url, printable, redact, remember_password_of
@@ -209,6 +211,8 @@ class PostgresStore(EventQueries):
         self.reconciliations = Reconciliations(self)
         self.cursors = Cursors(self)
         self.forwarding = ForwardingPositions(self)
+        self.polls = PollOutcomes(self)
+        self.alerts = AlertLog(self)
         self._prepare(create)
 
     @classmethod

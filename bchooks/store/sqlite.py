@@ -21,12 +21,14 @@ from typing import Any
 
 from ..clock import now_iso
 from ..errors import StoreError, StoreUnavailable
+from .alerts import AlertLog
 from .cursors import Cursors
 from .forwarding import ForwardingPositions
 from .files import FileIdentity, WriterLock, writers_turn
 from .events import EventQueries
 from .sql import _INSERT, _connect, _in_memory, _unavailable, insert_rows
 from .reconciliations import Reconciliations
+from .polls import PollOutcomes
 from .rejections import RejectionLog
 from .runs import HandlerRuns
 from .schema import migrate
@@ -68,6 +70,8 @@ class EventStore(EventQueries):
         self.reconciliations = Reconciliations(self)
         self.cursors = Cursors(self)
         self.forwarding = ForwardingPositions(self)
+        self.polls = PollOutcomes(self)
+        self.alerts = AlertLog(self)
         with self._lock:
             self._connection(create=create)
 

@@ -23,6 +23,10 @@ TABLES = (
     ("cursors", ("account_id", "name", "value", "updated_at"), ("account_id", "name"), False),
     ("accounts", ("account_id", "store_name", "updated_at"), ("account_id",), False),
     ("forwarding_positions", ("target", "last_id", "forwarded", "updated_at"), ("target",), False),
+    ("alerts", ("id", "key", "rule", "subject", "state", "message", "started_at", "ended_at", "sent_at", "sends",
+                "recovery_sent_at", "last_error"), ("id",), True),
+    ("poll_outcomes", ("account_id", "last_attempt_at", "last_success_at", "failures", "last_error", "missing"),
+     ("account_id",), False),
 )
 EVENT_COLUMNS = ("id", "received_at", "type", "account_id", "resource_id", "body", "body_sha256", "signature_header",
                  "remote_addr")
@@ -123,7 +127,7 @@ def _advance_ids(target):
     if target.engine != "postgresql":
         return
     with target.transaction() as conn:
-        for table in ("events", "rejections", "reconciliations"):
+        for table in ("events", "rejections", "reconciliations", "alerts"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                          f" greatest((SELECT max(id) FROM {table}), 1), (SELECT max(id) FROM {table}) IS NOT NULL)")
 
