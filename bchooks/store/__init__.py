@@ -16,6 +16,7 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
     reconciliations.py  reconciliation runs
     cursors.py          polling cursors, per shop and resource, and the shops' names
     rejections.py       rejected requests, counted with a bounded sample
+    archives.py         archive runs: the rows an archive takes, deleting them in short transactions, restoring
 """
 
 import os

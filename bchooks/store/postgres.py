@@ -32,6 +32,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import is_database_url
 from ..errors import MissingStore, StoreError, StoreUnavailable, UnstorableEvent
+from .archives import ArchiveLog
 from .cursors import Cursors
 from .events import EventQueries
 from .interface import Appended
@@ -207,6 +208,7 @@ class PostgresStore(EventQueries):
         self.runs = HandlerRuns(self)
         self.reconciliations = Reconciliations(self)
         self.cursors = Cursors(self)
+        self.archives = ArchiveLog(self)
         self._prepare(create)
 
     @classmethod

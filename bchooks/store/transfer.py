@@ -22,6 +22,8 @@ TABLES = (
      ("id",), True),
     ("cursors", ("account_id", "name", "value", "updated_at"), ("account_id", "name"), False),
     ("accounts", ("account_id", "store_name", "updated_at"), ("account_id",), False),
+    ("archives", ("id", "name", "directory", "before", "state", "started_at", "finished_at", "first_id", "last_id",
+                  "events", "manifest_sha256"), ("id",), True),
 )
 EVENT_COLUMNS = ("id", "received_at", "type", "account_id", "resource_id", "body", "body_sha256", "signature_header",
                  "remote_addr")
@@ -122,7 +124,7 @@ def _advance_ids(target):
     if target.engine != "postgresql":
         return
     with target.transaction() as conn:
-        for table in ("events", "rejections", "reconciliations"):
+        for table in ("events", "rejections", "reconciliations", "archives"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                          f" greatest((SELECT max(id) FROM {table}), 1), (SELECT max(id) FROM {table}) IS NOT NULL)")
 
