@@ -232,6 +232,14 @@ SETTINGS = (
     Setting("notify_urls", "BCHOOKS_NOTIFY_URLS", "", _text,
             "Where the digest (and alerts) are sent: apprise URLs separated by spaces or commas (`mailtos://`, "
             "`slack://`, `discord://`, `tgram://`, `ntfy://`...).", secret=True),
+    Setting("archive_dir", "BCHOOKS_ARCHIVE_DIR", "", _text,
+            "The folder `bchooks archive` writes to and `bchooks restore` reads from (it must exist): one "
+            "sub-folder of Parquet files a run."),
+    Setting("retain_days", "BCHOOKS_RETAIN_DAYS", 0, _whole(0),
+            "Days of events the store keeps: the worker archives older ones into BCHOOKS_ARCHIVE_DIR "
+            "(0: keep all)."),
+    Setting("retain_every", "BCHOOKS_RETAIN_EVERY", 3600.0, _duration,
+            "How often the worker checks for events older than BCHOOKS_RETAIN_DAYS (`1h`, `10m`...)."),
     Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
             "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
             "bytes every time (the tests and the stored notebooks do)."),
@@ -302,6 +310,9 @@ class Config:
     low_stock: int = _field("low_stock")
     notify_urls: str = _field("notify_urls")
     demo_end: str = _field("demo_end")
+    archive_dir: str = _field("archive_dir")
+    retain_days: int = _field("retain_days")
+    retain_every: float = _field("retain_every")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, defaults: Mapping[str, Any] | None = None,

@@ -11,7 +11,7 @@ from . import digest as digest_commands
 from . import shops as shop_commands
 from . import stores as store_commands
 from . import sending
-from . import exporting
+from . import archiving, exporting
 
 
 class UsageError(ConfigError):
@@ -243,6 +243,7 @@ def build_parser():
     migrate.set_defaults(run=store_commands.cmd_migrate)
 
     exporting.add_parser(commands, _settings)
+    archiving.add_parser(commands, _settings)
     digest = commands.add_parser("digest", help="how the last week (or month) went: a page with plots (a notebook "
                                  "run headless) and, with --send, a few lines sent with it to BCHOOKS_NOTIFY_URLS")
     _settings(digest, "db", "promised_days")
