@@ -165,7 +165,8 @@ class ArchiveLog(StorePart):
         free = self.store.read_value("PRAGMA freelist_count")
         if free:
             with self.store.transaction(timeout) as conn:
-                conn.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+                for _ in range(min(free, pages)):  # (Python's sqlite3 steps this pragma once: one page a call)
+                    conn.execute("PRAGMA incremental_vacuum")
         return free
 
     def vacuum(self, full: bool = False) -> None:
