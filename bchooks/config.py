@@ -232,6 +232,9 @@ SETTINGS = (
     Setting("notify_urls", "BCHOOKS_NOTIFY_URLS", "", _text,
             "Where the digest (and alerts) are sent: apprise URLs separated by spaces or commas (`mailtos://`, "
             "`slack://`, `discord://`, `tgram://`, `ntfy://`...).", secret=True),
+    Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
+            "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
+            "bytes every time (the tests and the stored notebooks do)."),
     Setting("archive_dir", "BCHOOKS_ARCHIVE_DIR", "", _text,
             "The folder `bchooks archive` writes to and `bchooks restore` reads from (it must exist): one "
             "sub-folder of Parquet files a run."),
@@ -240,9 +243,6 @@ SETTINGS = (
             "(0: keep all)."),
     Setting("retain_every", "BCHOOKS_RETAIN_EVERY", 3600.0, _duration,
             "How often the worker checks for events older than BCHOOKS_RETAIN_DAYS (`1h`, `10m`...)."),
-    Setting("demo_end", "BCHOOKS_DEMO_END", "", _moment,
-            "When the demo shop's year of history ends (ISO-8601; default: now). Pin it to get the same demo "
-            "bytes every time (the tests and the stored notebooks do)."),
 )
 
 

@@ -26,7 +26,7 @@ def restore(store, directory: str | os.PathLike, *, since: str | None = None, un
     sets = file_sets(directory)
     for folder, manifest in sets:  # (all checked before one row is written)
         check_files(folder, manifest)
-    done, seen = Restored(), set()
+    done, seen = Restored(), set[int]()
     for record in archived_events(directory, since=since, until=until, ids=ids, sets=sets):
         rows = [tuple(row[name] for name in EVENT_COLUMNS) for row in record.to_pylist()]
         rows = [row for row in rows if row[0] not in seen]  # (an event two sets hold: once)

@@ -48,8 +48,11 @@ class Retention:
         opened without BCHOOKS_MAX_DB_MB (a full store is archived too)."""
         from ..store import open_store
         try:
-            with open_store(dataclasses.replace(self.config, max_db_mb=0), create=False) as store:
+            store = open_store(dataclasses.replace(self.config, max_db_mb=0), create=False)
+            try:
                 done = archive(store, self.before(), self.directory)
+            finally:
+                store.close()
         except BchooksError as error:
             self.last_error = str(error)
             log.warning("retention: archiving failed (%s); trying again in %g s", error, self.every)
