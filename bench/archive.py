@@ -7,8 +7,8 @@ takes a steady load, against the same load without an archive running (side by s
 
 Phases, one after the other on the same store and receiver (`bchooks serve`, 2 workers):
   1. baseline   the load alone for --baseline seconds
-  2. archive    the load while `bchooks archive --before T` runs (T: the `received_at` of the event after the first
-                --events events); its wall time, its peak memory (RSS, from the kernel's accounting of the child),
+  2. archive    the load while `bchooks archive --before T` runs (T: the --events+1-th `received_at` in time
+                order), split into its writing (and verifying) and its deleting (and space) parts; its wall time, its peak memory (RSS, from the kernel's accounting of the child),
                 the store's file size and free pages before and after
   3. vacuum     (with --vacuum) the load while `bchooks archive --vacuum` rewrites the file (nothing left to archive)
 The load: --rate signed requests a second (new, distinct order events) from 8 threads, each request's latency
@@ -107,11 +107,28 @@ def space(db):
     return {"file_bytes": os.path.getsize(db), "free_bytes": page * free, "events": events}
 
 
-def timed(command, env):
-    """Run a child; (seconds, its peak RSS in MB, its output)."""
+def read_state(db):
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute("SELECT state FROM archives ORDER BY id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def timed(command, env, watch=None):
+    """Run a child; (seconds, its peak RSS in MB, its output). `watch()` is called twice a second meanwhile."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.monotonic()
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while child.poll() is None:
+        if watch:
+            watch()
+        time.sleep(0.5)
+    out, err = child.communicate()
+    result = subprocess.CompletedProcess(command, child.returncode, out, err)
     seconds = time.monotonic() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # (the largest child so far: the archive's)
     if result.returncode:
@@ -138,7 +155,8 @@ def main():
     subprocess.run([python, "-m", "bchooks", "check"], env=env, check=True, capture_output=True)
     print(f"store opened (and migrated) in {time.monotonic() - started:.1f} s", flush=True)
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    row = conn.execute("SELECT received_at FROM events ORDER BY id LIMIT 1 OFFSET ?", (args.events,)).fetchone()
+    row = conn.execute("SELECT received_at FROM events ORDER BY received_at LIMIT 1 OFFSET ?",  # (not by id: a
+                       (args.events,)).fetchone()  # store filled by several writers interleaves received_at)
     conn.close()
     before = row[0]
     results = {"before": before, "space_before": space(db)}
@@ -164,10 +182,18 @@ def main():
         time.sleep(5)
         load.phase = "baseline"
         time.sleep(args.baseline)
-        load.phase = "archive"
+        load.phase = "archive-writing"
+        states = {}
+
+        def watch():  # (the run's state in the store: writing, then deleting and giving space back)
+            state = read_state(db)
+            if state == "deleting" and load.phase == "archive-writing":
+                load.phase = "archive-deleting"
+                states["writing_seconds"] = round(time.monotonic() - began, 1)
+        began = time.monotonic()
         seconds, peak, output = timed([python, "-m", "bchooks", "archive", "--before", before, "--to", str(folder)],
-                                      env)
-        results["archive"] = {"seconds": round(seconds, 1), "peak_rss_mb": peak, "output": output}
+                                      env, watch)
+        results["archive"] = {"seconds": round(seconds, 1), "peak_rss_mb": peak, "output": output, **states}
         results["space_after"] = space(db)
         print(output, flush=True)
         if args.vacuum:
@@ -182,7 +208,10 @@ def main():
             load.stop()
         end_child(receiver, 35)
         log.close()
-    results["latency"] = {phase: load.summary(phase) for phase in ("baseline", "archive", "vacuum")
+    results["space_at_end"] = space(db)  # (the receiver stopped: its last connection checkpointed the log)
+    load.samples["archive (all)"] = load.samples.get("archive-writing", []) + load.samples.get("archive-deleting", [])
+    results["latency"] = {phase: load.summary(phase) for phase in ("baseline", "archive-writing", "archive-deleting",
+                                                                   "archive (all)", "vacuum")
                           if phase in load.samples}
     results["archive_bytes"] = sum(p.stat().st_size for p in folder.rglob("*.parquet"))
     text = json.dumps(results, indent=1)
