@@ -15,7 +15,7 @@ import pytest
 from bchooks import analysis, archives
 from bchooks.analysis.cache import Projection
 from bchooks.archives.files import file_sets
-from bchooks.errors import StoreUnavailable
+from bchooks.errors import ArchiveError, StoreUnavailable
 from bchooks.store import event_row, open_store
 from bchooks.wire import parse_envelope
 
@@ -132,7 +132,7 @@ def test_a_kill_mid_archive_then_rerun_loses_nothing_and_archives_nothing_twice(
     with open_store(db) as store:
         original = fill(store, count=800, orders=200)
     old = {i for i, e in original.items() if e.received_at < BEFORE}
-    slow = ("--batch", "20", "--pause", "0.05")
+    slow = ("--batch", "10", "--pause", "0.05")  # (pages of 40 events written, 10 deleted a transaction)
     first = _archiving(db, directory, *slow)  # killed while writing its files
     try:
         wait_until(lambda: any(directory.glob("*/events.parquet.partial")), deadline=20)
@@ -183,6 +183,20 @@ def test_a_missing_or_read_only_directory_is_one_line_and_deletes_nothing(tmp_pa
     with open_store(db) as store:
         assert snapshot(store) == original
         assert store.archives.runs() == []
+
+
+def test_files_that_do_not_read_back_equal_to_the_store_delete_nothing(tmp_path):
+    db, directory = tmp_path / "events.db", tmp_path / "archive"
+    directory.mkdir()
+    with open_store(db) as store:
+        original = fill(store, count=60)
+        with store.transaction() as conn:  # (the store's digest of one old event no longer matches its bytes)
+            conn.execute("UPDATE events SET body_sha256 = ? WHERE id = 3", ("0" * 64,))
+        with pytest.raises(ArchiveError, match="event 3 read back"):
+            archives.archive(store, BEFORE, directory, pause=0)
+        assert len(snapshot(store)) == len(original)
+        assert [run["state"] for run in store.archives.runs()] == ["abandoned"]
+    assert list(directory.iterdir()) == [directory / ".lock"]
 
 
 def test_restore_refuses_a_damaged_file(tmp_path):

@@ -23,8 +23,10 @@ from .files import FileSetWriter, check_files, event_ids, read_manifest, row_ids
 
 log = logging.getLogger("bchooks.archives")
 
-BATCH = 1000  # events a page read and a delete transaction
-PAUSE = 0.02  # seconds between two transactions: the receiver's commits go first
+BATCH = 250  # events a delete transaction: the writers' lock is held for tens of milliseconds
+PAGES = 4  # batches a page read from the store (a row group of the file: 1,000 events by default)
+PAUSE = 0.02  # least seconds between two transactions; at least as long as the last one took, so the receiver's
+#               commits always get half the time or more
 
 
 @dataclass
@@ -104,7 +106,11 @@ def archive(store, before: str, directory: str | os.PathLike, *, batch: int = BA
                 done.runs.append(_delete(store, run, batch, pause, progress, resumed=True))
         run_id, name = store.archives.begin(str(directory), before)
         run = {"id": run_id, "name": name, "directory": str(directory), "before": before}
-        written = _write(store, run, batch, pause, progress)
+        try:
+            written = _write(store, run, batch, pause, progress)
+        except ArchiveError:  # (the files did not read back equal: nothing was deleted; they go)
+            _abandon(store, run)
+            raise
         if written is None:
             store.archives.set_state(run_id, "done", events=0)
             done.runs.append({"state": "empty", "deleted": 0})
@@ -120,7 +126,7 @@ def archive(store, before: str, directory: str | os.PathLike, *, batch: int = BA
 def _abandon(store, run: dict) -> None:
     """A run killed while writing: nothing was deleted for it; its folder goes."""
     folder = Path(run["directory"]) / run["name"]
-    if run["name"] and folder.parent == Path(run["directory"]) and folder.is_dir():
+    if run["name"] and folder.is_dir():
         shutil.rmtree(folder)
     store.archives.set_state(run["id"], "abandoned")
     log.info("archive %s was interrupted while writing: its files were removed (nothing had been deleted)",
@@ -134,7 +140,7 @@ def _write(store, run: dict, batch: int, pause: float, progress) -> dict | None:
     try:
         upper, after = store.archives.upper_id(), 0
         while True:
-            rows = store.archives.old_events(run["before"], after, upper, batch)
+            rows = store.archives.old_events(run["before"], after, upper, batch * PAGES)
             if not rows:
                 break
             writer.write("events", rows)
@@ -173,10 +179,11 @@ def _delete(store, run: dict, batch: int, pause: float, progress, resumed: bool 
     check_files(folder, manifest)
     ids, deleted = event_ids(folder), 0
     for start in range(0, len(ids), batch):
+        began = time.monotonic()
         deleted += store.archives.delete_events(ids[start:start + batch])
         if progress:
             progress("deleted", len(ids[start:start + batch]))
-        time.sleep(pause)
+        time.sleep(max(pause, time.monotonic() - began))
     for table in ("rejections", "reconciliations"):
         store.archives.delete_rows(table, row_ids(folder, table))
     store.archives.set_state(run["id"], "done")
@@ -191,6 +198,8 @@ def give_space_back(store, pause: float = PAUSE) -> None:
         store.archives.vacuum()
         return
     for _ in range(100_000):  # (bounded: each step returns up to 2000 pages)
+        began = time.monotonic()
         if not store.archives.release(2000):
-            return
-        time.sleep(pause)
+            break
+        time.sleep(max(pause, time.monotonic() - began))
+    store.checkpoint(hold_writers=True)  # (the file shrinks when the log is copied into it to its end)

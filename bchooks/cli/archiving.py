@@ -20,9 +20,9 @@ def add_parser(commands, settings) -> None:
                          "days ago (90d)")
     archive.add_argument("--to", dest="archive_dir", metavar="DIR", help="the archive folder, which must exist "
                          "(BCHOOKS_ARCHIVE_DIR)")
-    archive.add_argument("--batch", type=int, default=1000, help="events a transaction (default 1000)")
-    archive.add_argument("--pause", type=float, default=0.02, help="seconds between two transactions, so the "
-                         "receiver's commits go first (default 0.02)")
+    archive.add_argument("--batch", type=int, default=250, help="events a delete transaction (default 250)")
+    archive.add_argument("--pause", type=float, default=0.02, help="least seconds between two transactions, at "
+                         "least as long as the last one took, so the receiver's commits go first (default 0.02)")
     archive.add_argument("--vacuum", action="store_true", help="SQLite: afterwards rewrite the file (VACUUM) to give "
                          "every free page back and switch it to incremental auto-vacuum; writers wait until it "
                          "ends (minutes on a large store)")
@@ -73,6 +73,7 @@ def cmd_archive(args):
         if args.vacuum and store.engine == "sqlite":
             print("bchooks: VACUUM (writers wait until it ends)", file=sys.stderr)
             store.archives.vacuum(full=True)
+            store.checkpoint(hold_writers=True)  # (the file shrinks once the log is copied into it)
             done.space_after = store.archives.space()
     for line in done.lines():
         print(line)
