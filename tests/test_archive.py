@@ -158,6 +158,7 @@ def test_a_kill_mid_archive_then_rerun_loses_nothing_and_archives_nothing_twice(
     assert len(ids) == len(set(ids))  # nothing archived twice
     assert set(ids) == old and set(kept) == set(original) - old  # nothing lost
     assert len(file_sets(directory)) == 1 and states == ["abandoned", "done", "done"]  # (the third: nothing left)
+    assert [p for p in directory.iterdir() if p.is_dir()] == [file_sets(directory)[0][0]]  # the killed one's went
     with open_store(db) as store:
         archives.restore(store, directory)
         assert snapshot(store) == original
