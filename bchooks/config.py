@@ -309,6 +309,14 @@ SETTINGS = (
     Setting("heartbeat_url", "BCHOOKS_HEARTBEAT_URL", "", _text,
             "A URL fetched (HTTP GET) after each evaluation while no alert is active: a Healthchecks or Uptime Kuma "
             "push URL, so a dead host is noticed from outside (kept secret: it holds a token).", secret=True),
+    Setting("archive_dir", "BCHOOKS_ARCHIVE_DIR", "", _text,
+            "The folder `bchooks archive` writes to and `bchooks restore` reads from (it must exist): one "
+            "sub-folder of Parquet files a run."),
+    Setting("retain_days", "BCHOOKS_RETAIN_DAYS", 0, _whole(0),
+            "Days of events the store keeps: the worker archives older ones into BCHOOKS_ARCHIVE_DIR "
+            "(0: keep all)."),
+    Setting("retain_every", "BCHOOKS_RETAIN_EVERY", 3600.0, _duration,
+            "How often the worker checks for events older than BCHOOKS_RETAIN_DAYS (`1h`, `10m`...)."),
 )
 
 
@@ -396,6 +404,9 @@ class Config:
     alert_rejections: int = _field("alert_rejections")
     alert_store_percent: int = _field("alert_store_percent")
     heartbeat_url: str = _field("heartbeat_url")
+    archive_dir: str = _field("archive_dir")
+    retain_days: int = _field("retain_days")
+    retain_every: float = _field("retain_every")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, defaults: Mapping[str, Any] | None = None,

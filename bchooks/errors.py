@@ -92,6 +92,13 @@ class StoreUnavailable(StoreError):
     code = "store_unavailable"
 
 
+class ArchiveError(BchooksError):
+    """An archive cannot be written, verified or read (a file that does not match its manifest); nothing in the
+    store was deleted or overwritten because of it."""
+
+    code = "archive_error"
+
+
 class HandlerError(BchooksError):
     """A built-in handler's action failed (the worker retries it)."""
 

@@ -23,6 +23,7 @@ How the parts depend on each other (data flows down):
     fulfilment.py  paid orders not shipped, against the promised days (`late_orders`)
 """
 
+import os
 from collections import namedtuple
 
 import pandas as pd
@@ -41,13 +42,14 @@ from .trading import Discounts, compare_periods, discounts, order_values, refund
 Frames = namedtuple("Frames", "orders items")
 
 
-def frames(store: Store) -> Frames:
+def frames(store: Store, archive: str | os.PathLike | None = None) -> Frames:
     """`Frames(orders, items)` of a store: one row per order in its latest state (sorted by `created_at`, then
     `order_id`) and one row per line item of it (in that order, then by `line`). An order is (account_id,
     order_id); both frames carry `account_id` and `store_name` (its shop's name where the store knows it: shops that
     were polled). One shop's frames: `for_shop`. Reads only what was stored since the last call (the cache beside
-    the database)."""
-    return Frames(*load_frames(store))
+    the database). `archive`: an archive directory (`bchooks archive --to`) read too, so that the frames are those
+    of every event, archived or stored (the cache is then built with the archive; see docs/archives.md)."""
+    return Frames(*load_frames(store, archive))
 
 
 def for_shop(frames: Frames | tuple, account_id: str | None) -> Frames:

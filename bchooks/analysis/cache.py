@@ -11,6 +11,7 @@ an order's line items are those of its winning event. Deleting the folder (or `r
 """
 
 import fcntl
+import heapq
 import json
 import logging
 import os
@@ -117,17 +118,32 @@ def typed(batch):
     return orders, pd.DataFrame(items)
 
 
-def read_range(source, first_id, last_id):
+def with_archive(stored, archive, first_id, last_id):
+    """The stored order rows, with the archived ones of the same id range (`archive`: an archive directory, or
+    None) merged in id order; an id both hold (an event restored) once."""
+    return stored if archive is None else _merged(stored, archive, first_id, last_id)
+
+
+def _merged(stored, archive, first_id, last_id):
+    from ..archives.files import order_rows
+    previous = None
+    for row in heapq.merge(stored, order_rows(archive, first_id, last_id, ORDER_TYPES), key=lambda row: row[0]):
+        if row[0] != previous:
+            previous = row[0]
+            yield row
+
+
+def read_range(source, first_id, last_id, archive=None):
     """Typed raw frames (one row per event) of the order events with first_id <= id <= last_id (`source`: the
-    store's `source`, a SQLite path or a PostgreSQL URL)."""
+    store's `source`, a SQLite path or a PostgreSQL URL; `archive`: an archive directory read too, or None)."""
     batch = Batch()
-    batch.extend(order_rows_at(source, first_id, last_id, ORDER_TYPES))
+    batch.extend(with_archive(order_rows_at(source, first_id, last_id, ORDER_TYPES), archive, first_id, last_id))
     return typed(batch)
 
 
-def build_range(source, first_id, last_id):
+def build_range(source, first_id, last_id, archive=None):
     """Resolved frames of the order events with first_id <= id <= last_id (a worker process's task)."""
-    return resolve(*read_range(source, first_id, last_id))
+    return resolve(*read_range(source, first_id, last_id, archive))
 
 
 def default_cache_dir(store):
@@ -164,8 +180,9 @@ def _frame(table):
 
 
 class Projection:
-    def __init__(self, store, cache_dir=None, *, workers=None):
+    def __init__(self, store, cache_dir=None, *, workers=None, archive=None):
         self.store = store
+        self.archive = None if archive is None else str(Path(archive).expanduser().resolve())
         memory = store.engine == "sqlite" and (store.path in ("", ":memory:") or store.path.startswith("file::memory:"))
         self.cache_dir = None if memory else Path(cache_dir or default_cache_dir(store))
         self.workers = workers or min(4, os.cpu_count() or 1)
@@ -194,12 +211,16 @@ class Projection:
             manifest = json.loads((self.cache_dir / "manifest.json").read_text())
         except (OSError, ValueError):
             return None
-        if manifest.get("format") != FORMAT:
-            return None
+        if manifest.get("format") != FORMAT or manifest.get("archive") != self.archive:
+            return None  # (built with another archive included, or none: built again)
         mark = manifest.get("watermark", 0)
         if mark:  # the database was replaced or emptied: the cache describes other events
             event = self.store.get(mark)
-            if event is None or event.body_sha256 != manifest.get("watermark_sha256"):
+            found = event.body_sha256 if event is not None else None
+            if found is None and self.archive is not None:  # (the watermark's event was archived since)
+                from ..archives.files import event_found
+                found = event_found(self.archive, mark)
+            if found != manifest.get("watermark_sha256"):
                 return None
         return manifest
 
@@ -227,15 +248,17 @@ class Projection:
         """Resolved and presented frames of the order events after `after_id` up to `last_id`."""
         if self.cache_dir is None:
             batch = Batch()
-            batch.extend(self.store.order_rows(after_id + 1, last_id, ORDER_TYPES))
+            batch.extend(with_archive(self.store.order_rows(after_id + 1, last_id, ORDER_TYPES), self.archive,
+                                      after_id + 1, last_id))
             return settle(*typed(batch))
         if last_id - after_id < PARALLEL_FROM or self.workers < 2:
-            return settle(*read_range(self.store.source, after_id + 1, last_id))
+            return settle(*read_range(self.store.source, after_id + 1, last_id, self.archive))
         tasks = -(-(last_id - after_id) // CHUNK)
         tasks += -tasks % self.workers  # equal tasks, as many for every worker: no worker left alone at the end
         bounds = np.linspace(after_id, last_id, tasks + 1).astype(np.int64).tolist()
         with ProcessPoolExecutor(self.workers, mp_context=get_context("forkserver")) as pool:
-            parts = list(pool.map(build_range, [self.store.source] * tasks, [b + 1 for b in bounds[:-1]], bounds[1:]))
+            parts = list(pool.map(build_range, [self.store.source] * tasks, [b + 1 for b in bounds[:-1]], bounds[1:],
+                                  [self.archive] * tasks))
         return settle(concat([p[0] for p in parts]), concat([p[1] for p in parts]))
 
     def refresh(self):
@@ -264,7 +287,8 @@ class Projection:
             if manifest is None:
                 for path in [*self.cache_dir.glob("*.arrow"), *self.cache_dir.glob("*.parquet")]:
                     path.unlink()  # (Parquet: the segments of format 1)
-                manifest = {"format": FORMAT, "watermark": 0, "watermark_sha256": None, "segments": [], "next": 1,
+                manifest = {"format": FORMAT, "archive": self.archive, "watermark": 0, "watermark_sha256": None,
+                            "segments": [], "next": 1,
                             "base_rows": 0, "delta_rows": 0, "generation": uuid.uuid4().hex}
             mark = manifest["watermark"]
             if last_id <= mark:

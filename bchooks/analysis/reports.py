@@ -22,10 +22,10 @@ from .latest import order_keys
 REFUNDED = "refunded"
 
 
-def load_frames(store: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_frames(store: Any, archive: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(orders, items) of a store: the latest state of every order, and its line items (`Projection.frames`), each
     row with the `store_name` of its shop where the store knows it (missing for a shop seen only through webhooks)."""
-    with Projection(store) as projection:
+    with Projection(store, archive=archive) as projection:
         orders, items = projection.frames()
     names = store.cursors.shop_names()
     for frame in (orders, items):

@@ -4,6 +4,7 @@
     commands.py  one function a command: open what it needs, call the library, print what happened
     shops.py     the commands about real shops: connect, shops, disconnect, poll
     stores.py    the commands about the store: check, migrate
+    archiving.py archive and restore: old rows into Parquet files and back
     exporting.py the export command: tables as csv, xlsx, parquet, Big Cartel's order CSV
     digest.py    the digest: make it, save it, send it
     forwarding.py  forward and listen: stored events sent on to another URL

@@ -299,7 +299,10 @@ def cmd_worker(args):
             reports.append(burst)
             print(f"ran {burst.ran} handler run(s): {burst.done} done, {burst.failed} failed (to be retried), "
                   f"{burst.dead} dead", file=sys.stderr, flush=True)
-        worker.run(poll=poll, stop=stop, once=args.once, report=report)
+        from ..archives import Retention
+        retention = Retention(config)  # (BCHOOKS_RETAIN_DAYS: old events archived once per interval)
+        worker.run(poll=poll, stop=stop, once=args.once, report=report,
+                   every_pass=None if args.once else retention.tick)
         if args.once and not reports:
             print("nothing was due", file=sys.stderr)
     return 0

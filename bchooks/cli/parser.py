@@ -11,9 +11,7 @@ from . import digest as digest_commands
 from . import shops as shop_commands
 from . import stores as store_commands
 from . import sending
-from . import alerting
-from . import exporting
-from . import forwarding
+from . import alerting, archiving, exporting, forwarding
 
 
 class UsageError(ConfigError):
@@ -258,6 +256,7 @@ def build_parser():
 
     exporting.add_parser(commands, _settings)
     forwarding.add_parsers(commands, _settings)
+    archiving.add_parser(commands, _settings)
     digest = commands.add_parser("digest", help="how the last week (or month) went: a page with plots (a notebook "
                                  "run headless) and, with --send, a few lines sent with it to BCHOOKS_NOTIFY_URLS")
     _settings(digest, "db", "promised_days")

@@ -115,9 +115,10 @@ class Worker:
         return counts
 
     def run(self, poll: float = 1.0, stop: threading.Event | None = None, once: bool = False,
-            report: Callable[[Pass], None] | None = None) -> None:
+            report: Callable[[Pass], None] | None = None, every_pass: Callable[[], object] | None = None) -> None:
         """Process until `stop` (a threading.Event) is set; with `once`, until nothing is due right now.
-        `report(Pass)` is called once per burst of work (when the worker goes idle, or stops), with its totals."""
+        `report(Pass)` is called once per burst of work (when the worker goes idle, or stops), with its totals;
+        `every_pass()` after each pass (the retention schedule: `archives.Retention.tick`)."""
         burst = [0, 0, 0, 0, 0]
 
         def flush():
@@ -138,6 +139,8 @@ class Worker:
                     waited = min(30.0, max(poll, waited * 2))  # (a run claimed meanwhile is retried after its lease)
                     (stop or threading.Event()).wait(waited)
                     continue
+                if every_pass is not None:  # (after a pass: the handlers' watermarks are set)
+                    every_pass()
                 if waited:
                     log.warning("worker %s: the store is back", self.name)
                     waited = 0.0

@@ -19,6 +19,7 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
     polls.py            each shop's poll outcomes: last attempt and success, failures in a row, missing orders
     alerts.py           alert incidents: active, recovered, closed; sends claimed once
     rejections.py       rejected requests, counted with a bounded sample
+    archives.py         archive runs: the rows an archive takes, deleting them in short transactions, restoring
 """
 
 import os

@@ -33,6 +33,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..config import is_database_url
 from ..errors import MissingStore, StoreError, StoreUnavailable, UnstorableEvent
 from .alerts import AlertLog
+from .archives import ArchiveLog
 from .cursors import Cursors
 from .forwarding import ForwardingPositions
 from .events import EventQueries
@@ -213,6 +214,7 @@ class PostgresStore(EventQueries):
         self.forwarding = ForwardingPositions(self)
         self.polls = PollOutcomes(self)
         self.alerts = AlertLog(self)
+        self.archives = ArchiveLog(self)
         self._prepare(create)
 
     @classmethod

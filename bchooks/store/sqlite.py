@@ -22,6 +22,7 @@ from typing import Any
 from ..clock import now_iso
 from ..errors import StoreError, StoreUnavailable
 from .alerts import AlertLog
+from .archives import ArchiveLog
 from .cursors import Cursors
 from .forwarding import ForwardingPositions
 from .files import FileIdentity, WriterLock, writers_turn
@@ -72,6 +73,7 @@ class EventStore(EventQueries):
         self.forwarding = ForwardingPositions(self)
         self.polls = PollOutcomes(self)
         self.alerts = AlertLog(self)
+        self.archives = ArchiveLog(self)
         with self._lock:
             self._connection(create=create)
 
@@ -111,6 +113,8 @@ class EventStore(EventQueries):
             raise StoreError(f"cannot open the event store {self.path}: {error}") from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            if not conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:  # (a new file: set before
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # WAL writes its header; archives give space back)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal" and mode.lower() != "memory":
                 raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")

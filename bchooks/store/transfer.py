@@ -27,6 +27,8 @@ TABLES = (
                 "recovery_sent_at", "last_error"), ("id",), True),
     ("poll_outcomes", ("account_id", "last_attempt_at", "last_success_at", "failures", "last_error", "missing"),
      ("account_id",), False),
+    ("archives", ("id", "name", "directory", "before", "state", "started_at", "finished_at", "first_id", "last_id",
+                  "events", "manifest_sha256"), ("id",), True),
 )
 EVENT_COLUMNS = ("id", "received_at", "type", "account_id", "resource_id", "body", "body_sha256", "signature_header",
                  "remote_addr")
@@ -127,7 +129,7 @@ def _advance_ids(target):
     if target.engine != "postgresql":
         return
     with target.transaction() as conn:
-        for table in ("events", "rejections", "reconciliations", "alerts"):
+        for table in ("events", "rejections", "reconciliations", "alerts", "archives"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                          f" greatest((SELECT max(id) FROM {table}), 1), (SELECT max(id) FROM {table}) IS NOT NULL)")
 
