@@ -89,13 +89,14 @@ def _shops_to_poll(args, config):
 
 
 def cmd_poll(args):
-    """Poll every shop, each round reading the shops file again (a shop disconnected meanwhile is no longer
-    polled); one shop failing never stops the others. With --once: one round, then exit 1 naming the shops that
-    failed."""
+    """Poll the shops with any other `bchooks poll` on this store, each taking the next shop due that no other
+    holds (`shops.rounds`); the shops file is read again whenever this poller has nothing due (a shop disconnected
+    meanwhile is no longer polled); one shop failing never stops the others. With --once: every shop once, then exit
+    1 naming the shops that failed."""
     import signal
     import threading
 
-    from ..shops.poller import poll_shop
+    from ..shops.rounds import Poller
     from . import error_line
     config = _config(args)
     shops = _shops_to_poll(args, config)
@@ -103,30 +104,25 @@ def cmd_poll(args):
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     _setup_logging()
-    failed: list[str] = []
+
+    def report(outcome):
+        print(error_line(outcome) if outcome.failed else outcome, file=sys.stderr, flush=True)
+
+    def refresh():
+        nonlocal shops
+        try:
+            shops = _shops_to_poll(args, config)
+        except BchooksError as error:  # (the shops as they were: said, and polled on)
+            print(error_line(error), file=sys.stderr, flush=True)
+        return shops
     with _open_store(config) as store:
-        while not stop.is_set():
-            failed = []
-            for shop in shops:
-                if stop.is_set():
-                    break
-                try:
-                    with shop.client(max_retry_after=config.max_retry_after, stop=stop) as client:
-                        print(poll_shop(store, shop, stop=stop, client=client), file=sys.stderr, flush=True)
-                except BchooksError as error:  # one shop failing does not stop the others (the next round retries)
-                    failed.append(shop.account_id)
-                    print(error_line(f"shop {shop.account_id}: {error}"), file=sys.stderr, flush=True)
-                except Exception as error:  # (a defect of the kit's own: one line, and the other shops still polled)
-                    failed.append(shop.account_id)
-                    print(error_line(f"shop {shop.account_id}: unexpected {type(error).__name__}: {error} (please "
-                                     f"report it)"), file=sys.stderr, flush=True)
-            if args.once or stop.wait(config.poll_every):
-                break
-            try:
-                shops = _shops_to_poll(args, config)
-            except BchooksError as error:
-                print(error_line(error), file=sys.stderr, flush=True)
-    if args.once and failed:
+        poller = Poller(store, every=config.poll_every, lease=config.poll_lease, pinned=args.account,
+                        max_retry_after=config.max_retry_after)
+        if not args.once:
+            poller.run(shops, stop=stop, report=report, refresh=refresh)
+            return 0
+        failed = [outcome.account_id for outcome in poller.run_once(shops, stop=stop, report=report) if outcome.failed]
+    if failed:
         print(f"bchooks: {len(failed)} of {len(shops)} shops failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0

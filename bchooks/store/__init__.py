@@ -15,6 +15,7 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
     runs.py             handler runs: enqueue, claim, renew, finish, replay, failures
     reconciliations.py  reconciliation runs
     cursors.py          polling cursors, per shop and resource, and the shops' names
+    leases.py           poll leases: which poller polls which shop, so several share the shops
     rejections.py       rejected requests, counted with a bounded sample
 """
 

@@ -60,6 +60,7 @@ class Store(Protocol):
     engine: str  # "sqlite" or "postgresql"
     runs: Any  # runs.HandlerRuns: enqueue, claim, renew, finish, replay, failures, count
     reconciliations: Any  # reconciliations.Reconciliations: start, finish, fail, last
+    leases: Any  # leases.PollLeases: claim, hold, renew, release, release_all, status, wait (pollers sharing shops)
 
     def append(self, body: bytes, envelope: Any, *, signature_header: str | None = None,
                remote_addr: str | None = None, received_at: str | None = None) -> Appended:

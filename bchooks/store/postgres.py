@@ -33,6 +33,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..config import is_database_url
 from ..errors import MissingStore, StoreError, StoreUnavailable, UnstorableEvent
 from .cursors import Cursors
+from .leases import PollLeases
 from .events import EventQueries
 from .interface import Appended
 from .reconciliations import Reconciliations
@@ -207,6 +208,7 @@ class PostgresStore(EventQueries):
         self.runs = HandlerRuns(self)
         self.reconciliations = Reconciliations(self)
         self.cursors = Cursors(self)
+        self.leases = PollLeases(self)
         self._prepare(create)
 
     @classmethod

@@ -94,6 +94,16 @@ MIGRATIONS = (
     """
     CREATE INDEX events_account_id ON events (account_id, id);
     """,
+    # 8: poll leases: which poller polls which shop until when, and when each shop's last poll ended
+    """
+    CREATE TABLE poll_leases (
+        account_id TEXT PRIMARY KEY,
+        holder TEXT,                        -- the poller holding it (host:pid:random), NULL when free
+        held_until REAL NOT NULL,           -- unix seconds by the database's clock: free after it
+        polled_at REAL,                     -- when its last poll ended (unix seconds, the database's clock)
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -183,6 +193,16 @@ POSTGRES_MIGRATIONS = (
     # 7
     """
     CREATE INDEX events_account_id ON events (account_id, id);
+    """,
+    # 8
+    """
+    CREATE TABLE poll_leases (
+        account_id TEXT PRIMARY KEY,
+        holder TEXT,
+        held_until DOUBLE PRECISION NOT NULL,
+        polled_at DOUBLE PRECISION,
+        updated_at TEXT NOT NULL
+    );
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == SCHEMA_VERSION

@@ -22,6 +22,7 @@ from typing import Any
 from ..clock import now_iso
 from ..errors import StoreError, StoreUnavailable
 from .cursors import Cursors
+from .leases import PollLeases
 from .files import FileIdentity, WriterLock, writers_turn
 from .events import EventQueries
 from .sql import _INSERT, _connect, _in_memory, _unavailable, insert_rows
@@ -66,6 +67,7 @@ class EventStore(EventQueries):
         self.runs = HandlerRuns(self)
         self.reconciliations = Reconciliations(self)
         self.cursors = Cursors(self)
+        self.leases = PollLeases(self)
         with self._lock:
             self._connection(create=create)
 

@@ -22,6 +22,7 @@ TABLES = (
      ("id",), True),
     ("cursors", ("account_id", "name", "value", "updated_at"), ("account_id", "name"), False),
     ("accounts", ("account_id", "store_name", "updated_at"), ("account_id",), False),
+    ("poll_leases", ("account_id", "holder", "held_until", "polled_at", "updated_at"), ("account_id",), False),
 )
 EVENT_COLUMNS = ("id", "received_at", "type", "account_id", "resource_id", "body", "body_sha256", "signature_header",
                  "remote_addr")
