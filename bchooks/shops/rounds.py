@@ -134,10 +134,7 @@ class Poller:
                         outcomes.append(self._report(self._poll(shop, stop), report))
                     else:
                         held.append(shop)
-                if held and not stop.is_set():
-                    log.info("poller %s: shop(s) %s held by another poller: waiting up to %g s for its lease", self.name,
-                             ", ".join(shop.account_id for shop in held), self.lease)
-                deadline = time.monotonic() + self.lease * 4 / 3  # (a lease renewed past this: its poller lives)
+                deadline = time.monotonic() + self._longest_hold(held) + 1.0  # (renewed past it: its poller lives)
                 while held and not stop.wait(min(1.0, self.lease / 3)):
                     for shop in [shop for shop in held if self._claim_now(shop)]:
                         held.remove(shop)
@@ -150,6 +147,16 @@ class Poller:
             finally:
                 self._let_go()
         return outcomes
+
+    def _longest_hold(self, shops) -> float:
+        """Seconds until the last of these shops' leases runs out, as they are now (said when there are some)."""
+        if not shops:
+            return 0.0
+        longest = max((row["held_for"] for row in self.store.leases.status([s.account_id for s in shops])),
+                      default=0.0)
+        log.info("poller %s: shop(s) %s held by another poller: waiting up to %.1f s for its lease", self.name,
+                 ", ".join(shop.account_id for shop in shops), longest)
+        return longest
 
     def _claim_now(self, shop) -> bool:
         return self.store.leases.claim(self.name, [shop.account_id], lease=self.lease, every=0) is not None
