@@ -50,15 +50,16 @@ def cmd_shops(args):
     from ..secrecy import display_url
     config = _config(args)
     shops = _book(config).shops()  # (read first: a broken shops file is the one line, before the store is opened)
-    last = {}
+    last, holders = {}, {}
     try:
         with _open_store(config, create=False) as store:
             last = store.cursors.last_polled()
+            holders = {row["account_id"]: row["holder"] for row in store.leases.status()}
     except MissingStore:
         pass  # (a read never creates the store)
-    rows = [("ACCOUNT", "STORE", "KIND", "SUBDOMAIN", "API_URL", "LAST_POLLED")]
+    rows = [("ACCOUNT", "STORE", "KIND", "SUBDOMAIN", "API_URL", "LAST_POLLED", "POLLED_BY")]
     rows += [(s.account_id, _printable(s.store_name) or "-", s.kind, s.subdomain or "-", display_url(s.api_url),
-              last.get(s.account_id, "never")) for s in shops]
+              last.get(s.account_id, "never"), holders.get(s.account_id) or "-") for s in shops]
     print_table(rows, f"no shop connected (see `bchooks connect`); file {_book(config).path}")
     return 0
 

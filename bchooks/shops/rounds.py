@@ -105,15 +105,14 @@ class Poller:
                 while not stop.is_set():
                     try:
                         taken = self._take(shops)
+                        if taken is not None:
+                            report(self._poll(taken, stop))
+                            continue
+                        wait = self._wait(shops)
                     except BchooksError as error:  # (the store busy or down: tried again after a while)
                         log.warning("poller %s: could not take a shop: %s", self.name, error)
-                        taken, wait = None, self.lease / 3
-                    else:
-                        wait = None if taken else self._wait(shops)
-                    if taken is not None:
-                        report(self._poll(taken, stop))
-                        continue
-                    if stop.wait(wait if wait is not None else self.lease / 3):
+                        wait = self.lease / 3
+                    if stop.wait(wait):
                         break
                     if refresh is not None:
                         shops = refresh()
