@@ -141,7 +141,7 @@ def test_two_pollers_share_the_shops_one_at_a_time_and_one_left_polls_them_all(s
     sandbox, _ = shops
     pollers.start("a")
     pollers.start("b")
-    wait_until(lambda: all(pollers.polled("a", s) + pollers.polled("b", s) >= 2 for s in SHOPS)
+    wait_until(lambda: all(pollers.polled("a", s) + pollers.polled("b", s) for s in SHOPS)
                and pollers.polled("a") and pollers.polled("b"), deadline=30)
     # a walk longer than the lease (a 429 waited out for 2 s, the lease 1.5 s): renewed, so no one else takes it
     requests.post(f"{sandbox.url}/sandbox/faults", json={"status": 429, "count": 1, "retry_after": 2}, headers=AUTH)
@@ -149,26 +149,31 @@ def test_two_pollers_share_the_shops_one_at_a_time_and_one_left_polls_them_all(s
                            if end != float("inf")), deadline=30)
     pollers.kill("a")  # wherever it was: a shop it held is taken over once its lease runs out
     killed = pollers.killed["a"]
-    wait_until(lambda: all(pollers.polled("b", s, after=killed) >= 2 for s in SHOPS), deadline=30)
+    wait_until(lambda: all(pollers.polled("b", s, after=killed) for s in SHOPS), deadline=30)
     pollers.assert_one_at_a_time()
     assert pollers.terminate("b") == 0
     assert {s: row["holder"] for s, row in pollers.leases().items()} == {s: None for s in SHOPS}
     assert "Traceback" not in pollers.text("a") + pollers.text("b")
 
 
-def test_a_pinned_poller_holds_its_shop_a_killed_one_is_taken_over_after_its_lease_a_stopped_one_at_once(
+def test_a_pinned_poller_holds_its_shop_a_stopped_one_lets_go_at_once_a_killed_one_after_its_lease(
         shops, pollers, tmp_path):
-    _, env = shops
     first, second = SHOPS[:2]
     pollers.start("pinned", "--account", first, BCHOOKS_POLL_LEASE="1")
-    pollers.name("pinned")  # (holding its shop before the shared poller starts)
+    pollers.start("stopped", "--account", second, BCHOOKS_POLL_LEASE="600")
+    pollers.name("pinned"), pollers.name("stopped")  # (holding their shops before the shared poller starts)
     pollers.start("shared")
-    wait_until(lambda: pollers.polled("pinned", first) >= 2 and all(pollers.polled("shared", s) for s in SHOPS[1:]),
-               deadline=30)
-    assert pollers.taken("shared", first) is None  # the shared poller never polls the pinned shop
-    # `poll --once` polls the others now, and names the pinned shop's poller after waiting out one lease for it
-    once = subprocess.run([sys.executable, "-m", "bchooks", "poll", "--once", "--lease", "1"], cwd=tmp_path,
-                          env=pollers.env, capture_output=True, text=True, timeout=60)
+    wait_until(lambda: pollers.polled("pinned", first) >= 2 and pollers.polled("stopped", second)
+               and all(pollers.polled("shared", s) for s in SHOPS[2:]), deadline=30)
+    assert pollers.taken("shared", first) is None and pollers.taken("shared", second) is None  # never the pinned
+    # SIGTERM: a pinned poller lets its shop go as it stops (its lease had 10 minutes left): taken over at once
+    assert pollers.terminate("stopped") == 0
+    assert pollers.leases()[second]["holder"] in (None, pollers.name("shared"))
+    stopped = time.time()
+    wait_until(lambda: pollers.polled("shared", second, after=stopped), deadline=30)
+    # `poll --once` polls the others now, and names the pinned shop's poller after waiting out its lease
+    once = subprocess.run([sys.executable, "-m", "bchooks", "poll", "--once"], cwd=tmp_path, env=pollers.env,
+                          capture_output=True, text=True, timeout=60)
     assert once.returncode == 0, once.stderr
     assert f"shop {first}: skipped, being polled by {pollers.name('pinned')}" in once.stderr
     assert all(any(line.startswith(f"shop {s}: ") and "orders read" in line for line in once.stderr.splitlines())
@@ -180,11 +185,4 @@ def test_a_pinned_poller_holds_its_shop_a_killed_one_is_taken_over_after_its_lea
     ends = pollers.killed["pinned"] + lease["held_for"]
     wait_until(lambda: pollers.polled("shared", first), deadline=30)
     assert pollers.taken("shared", first) >= ends - 0.05  # (the log's milliseconds against the database's clock)
-    # SIGTERM: a pinned poller with a long lease lets its shop go as it stops; the shared poller takes it at once
-    pollers.start("stopped", "--account", second, BCHOOKS_POLL_LEASE="600")
-    wait_until(lambda: pollers.polled("stopped", second), deadline=30)
-    assert pollers.terminate("stopped") == 0
-    assert pollers.leases()[second]["holder"] in (None, pollers.name("shared"))
-    stopped = time.time()
-    wait_until(lambda: pollers.polled("shared", second, after=stopped), deadline=30)
     pollers.assert_one_at_a_time()
