@@ -186,3 +186,49 @@ def test_a_pinned_poller_holds_its_shop_a_stopped_one_lets_go_at_once_a_killed_o
     wait_until(lambda: pollers.polled("shared", first), deadline=30)
     assert pollers.taken("shared", first) >= ends - 0.05  # (the log's milliseconds against the database's clock)
     pollers.assert_one_at_a_time()
+
+
+CLAIM_ALL = """
+import json, sys, time
+from bchooks.store import open_store
+db, name, start_at, accounts = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
+with open_store(db) as store:
+    time.sleep(max(0.0, start_at - time.time()))
+    mine = []  # (a new holder name each claim: a holder's own shop is its to take again)
+    while len(mine) <= len(accounts) and (shop := store.leases.claim(f"{name}-{len(mine)}", accounts, lease=60,
+                                                                     every=3600)) is not None:
+        mine.append(shop)
+print(json.dumps(mine))
+"""
+
+
+def test_pollers_claiming_at_once_take_each_shop_once_and_a_lease_run_out_is_lost(engine_db):
+    """The claim is one atomic statement: four poller processes claiming at once take forty shops between them, each
+    once; a lease run out goes to the next poller, and its old holder can no longer renew or release it."""
+    import json
+    accounts = [f"shop{n:02}" for n in range(40)]
+    open_store(engine_db).close()  # (created once, before the pollers race)
+    start_at = time.time() + 1.5  # (the four processes started by then, as a rule: each claims all the same)
+    processes = {f"p{n}": subprocess.Popen([sys.executable, "-c", CLAIM_ALL, engine_db, f"p{n}", str(start_at),
+                                            *accounts], stdout=subprocess.PIPE, text=True,
+                                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+                 for n in range(4)}
+    try:
+        taken = {name: json.loads(process.communicate(timeout=60)[0]) for name, process in processes.items()}
+    finally:
+        for process in processes.values():
+            process.kill()
+            process.wait()
+    assert sorted(shop for mine in taken.values() for shop in mine) == accounts  # each shop once
+    with open_store(engine_db) as store:
+        leases = store.leases
+        holder = next(f"{name}-{mine.index('shop00')}" for name, mine in taken.items() if "shop00" in mine)
+        assert leases.claim("late", accounts, lease=60, every=0) is None  # all held
+        assert leases.release(holder, "shop00", polled=True)
+        assert leases.claim("late", accounts, lease=60, every=3600) is None  # free, but polled just now: not due
+        assert leases.claim("late", accounts, lease=60, every=0) == "shop00"
+        assert not leases.release(holder, "shop00", polled=True)  # no longer its own
+        assert leases.hold("late", "shop00", lease=-1)  # (a lease that has run out)
+        assert leases.claim("next", ["shop00"], lease=60, every=0) == "shop00"
+        assert leases.renew("late", 60) == 0 and not leases.release("late", "shop00", polled=True)
+        assert leases.release_all("next") == 1 and leases.status(["shop00"])[0]["holder"] is None
