@@ -193,7 +193,7 @@ class Poller:
             polled = outcome.result is None or outcome.result.complete  # (a failure too: retried when due again)
             kept = self.store.leases.release(self.name, shop.account_id, polled=polled,
                                              keep=self.pinned == shop.account_id and not stop.is_set())
-        except BchooksError as error:  # (its lease runs out by itself)
+        except BchooksError as error:  # (still this poller's, and due: it takes it again, a holder's own to take)
             log.warning("poller %s: could not release shop %s: %s", self.name, shop.account_id, error)
         else:
             if not kept:
