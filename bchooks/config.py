@@ -271,6 +271,10 @@ SETTINGS = (
             "flag, kept secret).", secret=True),
     Setting("poll_every", "BCHOOKS_POLL_EVERY", 300.0, _duration,
             "Seconds between two polls of every shop (`bchooks poll`; `5m`, `30s` work too).", "--every"),
+    Setting("poll_lease", "BCHOOKS_POLL_LEASE", 60.0, _duration,
+            "Seconds a poller's hold on the shop it polls lasts unless renewed (every third of it, while it polls): "
+            "several `bchooks poll` on one store share the shops, and a dead poller's shop is taken over after this.",
+            "--lease"),
     Setting("max_retry_after", "BCHOOKS_MAX_RETRY_AFTER", 60.0, _duration,
             "The longest wait an API's `Retry-After` gets honoured (longer: that request fails, the next poll "
             "retries)."),
@@ -390,6 +394,7 @@ class Config:
     shops: str = _field("shops")
     shop_password: str = _field("shop_password")
     poll_every: float = _field("poll_every")
+    poll_lease: float = _field("poll_lease")
     max_retry_after: float = _field("max_retry_after")
     promised_days: int = _field("promised_days")
     low_stock: int = _field("low_stock")

@@ -156,7 +156,8 @@ def test_the_cli_connects_lists_polls_and_survives_kill_9(tmp_path):
     sandbox = SandboxProcess(tmp_path, "--shops", "2")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("BCHOOKS_")},
            "BCHOOKS_API_URL": sandbox.url, "BCHOOKS_SHOPS": str(tmp_path / "shops.json"),
-           "BCHOOKS_DB": str(tmp_path / "events.db")}
+           "BCHOOKS_DB": str(tmp_path / "events.db"),
+           "BCHOOKS_POLL_LEASE": "1"}  # (the shop the killed poller held is free a second after: see test_pollers)
     try:
         requests.post(f"{sandbox.url}/sandbox/events", json={"type": "order.created", "count": 300}, headers=AUTH)
         result = bchooks(tmp_path, "connect", "--subdomain", "sandbox-shop", env={**env, "BCHOOKS_SHOP_PASSWORD": PASSWORD})

@@ -225,7 +225,7 @@ def build_parser():
 
     poll = commands.add_parser("poll", help="store every connected shop's new and changed orders and products as "
                                "events, every few minutes (or --once)")
-    _settings(poll, "db", "shops", "poll_every", "api_url", "token", "account_id")
+    _settings(poll, "db", "shops", "poll_every", "poll_lease", "api_url", "token", "account_id")
     poll.add_argument("--once", action="store_true", help="poll every shop once, then exit")
     poll.add_argument("--account", help="only this shop")
     poll.set_defaults(run=shop_commands.cmd_poll, uses_kit=True)

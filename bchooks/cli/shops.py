@@ -50,15 +50,16 @@ def cmd_shops(args):
     from ..secrecy import display_url
     config = _config(args)
     shops = _book(config).shops()  # (read first: a broken shops file is the one line, before the store is opened)
-    last = {}
+    last, holders = {}, {}
     try:
         with _open_store(config, create=False) as store:
             last = store.cursors.last_polled()
+            holders = {row["account_id"]: row["holder"] for row in store.leases.status()}
     except MissingStore:
         pass  # (a read never creates the store)
-    rows = [("ACCOUNT", "STORE", "KIND", "SUBDOMAIN", "API_URL", "LAST_POLLED")]
+    rows = [("ACCOUNT", "STORE", "KIND", "SUBDOMAIN", "API_URL", "LAST_POLLED", "POLLED_BY")]
     rows += [(s.account_id, _printable(s.store_name) or "-", s.kind, s.subdomain or "-", display_url(s.api_url),
-              last.get(s.account_id, "never")) for s in shops]
+              last.get(s.account_id, "never"), holders.get(s.account_id) or "-") for s in shops]
     print_table(rows, f"no shop connected (see `bchooks connect`); file {_book(config).path}")
     return 0
 
@@ -88,25 +89,15 @@ def _shops_to_poll(args, config):
     return shops
 
 
-def _record(store, account_id, error):
-    """Keep a poll's outcome for the alerts (`error`: a redacted line, or None); a store that cannot take it is
-    one line, and polling goes on."""
-    from . import error_line
-    try:
-        store.polls.record(account_id, ok=error is None, error=error and error.removeprefix("bchooks: "))
-    except BchooksError as failure:
-        print(error_line(f"shop {account_id}: the poll's outcome was not recorded: {failure}"), file=sys.stderr,
-              flush=True)
-
-
 def cmd_poll(args):
-    """Poll every shop, each round reading the shops file again (a shop disconnected meanwhile is no longer
-    polled); one shop failing never stops the others. With --once: one round, then exit 1 naming the shops that
-    failed."""
+    """Poll the shops with any other `bchooks poll` on this store, each taking the next shop due that no other
+    holds (`shops.rounds`); the shops file is read again whenever this poller has nothing due (a shop disconnected
+    meanwhile is no longer polled); one shop failing never stops the others. With --once: every shop once, then exit
+    1 naming the shops that failed."""
     import signal
     import threading
 
-    from ..shops.poller import poll_shop
+    from ..shops.rounds import Poller
     from . import error_line
     config = _config(args)
     shops = _shops_to_poll(args, config)
@@ -114,33 +105,25 @@ def cmd_poll(args):
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     _setup_logging()
-    failed: list[str] = []
+
+    def report(outcome):
+        print(error_line(outcome) if outcome.failed else outcome, file=sys.stderr, flush=True)
+
+    def refresh():
+        nonlocal shops
+        try:
+            shops = _shops_to_poll(args, config)
+        except BchooksError as error:  # (the shops as they were: said, and polled on)
+            print(error_line(error), file=sys.stderr, flush=True)
+        return shops
     with _open_store(config) as store:
-        while not stop.is_set():
-            failed = []
-            for shop in shops:
-                if stop.is_set():
-                    break
-                try:
-                    with shop.client(max_retry_after=config.max_retry_after, stop=stop) as client:
-                        print(poll_shop(store, shop, stop=stop, client=client), file=sys.stderr, flush=True)
-                    _record(store, shop.account_id, None)
-                except BchooksError as error:  # one shop failing does not stop the others (the next round retries)
-                    failed.append(shop.account_id)
-                    print(error_line(f"shop {shop.account_id}: {error}"), file=sys.stderr, flush=True)
-                    _record(store, shop.account_id, error_line(error))
-                except Exception as error:  # (a defect of the kit's own: one line, and the other shops still polled)
-                    failed.append(shop.account_id)
-                    print(error_line(f"shop {shop.account_id}: unexpected {type(error).__name__}: {error} (please "
-                                     f"report it)"), file=sys.stderr, flush=True)
-                    _record(store, shop.account_id, error_line(f"unexpected {type(error).__name__}: {error}"))
-            if args.once or stop.wait(config.poll_every):
-                break
-            try:
-                shops = _shops_to_poll(args, config)
-            except BchooksError as error:
-                print(error_line(error), file=sys.stderr, flush=True)
-    if args.once and failed:
+        poller = Poller(store, every=config.poll_every, lease=config.poll_lease, pinned=args.account,
+                        max_retry_after=config.max_retry_after)
+        if not args.once:
+            poller.run(shops, stop=stop, report=report, refresh=refresh)
+            return 0
+        failed = [outcome.account_id for outcome in poller.run_once(shops, stop=stop, report=report) if outcome.failed]
+    if failed:
         print(f"bchooks: {len(failed)} of {len(shops)} shops failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0

@@ -18,6 +18,7 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
     forwarding.py       forwarding positions: how far `bchooks listen --forward-to` got, per target
     polls.py            each shop's poll outcomes: last attempt and success, failures in a row, missing orders
     alerts.py           alert incidents: active, recovered, closed; sends claimed once
+    leases.py           poll leases: which poller polls which shop, so several share the shops
     rejections.py       rejected requests, counted with a bounded sample
     archives.py         archive runs: the rows an archive takes, deleting them in short transactions, restoring
 """

@@ -63,6 +63,7 @@ class Store(Protocol):
     forwarding: Any  # forwarding.ForwardingPositions: position, start, reset, advance, positions
     polls: Any  # polls.PollOutcomes: record, status
     alerts: Any  # alerts.AlertLog: open, end, active, recovered, recent, claim_send, claim_recovery, size_bytes
+    leases: Any  # leases.PollLeases: claim, hold, renew, release, release_all, status, wait (pollers sharing shops)
 
     def append(self, body: bytes, envelope: Any, *, signature_header: str | None = None,
                remote_addr: str | None = None, received_at: str | None = None) -> Appended:

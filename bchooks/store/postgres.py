@@ -36,6 +36,7 @@ from .alerts import AlertLog
 from .archives import ArchiveLog
 from .cursors import Cursors
 from .forwarding import ForwardingPositions
+from .leases import PollLeases
 from .events import EventQueries
 from .interface import Appended
 from .reconciliations import Reconciliations
@@ -215,6 +216,7 @@ class PostgresStore(EventQueries):
         self.polls = PollOutcomes(self)
         self.alerts = AlertLog(self)
         self.archives = ArchiveLog(self)
+        self.leases = PollLeases(self)
         self._prepare(create)
 
     @classmethod

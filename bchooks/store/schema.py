@@ -146,6 +146,16 @@ MIGRATIONS = (
         manifest_sha256 TEXT
     );
     """,
+    # 11: poll leases: which poller polls which shop until when, and when each shop's last poll ended
+    """
+    CREATE TABLE poll_leases (
+        account_id TEXT PRIMARY KEY,
+        holder TEXT,                        -- the poller holding it (host:pid:random), NULL when free
+        held_until REAL NOT NULL,           -- unix seconds by the database's clock: free after it
+        polled_at REAL,                     -- when its last poll ended (unix seconds, the database's clock)
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -286,6 +296,16 @@ POSTGRES_MIGRATIONS = (
         last_id BIGINT,
         events BIGINT,
         manifest_sha256 TEXT
+    );
+    """,
+    # 11
+    """
+    CREATE TABLE poll_leases (
+        account_id TEXT PRIMARY KEY,
+        holder TEXT,
+        held_until DOUBLE PRECISION NOT NULL,
+        polled_at DOUBLE PRECISION,
+        updated_at TEXT NOT NULL
     );
     """,
 )

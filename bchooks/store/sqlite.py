@@ -25,6 +25,7 @@ from .alerts import AlertLog
 from .archives import ArchiveLog
 from .cursors import Cursors
 from .forwarding import ForwardingPositions
+from .leases import PollLeases
 from .files import FileIdentity, WriterLock, writers_turn
 from .events import EventQueries
 from .sql import _INSERT, _connect, _in_memory, _unavailable, insert_rows
@@ -74,6 +75,7 @@ class EventStore(EventQueries):
         self.polls = PollOutcomes(self)
         self.alerts = AlertLog(self)
         self.archives = ArchiveLog(self)
+        self.leases = PollLeases(self)
         with self._lock:
             self._connection(create=create)
 

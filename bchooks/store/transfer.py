@@ -29,6 +29,7 @@ TABLES = (
      ("account_id",), False),
     ("archives", ("id", "name", "directory", "before", "state", "started_at", "finished_at", "first_id", "last_id",
                   "events", "manifest_sha256"), ("id",), True),
+    ("poll_leases", ("account_id", "holder", "held_until", "polled_at", "updated_at"), ("account_id",), False),
 )
 EVENT_COLUMNS = ("id", "received_at", "type", "account_id", "resource_id", "body", "body_sha256", "signature_header",
                  "remote_addr")
