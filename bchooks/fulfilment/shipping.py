@@ -131,7 +131,7 @@ def _order(client: Any, order_id: str) -> tuple[dict, list[dict]]:
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict) or not isinstance(data.get("attributes"), dict):
         raise ApiError(f"the API answered with a malformed order {order_id}")
-    relationships = data.get("relationships") if isinstance(data.get("relationships"), dict) else {}
+    relationships: dict = data["relationships"] if isinstance(data.get("relationships"), dict) else {}
     wanted = (relationships.get("items") or {}).get("data") if isinstance(relationships.get("items"), dict) else None
     wanted_ids = [str(r.get("id")) for r in wanted or () if isinstance(r, dict)]
     lines = []
@@ -140,8 +140,8 @@ def _order(client: Any, order_id: str) -> tuple[dict, list[dict]]:
             continue
         if wanted_ids and str(resource.get("id")) not in wanted_ids:
             continue
-        attributes = resource.get("attributes") if isinstance(resource.get("attributes"), dict) else {}
-        quantity = attributes.get("quantity") if isinstance(attributes.get("quantity"), int) else 0
+        attributes: dict = resource["attributes"] if isinstance(resource.get("attributes"), dict) else {}
+        quantity: int = attributes["quantity"] if isinstance(attributes.get("quantity"), int) else 0
         unshipped = attributes.get("quantity_unshipped")
         if not isinstance(unshipped, int):
             shipped = attributes.get("quantity_shipped")
