@@ -1,7 +1,8 @@
 """A client for the Big Cartel API (and the sandbox): webhook registration, account, orders.
 
-Reads are retried with backoff on 429/5xx and connection failures; writes never are (a registration must not be
-sent twice blindly). Every failure is an `ApiError` whose message a person understands; the token never appears
+Reads are retried with backoff on 429/5xx and connection failures; writes never are (a registration or a shipment
+must not be sent twice blindly): a write that got no answer raises `WriteUnknown`, and the caller reads the
+resource before trying again. Every failure is an `ApiError` whose message a person understands; the token never appears
 in messages or `repr`.
 """
 
@@ -66,6 +67,11 @@ class Stopped(BchooksError):
     """A request was abandoned because the caller asked to stop (SIGTERM, a stop button)."""
 
     code = "stopped"
+
+
+class WriteUnknown(ApiError):
+    """A write (PATCH, POST) that got no answer (a timeout, a dropped connection) or a 5xx: whether the API made the
+    change is unknown. Never retried blindly: read the resource first (`fulfilment.ship` does)."""
 
 
 class TooDeep(ApiError):
@@ -205,12 +211,21 @@ class BigCartelClient:
             try:
                 reply = self._send(method, url, kwargs)
             except requests.Timeout:
+                if method not in ("GET", "HEAD"):
+                    raise WriteUnknown(f"the API at {self.api_url} did not answer {method} {urlsplit(url).path} "
+                                       f"within {self.deadline:g} s: the change may or may not have been made (read "
+                                       f"it back before trying again)", url=url) from None
                 if last:
                     raise ApiError(f"the API at {self.api_url} did not answer within {self.deadline:g} s",
                                    url=url) from None
                 self._wait(self.backoff * 2 ** attempt)
                 continue
-            except requests.ConnectionError:
+            except requests.ConnectionError as error:
+                if method not in ("GET", "HEAD") and not isinstance(error, requests.exceptions.ConnectTimeout) \
+                        and "refused" not in str(error).lower():
+                    raise WriteUnknown(f"the connection to the API at {self.api_url} broke during {method} "
+                                       f"{urlsplit(url).path}: the change may or may not have been made (read it back "
+                                       f"before trying again)", url=url) from None
                 if last:
                     raise ApiError(f"cannot connect to the API at {self.api_url}: is the URL right and the server "
                                    f"up?", url=url) from None
@@ -250,6 +265,9 @@ class BigCartelClient:
             message = f"not found (404): {method} {urlsplit(url).path}" + (f": {detail}" if detail else "")
         else:
             message = f"the API answered {status} to {method} {urlsplit(url).path}" + (f": {detail}" if detail else "")
+        if status >= 500 and method not in ("GET", "HEAD"):
+            raise WriteUnknown(message + " (the change may or may not have been made)", status=status,
+                               details=detail, url=url)
         raise ApiError(message, status=status, details=detail, url=url)
 
     def _json(self, method, path, **kwargs):
@@ -342,6 +360,28 @@ class BigCartelClient:
         """One product, checked (`ApiError` when malformed; status 404 when the API has no such product)."""
         return document_of(self._json("GET", f"/v1/accounts/{self.account_id}/products/"
                                              f"{quote(str(product_id), safe='')}"), "product")
+
+    # -- writes (never retried: `WriteUnknown` when no answer came)
+    def update_order(self, order_id: str, attributes: dict) -> dict:
+        """Change an order (`shipping_status`, the customer's name and e-mail, the shipping address fields):
+        `PATCH .../orders/{id}`; the order's JSON:API document as the API answers it. A 4xx is an `ApiError` with
+        the API's own words on one line."""
+        path = f"/v1/accounts/{self.account_id}/orders/{quote(str(order_id), safe='')}"
+        return self._json("PATCH", path, json={"data": {"id": str(order_id), "type": "orders",
+                                                        "attributes": dict(attributes)}})
+
+    def create_shipment(self, order_id: str, *, items: Iterable[tuple[str, int]], carrier: str | None = None,
+                        tracking_number: str | None = None, tracking_url: str | None = None,
+                        notify_customer: bool = False) -> dict:
+        """Ship lines of an order (`items`: (order_line_item_id, quantity) pairs) with a carrier and tracking:
+        `POST .../orders/{id}/shipments`; the API's answer (the shipment)."""
+        attributes: dict[str, Any] = {"notify_customer": bool(notify_customer),
+                                      "items": [{"order_line_item_id": str(line), "quantity": int(quantity)}
+                                                for line, quantity in items]}
+        attributes.update({k: v for k, v in (("carrier", carrier), ("tracking_number", tracking_number),
+                                             ("tracking_url", tracking_url)) if v})
+        path = f"/v1/accounts/{self.account_id}/orders/{quote(str(order_id), safe='')}/shipments"
+        return self._json("POST", path, json={"data": {"type": "shipments", "attributes": attributes}})
 
     # -- the sandbox's own controls (not part of Big Cartel's API)
     def sandbox_trigger(self, event_type, count=1, *, shape=None, format=None):

@@ -21,6 +21,7 @@ narrow interface an engine offers; `sqlite.EventStore` is the embedded engine (o
     leases.py           poll leases: which poller polls which shop, so several share the shops
     rejections.py       rejected requests, counted with a bounded sample
     archives.py         archive runs: the rows an archive takes, deleting them in short transactions, restoring
+    shipments.py        shipments the kit sent: one row an attempt, before and after the API's answer
 """
 
 import os

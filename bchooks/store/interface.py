@@ -64,6 +64,7 @@ class Store(Protocol):
     polls: Any  # polls.PollOutcomes: record, status
     alerts: Any  # alerts.AlertLog: open, end, active, recovered, recent, claim_send, claim_recovery, size_bytes
     leases: Any  # leases.PollLeases: claim, hold, renew, release, release_all, status, wait (pollers sharing shops)
+    shipments: Any  # shipments.Shipments: start, finish, of_orders, recent (the kit's own shipments)
 
     def append(self, body: bytes, envelope: Any, *, signature_header: str | None = None,
                remote_addr: str | None = None, received_at: str | None = None) -> Appended:

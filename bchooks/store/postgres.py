@@ -41,6 +41,7 @@ from .events import EventQueries
 from .interface import Appended
 from .reconciliations import Reconciliations
 from .polls import PollOutcomes
+from .shipments import Shipments
 from .rejections import RejectionLog
 from .runs import HandlerRuns
 from ..secrecy import display_url, printable, redact, remember_password_of
@@ -217,6 +218,7 @@ class PostgresStore(EventQueries):
         self.alerts = AlertLog(self)
         self.archives = ArchiveLog(self)
         self.leases = PollLeases(self)
+        self.shipments = Shipments(self)
         self._prepare(create)
 
     @classmethod

@@ -156,6 +156,30 @@ MIGRATIONS = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 12: shipments the kit sent: one row per (account, order, attempt), written before the call and after it
+    """
+    CREATE TABLE shipments (
+        account_id TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,           -- 1, 2... per order
+        who TEXT NOT NULL,                  -- who sent it (user@host, handler:NAME, panel)
+        started_at TEXT NOT NULL,           -- ISO-8601 UTC, recorded before the call
+        carrier TEXT,
+        tracking_number TEXT,
+        tracking_url TEXT,
+        items TEXT,                         -- JSON [[order_line_item_id, quantity], ...], NULL: every line
+        notify INTEGER NOT NULL DEFAULT 0,  -- the customer was to be told
+        state TEXT NOT NULL,                -- pending (no answer yet, or none came), shipped, failed
+        answered_at TEXT,                   -- when the API answered (NULL: no answer)
+        status INTEGER,                     -- the API's HTTP status
+        shipment_id TEXT,
+        error TEXT,                         -- one line, redacted
+        order_updated_at TEXT,              -- the order's updated_at after the change (its echo carries it)
+        order_status TEXT,                  -- the order's shipping_status after the change
+        PRIMARY KEY (account_id, order_id, attempt)
+    );
+    CREATE INDEX shipments_started ON shipments (started_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -307,6 +331,30 @@ POSTGRES_MIGRATIONS = (
         polled_at DOUBLE PRECISION,
         updated_at TEXT NOT NULL
     );
+    """,
+    # 12
+    """
+    CREATE TABLE shipments (
+        account_id TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        who TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        carrier TEXT,
+        tracking_number TEXT,
+        tracking_url TEXT,
+        items TEXT,
+        notify INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        answered_at TEXT,
+        status INTEGER,
+        shipment_id TEXT,
+        error TEXT,
+        order_updated_at TEXT,
+        order_status TEXT,
+        PRIMARY KEY (account_id, order_id, attempt)
+    );
+    CREATE INDEX shipments_started ON shipments (started_at);
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == SCHEMA_VERSION

@@ -31,6 +31,7 @@ from .events import EventQueries
 from .sql import _INSERT, _connect, _in_memory, _unavailable, insert_rows
 from .reconciliations import Reconciliations
 from .polls import PollOutcomes
+from .shipments import Shipments
 from .rejections import RejectionLog
 from .runs import HandlerRuns
 from .schema import migrate
@@ -76,6 +77,7 @@ class EventStore(EventQueries):
         self.alerts = AlertLog(self)
         self.archives = ArchiveLog(self)
         self.leases = PollLeases(self)
+        self.shipments = Shipments(self)
         with self._lock:
             self._connection(create=create)
 

@@ -30,6 +30,9 @@ TABLES = (
     ("archives", ("id", "name", "directory", "before", "state", "started_at", "finished_at", "first_id", "last_id",
                   "events", "manifest_sha256"), ("id",), True),
     ("poll_leases", ("account_id", "holder", "held_until", "polled_at", "updated_at"), ("account_id",), False),
+    ("shipments", ("account_id", "order_id", "attempt", "who", "started_at", "carrier", "tracking_number",
+                   "tracking_url", "items", "notify", "state", "answered_at", "status", "shipment_id", "error",
+                   "order_updated_at", "order_status"), ("account_id", "order_id", "attempt"), False),
 )
 EVENT_COLUMNS = ("id", "received_at", "type", "account_id", "resource_id", "body", "body_sha256", "signature_header",
                  "remote_addr")
