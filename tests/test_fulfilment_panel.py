@@ -38,11 +38,10 @@ def stocked(db, sandbox, orders=3):
 
 
 def sandbox_status(sandbox, order_ids):
+    """{order id: its shipping status as the sandbox's API says now}."""
     with BigCartelClient(sandbox.url, "sandbox-token") as client:
-        return {order_id: client.get_order(order_id)["attributes"]["shipping_status"] for order_id in order_ids} \
-            if hasattr(client, "get_order") else {
-                order_id: client._json("GET", f"/v1/accounts/{ACCOUNT}/orders/{order_id}")["data"]["attributes"]
-                ["shipping_status"] for order_id in order_ids}
+        return {order_id: client.get_order(order_id)["data"]["attributes"]["shipping_status"]
+                for order_id in order_ids}
 
 
 def test_preview_changes_nothing_and_ship_ships_exactly_the_ticked_orders(engine_db, sandbox, tmp_path):

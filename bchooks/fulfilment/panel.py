@@ -21,7 +21,9 @@ import pandas as pd
 from ..errors import InputError
 from ..store import open_store
 from ..widgets import Panel, escape, html_table
+from .echo import clients_from
 from .packing import packing_list_html
+from ..store.shipments import SHIPPED
 
 ALL = ""  # the shop dropdown's value for every shop
 PASTE_HELP = "one order a line: order number, carrier, tracking number (and a tracking URL if you have one)"
@@ -58,21 +60,21 @@ def parse_pasted(text: str) -> list[tuple[int, str, str | None, str | None, str 
     return found
 
 
-def shop_clients(config: Any) -> Callable[[str], Any]:
-    """`clients(account_id)`: the API client of a connected shop (`bchooks connect`, notebook 1's shop panel, or
-    the one `BCHOOKS_TOKEN` opens); a shop not connected is a sentence saying so."""
-    from ..shops import ShopBook
-    from ..shops.book import shops_of
-    known: dict[str, Any] = {}
-
-    def clients(account_id: str) -> Any:
-        if not known:
-            known.update({shop.account_id: shop for shop in shops_of(config, ShopBook(config.shops))})
-        if str(account_id) not in known:
-            raise InputError(f"shop {account_id} is not connected: connect it (notebook 1, or `bchooks connect`) "
-                             "to ship its orders")
-        return known[str(account_id)].client()
-    return clients
+def _without_shipped(store: Any, queue: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The queue without the orders this kit shipped (recorded in the store) whose new state has not been stored
+    yet, and how many those are."""
+    if not len(queue):
+        return queue, 0
+    accounts = queue["account_id"].astype(object) if "account_id" in queue else pd.Series([None] * len(queue))
+    ids = queue["order_id"].astype(str)
+    shipped = set()
+    for account in accounts.dropna().unique().tolist():
+        mine = ids[(accounts == account).to_numpy(bool)].tolist()
+        for order_id, attempts in store.shipments.of_orders(str(account), mine).items():
+            if any(attempt["state"] == SHIPPED for attempt in attempts):
+                shipped.add((account, order_id))
+    keep = [(a, o) not in shipped for a, o in zip(accounts.tolist(), ids.tolist())]
+    return queue[keep].reset_index(drop=True), len(queue) - sum(keep)
 
 
 class QueueRow:
@@ -109,7 +111,7 @@ class FulfilmentPanel(Panel):
         super().__init__()
         self.config, self._given_store, self.limit, self.exports = config, store, limit, exports
         self._now = now
-        self.clients = clients or shop_clients(config)
+        self.clients = clients or clients_from(config)
         self.shop = w.Dropdown(options=[("all shops", ALL)], value=ALL, description="Shop")
         self.notify = w.Checkbox(value=False, description="email each customer their tracking", indent=False)
         self.paste = w.Textarea(placeholder=PASTE_HELP, layout=w.Layout(width="900px", height="70px"))
@@ -190,14 +192,18 @@ class FulfilmentPanel(Panel):
             orders, items = analysis.for_shop((orders, items), self.shop.value)
         now = self.now()
         queue = analysis.late_orders(orders, items, self.config.promised_days, now=now)
+        with self._store() as store:
+            queue, waiting = _without_shipped(store, queue)
         several = len(names) > 1
         self.rows = [QueueRow(row, now, names.get(str(row.get("account_id")), "") if several else "")
                      for row in queue.head(self.limit).to_dict("records")]
         self.queue.children = [row.widget for row in self.rows]
         late = int(queue["late"].sum()) if len(queue) else 0
         shown = f" (the {len(self.rows)} oldest shown)" if len(queue) > len(self.rows) else ""
-        self.summary.value = escape(f"{len(queue)} order(s) to ship, {late} of them late{shown}."
-                                    if len(queue) else "No order waits to be shipped.")
+        echo = f" {waiting} shipped from here wait for the shop's update (the next poll or webhook)." \
+            if waiting else ""
+        self.summary.value = escape((f"{len(queue)} order(s) to ship, {late} of them late{shown}."
+                                     if len(queue) else "No order waits to be shipped.") + echo)
         self.say(f"{len(queue)} order(s) to ship, {late} late.")
 
     def _account_of(self, order_id: str, number: int) -> str | None:
@@ -309,8 +315,10 @@ def outcome_sentence(outcome: Any) -> str:
     where = f" (shop {shipment.account_id})" if shipment.account_id else ""
     from ..secrecy import printable, redact
     message = printable(redact(str(outcome.message or "")), limit=500).strip()
-    text = f"Order {shipment.order_id}{where}: {outcome.status}" + (f": {message}" if message else "")
+    said = f"{message}" if message.startswith(outcome.status) else f"{outcome.status}" + (f", {message}" if message
+                                                                                          else "")
+    text = f"Order {shipment.order_id}{where}: {said}"
     return text + ("" if text.endswith(".") else ".")
 
 
-__all__ = ["FulfilmentPanel", "lateness", "outcome_sentence", "parse_pasted", "shop_clients"]
+__all__ = ["FulfilmentPanel", "lateness", "outcome_sentence", "parse_pasted"]
