@@ -163,7 +163,8 @@ class FulfilmentPanel(Panel):
                     continue
                 name = None if stores is None else stores.iloc[n]
                 if account not in names or (name is not None and name == name):
-                    names[str(account)] = str(name) if name is not None and name == name else f"shop {account}"
+                    names[str(account)] = f"{name} ({account})" if name is not None and name == name \
+                        else f"shop {account}"
         return names
 
     def refresh(self) -> None:
