@@ -8,6 +8,7 @@
     exporting.py the export command: tables as csv, xlsx, parquet, Big Cartel's order CSV
     digest.py    the digest: make it, save it, send it
     forwarding.py  forward and listen: stored events sent on to another URL
+    fulfilment.py  ship: orders marked shipped with tracking, one or from a CSV
 """
 
 import sys

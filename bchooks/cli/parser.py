@@ -12,6 +12,7 @@ from . import shops as shop_commands
 from . import stores as store_commands
 from . import sending
 from . import alerting, archiving, exporting, forwarding
+from . import fulfilment as fulfilment_commands
 
 
 class UsageError(ConfigError):
@@ -257,6 +258,7 @@ def build_parser():
     exporting.add_parser(commands, _settings)
     forwarding.add_parsers(commands, _settings)
     archiving.add_parser(commands, _settings)
+    fulfilment_commands.add_parser(commands, _settings)
     digest = commands.add_parser("digest", help="how the last week (or month) went: a page with plots (a notebook "
                                  "run headless) and, with --send, a few lines sent with it to BCHOOKS_NOTIFY_URLS")
     _settings(digest, "db", "promised_days")

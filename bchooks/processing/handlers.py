@@ -14,6 +14,11 @@
 
 A handler gets the `StoredEvent` (id, type, account_id, resource_id, received_at, body; `.json()` parses it).
 Raising means failure: the worker retries it on its schedule, then marks it dead.
+
+Own changes: the `order.updated` Big Cartel sends back for a shipment this kit made (`bchooks ship`, the panel, a
+handler calling `fulfilment.ship`) is not given to handlers (its run is marked done without running), so a handler
+that ships never triggers itself. A handler that wants them too says `@on("order.updated", own_changes=True)` and
+can tell them with `bchooks.fulfilment.is_own_change(store, event)`.
 """
 
 import importlib
@@ -42,6 +47,7 @@ class Handler:
     retries: int = 3
     retry_delay: float = 5.0
     retry_backoff: float = 2.0
+    own_changes: bool = False  # also run for the echo of the kit's own changes (`fulfilment.is_own_change`)
 
     def handles(self, event_type):
         return ANY in self.types or event_type in self.types
@@ -65,14 +71,15 @@ class Registry:
         return handler
 
     def on(self, *types: str, name: str | None = None, retries: int = 3, retry_delay: float = 5.0,
-           retry_backoff: float = 2.0) -> Callable[[Callable], Callable]:
-        """Decorator: run the function for events of `types` ("*" for all)."""
+           retry_backoff: float = 2.0, own_changes: bool = False) -> Callable[[Callable], Callable]:
+        """Decorator: run the function for events of `types` ("*" for all); `own_changes`: for the echo of the
+        kit's own shipments too (skipped by default)."""
         if not types:
             raise ConfigError("@on needs at least one event type, or '*'")
 
         def register(function):
             self.add(Handler(name or f"{function.__module__}.{function.__qualname__}", tuple(types), function,
-                             retries, retry_delay, retry_backoff))
+                             retries, retry_delay, retry_backoff, own_changes))
             return function
         return register
 

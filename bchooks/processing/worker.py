@@ -5,6 +5,8 @@ failed (with attempts, next attempt time and last error) or dead after the last 
 UPDATE, so two workers on one file never run the same pair at once; a worker killed mid-handler leaves its claim
 to expire, and the pair runs again (at least once, never marked done without running). Retries follow each
 handler's `retries`, `retry_delay` and `retry_backoff`, and survive restarts because they live in the file.
+The echo of the kit's own shipments (`fulfilment.is_own_change`) is marked done without running the handlers that
+did not opt in with `@on(..., own_changes=True)`.
 """
 
 import logging
@@ -94,11 +96,23 @@ class Worker:
             counts = self._run(claimed)
         return Pass(enqueued, len(claimed), counts[DONE], counts[FAILED], counts[DEAD])
 
+    def _own_change(self, event, known):
+        """Whether `event` echoes the kit's own change (asked once an event a pass)."""
+        if event.id not in known:
+            from ..fulfilment import is_own_change
+            known[event.id] = event.type == "order.updated" and is_own_change(self.store, event)
+        return known[event.id]
+
     def _run(self, claimed):
         counts = {DONE: 0, FAILED: 0, DEAD: 0}
+        own: dict[int, bool] = {}
         for event_id, name, attempts in sorted(claimed):
             handler = self.registry.handlers[name]
             event = self.store.get(event_id)
+            if event is not None and not handler.own_changes and self._own_change(event, own):
+                self._finish(event_id, name, DONE)  # (the echo of our own change: never acted on again)
+                counts[DONE] += 1
+                continue
             try:
                 handler.function(event)
             except Exception as error:

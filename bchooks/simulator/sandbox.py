@@ -2,7 +2,9 @@
 
 `Sandbox` (sandbox_model.py) holds the state (simulated `Shop`s, registered webhooks, a delivery `Dispatcher`);
 `create_sandbox_app(sandbox)` is its Bottle app; `SandboxServer` serves it on a thread. Errors are JSON:API
-`{"errors": [{"status", "title", "detail", "source"}]}`. Each shop sells in one currency and may start with a year
+`{"errors": [{"status", "title", "detail", "source"}]}`. Orders can be changed and shipped (`PATCH
+.../orders/{id}`, `POST .../orders/{id}/shipments`: `sandbox_writes.py`), each change delivered as the order's
+`order.updated`. Each shop sells in one currency and may start with a year
 of history (`history`: orders a year); with a `state` file, shops, webhooks, events and app tokens are saved there
 after each change and come back when a sandbox starts with it (`sandbox_state.py`); deliveries still pending are
 lost with the process.
@@ -22,6 +24,7 @@ from ..clock import iso, parse_iso
 from ..wire import EVENT_TYPES, FORMATS, SHAPES
 from .sandbox_model import CURRENCIES, DEFAULT_TOKEN, Sandbox
 from .sandbox_oauth import _valid_url, add_oauth_routes
+from .sandbox_writes import Invalid, add_shipment, update_order
 from .shop import jsonapi_order, jsonapi_plan, jsonapi_product
 
 __all__ = ["CURRENCIES", "DEFAULT_TOKEN", "Sandbox", "SandboxServer", "create_sandbox_app"]
@@ -213,6 +216,46 @@ def create_sandbox_app(sandbox):
     def product(account_id, product_id):
         return one(account_id, "product", product_id, jsonapi_product)
 
+    def write(account_id, order_id, change):
+        """An API write to one order: 401 without valid credentials, 404 for an unknown shop or order, 400 (a
+        JSON:API error naming the attribute) for a bad body; the change made, the answer held back when the
+        sandbox was told to delay writes (POST /sandbox/faults with "delay")."""
+        shops = guard(basic=True)
+        shop = next((s for s in shops if s.account_id == account_id), None)
+        if shop is None:
+            return _error(404, "Not Found", f"no account {account_id}")
+        try:
+            document = json.loads(bottle.request.body.read() or b"null")
+        except ValueError:
+            document = None
+
+        def checked(order, shipments, now):
+            try:
+                return change(order, shipments, document, now)
+            except Invalid as error:
+                raise _error(400, "Invalid attribute", error.detail, error.pointer) from None
+        answer = sandbox.change_order(shop, order_id, checked)
+        if answer is None:
+            return _error(404, "Not Found", f"no order {order_id}")
+        with sandbox.lock:
+            delay = sandbox.write_delays.pop(0) if sandbox.write_delays else 0
+        if delay:
+            time.sleep(delay)
+        return answer
+
+    @app.route("/v1/accounts/<account_id>/orders/<order_id>", method="PATCH")
+    def patch_order(account_id, order_id):
+        def change(order, shipments, document, now):
+            update_order(order, document, now)
+            return _json(jsonapi_order(order))
+        return write(account_id, order_id, change)
+
+    @app.post("/v1/accounts/<account_id>/orders/<order_id>/shipments")
+    def ship(account_id, order_id):
+        def change(order, shipments, document, now):
+            return _json({"data": add_shipment(order, shipments, document, now)}, 201)
+        return write(account_id, order_id, change)
+
     # the control endpoints need the token too: a web page open in the developer's browser must not be able to make
     # the sandbox send signed events (a cross-origin request cannot set Authorization without a CORS preflight,
     # which the sandbox never grants)
@@ -251,10 +294,30 @@ def create_sandbox_app(sandbox):
 
     add_oauth_routes(app, sandbox)
 
+    @app.get("/sandbox/shipments")
+    def shipments():
+        """Every shipment made through the API, per shop and order (to count them)."""
+        guard()
+        with sandbox.lock:
+            return _json({"shipments": [{"account_id": shop.account_id, "order_id": order_id, **shipment}
+                                        for shop in sandbox.shops.values()
+                                        for order_id, made in shop.shipments.items() for shipment in made]})
+
     @app.post("/sandbox/faults")
     def faults():
+        """The next `count` REST reads answer `status` (429 or 5xx) with `retry_after`; or, with `delay` (seconds),
+        the next `count` writes are made at once but answered only after that long (a slow API, a timeout)."""
         guard()
-        document = _json_object(b"{}", '{"status": 429, "count": N, "retry_after": S}')
+        document = _json_object(b"{}", '{"status": 429, "count": N, "retry_after": S} or {"delay": S, "count": N}')
+        if "delay" in document:
+            delay, count = document["delay"], document.get("count", 1)
+            if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 < delay <= 600 \
+                    or isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
+                return _error(422, "Invalid fault", "delay must be seconds from 0 to 600, count a whole number "
+                              "from 1 to 100")
+            with sandbox.lock:
+                sandbox.write_delays.extend([float(delay)] * count)
+            return _json({"write_delays": len(sandbox.write_delays)}, 202)
         status, count, retry_after = document.get("status", 429), document.get("count", 1), document.get("retry_after", 1)
         if status not in (429, 500, 502, 503, 504) or not isinstance(count, int) or not 1 <= count <= 100:
             return _error(422, "Invalid fault", "status must be 429 or 5xx, count a whole number from 1 to 100")

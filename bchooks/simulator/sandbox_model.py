@@ -5,6 +5,7 @@ it is saved to after each change (`sandbox_state.py`). `sandbox.py` serves it ov
 import base64
 import hmac
 import threading
+from datetime import timedelta
 
 from ..clock import iso, now_iso, parse_iso
 from ..config import SANDBOX_PASSWORD, SANDBOX_TOKEN
@@ -46,6 +47,7 @@ class Sandbox:
         self.state_path = state
         saved = load_state(state) if state else None  # (a state file it cannot use: refused before anything starts)
         self.faults = []  # (status, retry_after) answers the next REST reads get instead (POST /sandbox/faults)
+        self.write_delays = []  # seconds the next writes' answers are held back, the change made (POST /sandbox/faults)
         self.reads = 0  # REST reads answered, for measuring what polling costs
         self.seed, self.shape, self.format = seed, shape, format
         self.lock = threading.RLock()
@@ -160,17 +162,36 @@ class Sandbox:
         with self.lock:
             shop = self.shops.get(str(account_id)) if account_id else self.shop
             for _ in range(count):
-                resource = shop.make(event_type)
-                body = envelope(event_type, resource, shop.account_id, shape=shape, format=format)
-                event = {"id": len(self.events) + 1, "type": event_type, "resource_id": str(resource["id"]),
-                         "account_id": shop.account_id, "created_at": now_iso()}
-                self.events.append(event)
-                targets = [w for w in self.webhooks.values() if event_type in w["events"]]
-                deliveries = self.dispatcher.enqueue(event["id"], event_type, body, targets,
-                                                     header=SIGNATURE_HEADERS[format])
-                created.append({**event, "deliveries": deliveries})
+                created.append(self._emit(shop, event_type, shop.make(event_type), shape, format))
             self.save()
         return created
+
+    def _emit(self, shop, event_type, resource, shape, format):
+        """Record an event of `shop` and deliver it to the subscribed webhooks (under the lock)."""
+        body = envelope(event_type, resource, shop.account_id, shape=shape, format=format)
+        event = {"id": len(self.events) + 1, "type": event_type, "resource_id": str(resource["id"]),
+                 "account_id": shop.account_id, "created_at": now_iso()}
+        self.events.append(event)
+        targets = [w for w in self.webhooks.values() if event_type in w["events"]]
+        deliveries = self.dispatcher.enqueue(event["id"], event_type, body, targets, header=SIGNATURE_HEADERS[format])
+        return {**event, "deliveries": deliveries}
+
+    def change_order(self, shop, order_id, change):
+        """Apply an API write to one of `shop`'s orders: `change(order, shipments, now)` returns the answer (or
+        raises `sandbox_writes.Invalid`, changing nothing); the order's `order.updated` is then delivered as
+        Big Cartel delivers an app's own changes. None when the shop has no such order."""
+        with self.lock:
+            order = shop.orders.get(order_id)
+            if order is None:
+                return None
+            now = iso(max(self._clock(), parse_iso(order["updated_at"]) + timedelta(milliseconds=1)))
+            answer = change(order, shop.shipments.setdefault(order_id, []), now)
+            shop.clock = max(shop.clock, parse_iso(now))
+            if order["shipping_status"] == "shipped" and order_id in shop._unshipped:
+                shop._unshipped.remove(order_id)
+            self._emit(shop, "order.updated", order, self.shape, self.format)
+            self.save()
+            return answer
 
     def stop(self):
         return self.dispatcher.stop()

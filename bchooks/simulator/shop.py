@@ -60,6 +60,7 @@ class Shop:
         self.mean_gap = float(mean_gap_minutes)
         self.products = {}
         self.orders = {}
+        self.shipments = {}  # order id: the shipments made through the API (POST .../shipments)
         self._unshipped = []
         self._order_seq = 0
         self._product_seq = 0
@@ -296,7 +297,7 @@ class Shop:
         as it would have)."""
         version, internal, gauss = self.rng.getstate()
         return {**{name: getattr(self, name) for name in self._SAVED}, "clock": self.clock.isoformat(),
-                "rng": [version, list(internal), gauss]}
+                "rng": [version, list(internal), gauss], "shipments": self.shipments}
 
     @classmethod
     def restore(cls, state, clock=None):
@@ -309,6 +310,7 @@ class Shop:
         shop.rng.setstate((version, tuple(internal), gauss))
         shop._clock = clock
         shop.clock = parse_iso(state["clock"])
+        shop.shipments = state.get("shipments") or {}  # (a state file of an earlier version has none)
         return shop
 
 
