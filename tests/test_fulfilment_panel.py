@@ -87,7 +87,7 @@ def test_a_4xx_for_one_order_is_a_sentence_and_the_others_ship(tmp_path, sandbox
         assert "Shipped 1, skipped 0, failed 1." in panel.status.value, panel.status.value
         [failed] = [o for o in panel.outcomes if o.status == "failed"]
         assert failed.shipment.order_id == "NOSUCH-1"
-        assert "Order NOSUCH-1 (shop 1234567): failed" in panel.result.value
+        assert "Order NOSUCH-1 (shop 1234567): failed" in panel.result.value, panel.result.value
         assert "Traceback" not in panel.result.value and "sandbox-token" not in panel.result.value
     finally:
         store.close()

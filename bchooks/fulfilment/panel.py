@@ -77,6 +77,10 @@ def _without_shipped(store: Any, queue: pd.DataFrame) -> tuple[pd.DataFrame, int
     return queue[keep].reset_index(drop=True), len(queue) - sum(keep)
 
 
+def _said(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else str(value)
+
+
 class QueueRow:
     """One order of the queue: its tick box, its carrier and tracking number inputs."""
 
@@ -89,12 +93,12 @@ class QueueRow:
         when = pd.Timestamp(row["created_at"]).strftime("%-d %b %Y") if not pd.isna(row.get("created_at")) else ""
         late = lateness(row, now)
         color = "#cf222e" if row.get("late") else "#555"
+        customer, items = (_said(row.get(name)) for name in ("customer_name", "items"))
         self.label = w.HTML(f"<span class='bchooks-order'><b>#{escape(self.order_id)}</b>"
                             + (f" <span style='color:#555'>{escape(shop)}</span>" if shop else "")
                             + f" · {escape(when)} · <span style='color:{color}'>{escape(late)}</span> · "
-                            f"{escape(row.get('customer_name') if not pd.isna(row.get('customer_name')) else '')}"
-                            f"<br><span style='color:#555'>{escape(row.get('items') if not pd.isna(row.get('items')) else '')}"
-                            "</span></span>", layout=w.Layout(width="560px"))
+                            f"{escape(customer)}<br><span style='color:#555'>{escape(items)}</span></span>",
+                            layout=w.Layout(width="560px"))
         self.widget = w.HBox([self.tick, self.label, self.carrier, self.tracking])
 
     @property
