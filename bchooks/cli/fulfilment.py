@@ -95,7 +95,8 @@ def cmd_ship(args):
         if not args.yes:
             steps = plan(store, shipments)
             for step in steps:
-                print(_line(step.shipment.account_id, step.shipment.order_id, f"{step.action}: {step.reason}"))
+                action = "would ship" if step.action == "ship" else step.action
+                print(_line(step.shipment.account_id, step.shipment.order_id, f"{action}: {step.reason}"))
             counts = {action: sum(s.action == action for s in steps) for action in
                       ("ship", "already shipped", "unknown order", "in progress")}
             print(f"dry run: {counts['ship']} would ship, {counts['already shipped']} already shipped, "

@@ -101,8 +101,7 @@ def _step(shipment: Shipment, attempts: list[dict], state: dict | None) -> Step:
                     f"(poll the shop first: bchooks poll --once)")
     if state.get("shipping_status") == "shipped" and not shipment.items:
         return Step(shipment, ALREADY, "the store's latest state of the order says shipped")
-    return Step(shipment, SHIP, f"would ship: {shipment.describe()}" + (", notifying the customer"
-                                                                         if shipment.notify else ""))
+    return Step(shipment, SHIP, shipment.describe() + (", notifying the customer" if shipment.notify else ""))
 
 
 def plan(store: Any, shipments: list[Shipment]) -> list[Step]:
@@ -132,7 +131,7 @@ def _order(client: Any, order_id: str) -> tuple[dict, list[dict]]:
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict) or not isinstance(data.get("attributes"), dict):
         raise ApiError(f"the API answered with a malformed order {order_id}")
-    relationships = data.get("relationships") if isinstance(data.get("relationships"), dict) else {}
+    relationships: dict = data["relationships"] if isinstance(data.get("relationships"), dict) else {}
     wanted = (relationships.get("items") or {}).get("data") if isinstance(relationships.get("items"), dict) else None
     wanted_ids = [str(r.get("id")) for r in wanted or () if isinstance(r, dict)]
     lines = []
@@ -141,8 +140,8 @@ def _order(client: Any, order_id: str) -> tuple[dict, list[dict]]:
             continue
         if wanted_ids and str(resource.get("id")) not in wanted_ids:
             continue
-        attributes = resource.get("attributes") if isinstance(resource.get("attributes"), dict) else {}
-        quantity = attributes.get("quantity") if isinstance(attributes.get("quantity"), int) else 0
+        attributes: dict = resource["attributes"] if isinstance(resource.get("attributes"), dict) else {}
+        quantity: int = attributes["quantity"] if isinstance(attributes.get("quantity"), int) else 0
         unshipped = attributes.get("quantity_unshipped")
         if not isinstance(unshipped, int):
             shipped = attributes.get("quantity_shipped")
@@ -158,7 +157,7 @@ def _shows_shipped(shipment: Shipment, attributes: dict, lines: list[dict]) -> b
         return attributes.get("shipping_status") == "shipped" or (bool(lines) and all(
             line["quantity_unshipped"] <= 0 for line in lines))
     left = {line["id"]: line["quantity_unshipped"] for line in lines}
-    return all(left.get(line, 0) < quantity for line, quantity in shipment.items)
+    return all(line in left and left[line] < quantity for line, quantity in shipment.items)
 
 
 def _line(error: BaseException) -> str:
@@ -225,7 +224,7 @@ class _Shipper:
             after = {}
         self.finish(shipment, attempt, SHIPPED, status=201, shipment_id=shipment_id,
                     order_updated_at=after.get("updated_at"), order_status=after.get("shipping_status"))
-        return Outcome(shipment, "shipped", f"shipped: {shipment.describe()}"
+        return Outcome(shipment, "shipped", shipment.describe()
                        + (f" (shipment {shipment_id})" if shipment_id else ""))
 
 
