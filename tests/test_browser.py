@@ -172,6 +172,37 @@ def test_send_from_the_simulator_and_see_it_in_the_feed(lab, page):
         assert store.count() == before + 12
 
 
+def test_ship_one_order_from_the_fulfilment_panel(lab, page):
+    """Notebook 5 in Lab: Run All ships nothing; tick one of the sandbox shop's orders, type its tracking number,
+    Preview, Ship: the outcome sentence, and the sandbox has shipped exactly that order. (Before notebook 3's test:
+    its demo year's late orders would fill the panel's first rows.)"""
+    from playwright.sync_api import expect
+    base, stack = lab
+    run_all(page, base, "05_fulfil_orders.ipynb", code_cells("05_fulfil_orders.ipynb"))
+    panel = page.locator(".widget-vbox", has=button(page, "Ship")).first
+    expect(panel.locator(".bchooks-status")).to_contain_text("order(s) to ship")
+    row = panel.locator(".widget-hbox", has=page.locator(".bchooks-order b", has_text="#BCSB-")).first
+    expect(row).to_be_visible()  # one of the sandbox's own orders (the simulator's are not on its API)
+    with BigCartelClient(stack.sandbox_url, stack.sandbox_token) as client:
+        unshipped = {d["data"]["id"] for d in client.iter_orders()
+                     if d["data"]["attributes"]["shipping_status"] == "unshipped"}
+    order_id = row.locator(".bchooks-order b").inner_text().lstrip("#")
+    assert order_id in unshipped and len(unshipped) >= 4  # Run All shipped nothing
+    row.locator(".widget-checkbox input").check()
+    row.get_by_placeholder("carrier").fill("UPS")
+    row.get_by_placeholder("tracking number").fill("1Z999AA10123456784")
+    button(panel, "Preview").click()
+    expect(panel.locator(".bchooks-status")).to_contain_text("Preview: 1 ship. Nothing was changed")
+    expect(panel.locator(".bchooks-table")).to_contain_text("1Z999AA10123456784")
+    button(panel, "Ship").click()
+    expect(panel.locator(".bchooks-status")).to_contain_text("Shipped 1, skipped 0, failed 0.")
+    expect(panel.locator(".bchooks-outcomes")).to_contain_text(f"Order {order_id} (shop 1234567): shipped")
+    with BigCartelClient(stack.sandbox_url, stack.sandbox_token) as client:
+        now = {d["data"]["id"] for d in client.iter_orders()
+               if d["data"]["attributes"]["shipping_status"] == "unshipped"}
+    assert unshipped - now == {order_id}
+
+
 def test_the_analysis_plots_show_as_pictures_and_its_tables_as_a_seller_reads_them(lab, page):
     """Notebook 3 in Lab: each of its five plots is an image of real size in the output area, not a text repr; its
     tables show money in the shop's currency, rates as percentages and the codes used, never raw cents."""
@@ -199,3 +230,4 @@ def test_the_analysis_plots_show_as_pictures_and_its_tables_as_a_seller_reads_th
     assert re.search(r"\d+ (days?|hours?)", shown)  # durations in days and hours
     links = page.locator(".jp-OutputArea-output a[download]")
     expect(links).to_have_count(1)
+

@@ -19,9 +19,10 @@ def source(cell):
     return "".join(cell["source"])
 
 
-def test_the_four_notebooks_exist():
+def test_the_five_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == ["01_setup_webhooks.ipynb", "02_simulate_events.ipynb",
-                                           "03_analyze_orders.ipynb", "04_operate_receiver.ipynb"]
+                                           "03_analyze_orders.ipynb", "04_operate_receiver.ipynb",
+                                           "05_fulfil_orders.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
