@@ -254,3 +254,23 @@ def test_store_part_records_attempts_on_both_engines(engine_db):
         assert sorted(r["account_id"] for r in store.shipments.recent(10)) == ["1", "1", "2"]
         steps = plan(store, [Shipment("1", "A"), Shipment("2", "A"), Shipment("1", "A")])
         assert [s.action for s in steps] == ["already shipped", "in progress", "already shipped"]
+
+
+def test_an_order_updated_the_kit_cannot_read_still_runs_its_handlers(engine_db):
+    """An `order.updated` whose id holds a lone surrogate (the receiver stores it as received) is never an own
+    change, on both engines; and when telling fails (the shipments table gone), the worker runs the handler
+    instead of stopping."""
+    from bchooks.wire import parse_envelope
+    body = b'{"type":"order.updated","account_id":"1","payload":{"id":"A\\ud800","updated_at":"2026-01-01T00:00:00Z",' \
+           b'"shipping_status":"shipped"}}'
+    ran = []
+    registry = Registry()
+    registry.on("order.updated")(lambda event: ran.append(event.id))
+    with open_store(engine_db) as store:
+        event_id = store.append(body, parse_envelope(body)).id
+        assert is_own_change(store, store.get(event_id)) is False
+        assert Worker(store, registry).run_once().done == 1 and ran == [event_id]
+        store.write_one("DROP TABLE shipments")
+        other = body.replace(b"A\\ud800", b"B")
+        second = store.append(other, parse_envelope(other)).id
+        assert Worker(store, registry).run_once().done == 1 and ran == [event_id, second]

@@ -53,6 +53,10 @@ def is_own_change(store: Any, event: Any) -> bool:
     if not parsed or not isinstance(parsed[1], dict):
         return False
     order_id, attributes = str(parsed[0]), parsed[1]
+    try:
+        order_id.encode("utf-8")
+    except UnicodeEncodeError:  # (a lone surrogate, stored as received: never an order this kit shipped)
+        return False
     attempts = store.shipments.of_orders(str(event.account_id), [order_id]).get(order_id, [])
     return any(row["state"] == SHIPPED and _matches(row, attributes.get("updated_at"),
                                                     attributes.get("shipping_status")) for row in attempts)

@@ -100,7 +100,12 @@ class Worker:
         """Whether `event` echoes the kit's own change (asked once an event a pass)."""
         if event.id not in known:
             from ..fulfilment import is_own_change
-            known[event.id] = event.type == "order.updated" and is_own_change(self.store, event)
+            try:
+                known[event.id] = event.type == "order.updated" and is_own_change(self.store, event)
+            except Exception as error:  # noqa: BLE001 (cannot tell: the handlers run, as for any other event)
+                log.warning("event %s: could not tell whether it echoes the kit's own change (%s): handlers run",
+                            event.id, redact(str(error), self._secrets))
+                known[event.id] = False
         return known[event.id]
 
     def _run(self, claimed):
