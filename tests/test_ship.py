@@ -274,3 +274,20 @@ def test_an_order_updated_the_kit_cannot_read_still_runs_its_handlers(engine_db)
         other = body.replace(b"A\\ud800", b"B")
         second = store.append(other, parse_envelope(other)).id
         assert Worker(store, registry).run_once().done == 1 and ran == [event_id, second]
+
+
+def test_an_unanswered_attempt_is_sent_again_only_once_it_has_settled(shop, tmp_path):
+    """An attempt recorded with no answer (killed before the API answered) while the API still shows the order
+    unshipped: a run at once leaves it pending and says to run again (the request may still be on its way); once the
+    attempt is older than `settle`, the order is sent, once."""
+    sandbox, env, ids = shop
+    connected = ShopBook(tmp_path / "shops.json").shops()[0]
+    with open_store(env["BCHOOKS_DB"]) as store:
+        store.shipments.start("1234567", ids[0], who="killed run", carrier="UPS", tracking_number="1Z1")
+        wanted = [Shipment("1234567", ids[0], "UPS", "1Z1", None)]
+        early = ship(store, lambda account: connected.client(), wanted, who="test")
+        assert [o.status for o in early] == ["failed"] and "run again in a minute" in early[0].message
+        assert shipments_per_order(sandbox.url) == {} and plan(store, wanted)[0].action == "in progress"
+        later = ship(store, lambda account: connected.client(), wanted, who="test", settle=0)
+        assert [o.status for o in later] == ["shipped"] and shipments_per_order(sandbox.url) == {ids[0]: 1}
+        assert plan(store, wanted)[0].action == "already shipped"

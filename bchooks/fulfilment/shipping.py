@@ -7,7 +7,9 @@ answer, so that:
   shipped");
 - an attempt without an answer (the process was killed mid-call, or the API did not answer) is "in progress":
   `ship` reads the order from the API first, records it shipped when the API shows it shipped (never sending it
-  again), and only sends it again when the API shows it unshipped;
+  again), and only sends it again when the API shows it unshipped and the attempt is older than `SETTLE` seconds
+  (a request still on its way, or not yet applied, must not be sent twice: until then the order is left pending
+  and the outcome says to run again);
 - right before sending, the order is read from the API (its line items, and whether someone shipped it meanwhile);
 - one order failing (a 4xx) never stops the others.
 """
@@ -22,6 +24,8 @@ from ..store.shipments import FAILED, PENDING, SHIPPED
 from ..wire import parse_order
 
 SHIP, ALREADY, UNKNOWN, IN_PROGRESS = "ship", "already shipped", "unknown order", "in progress"
+#: seconds an unanswered attempt is left alone before the order is sent again (when the API shows it unshipped)
+SETTLE = 60.0
 ACTIONS = (SHIP, ALREADY, UNKNOWN, IN_PROGRESS)
 ORDER_TYPES = ("order.created", "order.updated")
 
@@ -160,13 +164,24 @@ def _shows_shipped(shipment: Shipment, attributes: dict, lines: list[dict]) -> b
     return all(line in left and left[line] < quantity for line, quantity in shipment.items)
 
 
+def _age(started_at: Any) -> float | None:
+    """Seconds since an attempt started (None when its time cannot be read)."""
+    from datetime import datetime, timezone
+
+    from ..clock import parse_iso
+    try:
+        return (datetime.now(timezone.utc) - parse_iso(started_at)).total_seconds()
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 def _line(error: BaseException) -> str:
     return printable(redact(str(error)), limit=300)
 
 
 class _Shipper:
-    def __init__(self, store: Any, clients: Callable[[str], Any], who: str):
-        self.store, self.clients, self.who = store, clients, who
+    def __init__(self, store: Any, clients: Callable[[str], Any], who: str, settle: float = SETTLE):
+        self.store, self.clients, self.who, self.settle = store, clients, who, settle
         self._clients: dict[str, Any] = {}
 
     def client(self, account_id: str) -> Any:
@@ -192,6 +207,11 @@ class _Shipper:
                             order_status=attributes.get("shipping_status"))
                 return Outcome(shipment, "shipped", f"found shipped on the API (attempt {last['attempt']} had no "
                                f"answer): not sent again")
+            age = _age(last["started_at"])
+            if age is None or age < self.settle:
+                return Outcome(shipment, "failed", f"attempt {last['attempt']} ({last['started_at']}) has no answer "
+                               f"and the API does not show the order shipped yet: run again in a minute (it is sent "
+                               f"again only once the attempt is {self.settle:g} s old, never twice)")
             self.finish(shipment, last["attempt"], FAILED, error="no answer was recorded: the API shows the order not "
                         "shipped, so it was sent again")
         elif _shows_shipped(shipment, attributes, lines):
@@ -229,12 +249,13 @@ class _Shipper:
 
 
 def ship(store: Any, clients: Callable[[str], Any], shipments: list[Shipment], *, who: str,
-         on_outcome: Callable[[Outcome], object] | None = None) -> list[Outcome]:
+         on_outcome: Callable[[Outcome], object] | None = None, settle: float = SETTLE) -> list[Outcome]:
     """Ship what `plan` says to ship (and resolve what is "in progress"), each attempt recorded before and after
     the call; one `Outcome` a shipment, in order. `clients(account_id)` gives the API client of that shop (e.g.
     `clients_from(config)`); `who` is recorded with each attempt; `on_outcome(outcome)` is called as each ends (a
-    CLI prints it at once). One order failing (a 4xx, an unknown shop) never stops the others."""
-    shipper = _Shipper(store, clients, who)
+    CLI prints it at once); `settle`: seconds before an unanswered attempt is sent again. One order failing (a 4xx,
+    an unknown shop) never stops the others."""
+    shipper = _Shipper(store, clients, who, settle)
     outcomes = []
     for step in plan(store, shipments):
         try:
