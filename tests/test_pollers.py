@@ -141,15 +141,17 @@ def test_two_pollers_share_the_shops_one_at_a_time_and_one_left_polls_them_all(s
     sandbox, _ = shops
     pollers.start("a")
     pollers.start("b")
+    # (a first poll walks each shop's whole history, with two processes taking turns at one SQLite file: on a busy
+    # machine that took over 30 s; the wait ends as soon as it is done)
     wait_until(lambda: all(pollers.polled("a", s) + pollers.polled("b", s) for s in SHOPS)
-               and pollers.polled("a") and pollers.polled("b"), deadline=30)
+               and pollers.polled("a") and pollers.polled("b"), deadline=120)
     # a walk longer than the lease (a 429 waited out for 2 s, the lease 1.5 s): renewed, so no one else takes it
     requests.post(f"{sandbox.url}/sandbox/faults", json={"status": 429, "count": 1, "retry_after": 2}, headers=AUTH)
     wait_until(lambda: any(end - start > 1.5 for key in "ab" for _, start, end in pollers.intervals(key)
                            if end != float("inf")), deadline=30)
     pollers.kill("a")  # wherever it was: a shop it held is taken over once its lease runs out
     killed = pollers.killed["a"]
-    wait_until(lambda: all(pollers.polled("b", s, after=killed) for s in SHOPS), deadline=30)
+    wait_until(lambda: all(pollers.polled("b", s, after=killed) for s in SHOPS), deadline=90)
     pollers.assert_one_at_a_time()
     assert pollers.terminate("b") == 0
     assert {s: row["holder"] for s, row in pollers.leases().items()} == {s: None for s in SHOPS}
