@@ -2,7 +2,7 @@
 """Archive benchmark: `bchooks archive` of about a million events out of a large SQLite store while the receiver
 takes a steady load, against the same load without an archive running (side by side, one run).
 
-    .venv/bin/python bench/archive.py --db /work/bench1m-archive.db            # the store is changed: a copy!
+    .venv/bin/python bench/archive.py --db bench1m-archive.db                  # the store is changed: a copy!
     .venv/bin/python bench/archive.py --db big.db --events 1000000 --rate 100 --vacuum
 
 Phases, one after the other on the same store and receiver (`bchooks serve`, 2 workers):

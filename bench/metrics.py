@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Metrics benchmark: what one scrape of `/metrics` costs with 1,000 events and with a million, side by side.
 
-    .venv/bin/python bench/metrics.py                       # the 1M-event store at /work/bench1m.db
+    .venv/bin/python bench/metrics.py                       # the 1M-event store at bench1m.db (--large)
     .venv/bin/python bench/metrics.py --large PATH --scrapes 300
 
 SQLite stores: a fresh one of 1,000 events shaped like the large one (one shop, no handler runs, never polled), the
@@ -68,7 +68,7 @@ def measure(name, store, scrapes):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--large", default="/work/bench1m.db", help="a store of about a million events (only read)")
+    parser.add_argument("--large", default="bench1m.db", help="a store of about a million events (only read)")
     parser.add_argument("--scrapes", type=int, default=200)
     args = parser.parse_args()
     rows = []

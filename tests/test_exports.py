@@ -19,7 +19,7 @@ from bchooks import EventStore, analysis, exports, parse_envelope
 from bchooks.exports import bigcartel_csv
 from bchooks.exports.tables import money_texts, time_texts
 
-#: the admin export's header as /work/shared/bigcartel.md documents it, character for character
+#: the admin export's header as the shared API notes (bigcartel.md) document it, character for character
 DOCUMENTED_HEADER = (
     "Number,Buyer first name,Buyer last name,Buyer email,Buyer phone number,Date,Time,Status,Payment status,"
     "Transaction ID,Shipping status,Shipping methods,Shipping address 1,Shipping address 2,Shipping city,"
