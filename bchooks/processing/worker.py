@@ -17,13 +17,14 @@ import socket
 import threading
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import BchooksError, InputError, StoreUnavailable
+from ..leasing import renewing
 from ..secrecy import redact
 from ..store import Store
 from ..store.runs import DEAD, DONE, FAILED
+
 
 log = logging.getLogger("bchooks.worker")
 
@@ -67,24 +68,9 @@ class Worker:
         """Extend the lease of every run this worker holds; returns how many."""
         return self.store.runs.renew(self.name, self.clock() + self.lease)
 
-    @contextmanager
     def _renewing(self):
         """Renew this worker's claims every third of the lease until the block ends."""
-        done = threading.Event()
-
-        def renew_until_done():
-            while not done.wait(self.lease / 3):
-                try:
-                    self.renew()
-                except BchooksError as error:  # the next round tries again, well within the lease
-                    log.warning("could not renew the claims of %s: %s", self.name, error)
-        thread = threading.Thread(target=renew_until_done, name="bchooks-lease", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
+        return renewing(self.lease, self.renew, log, f"the claims of {self.name}")
 
     def run_once(self) -> Pass:
         """Enqueue new events, then run the handlers of what is due; returns what happened."""

@@ -26,13 +26,14 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..leasing import renewing
 from ..errors import BchooksError
 from ..secrecy import printable, redact
 from .poller import PollResult, poll_shop
+
 
 log = logging.getLogger("bchooks.pollers")
 
@@ -222,24 +223,10 @@ class Poller:
         except BchooksError as error:  # (its leases run out by themselves)
             log.warning("poller %s: could not release its shops: %s", self.name, error)
 
-    @contextmanager
-    def _renewing(self) -> Iterator[None]:
+    def _renewing(self):
         """Renew this poller's leases every third of the lease until the block ends."""
-        done = threading.Event()
-
-        def renew_until_done():
-            while not done.wait(self.lease / 3):
-                try:
-                    self.store.leases.renew(self.name, self.lease)
-                except BchooksError as error:  # the next try comes well within the lease
-                    log.warning("poller %s: could not renew its leases: %s", self.name, error)
-        thread = threading.Thread(target=renew_until_done, name="bchooks-poll-lease", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
+        return renewing(self.lease, lambda: self.store.leases.renew(self.name, self.lease), log,
+                        f"poller {self.name}")
 
 
 __all__ = ["Outcome", "Poller", "poll_one"]
